@@ -1,0 +1,73 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { DataSource } from 'typeorm';
+import { defaultLimits, type Limits } from './config.js';
+import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from './audit/publish.subscriber.js';
+import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
+import { attachWebSocketServer } from './server/ws.js';
+import { createAuditYoga, type AuditYoga } from './server/yoga.js';
+
+export interface AuditServerOptions {
+  /** An initialised DataSource that includes the `AuditLog` entity and its migrations. */
+  dataSource: DataSource;
+  /** Defaults to an in-process pub/sub; pass one over a shared EventTarget to fan out across instances. */
+  pubsub?: AuditPubSub;
+  limits?: Partial<Limits>;
+  /** @default true */
+  graphiql?: boolean;
+  /** @default true */
+  logging?: boolean;
+}
+
+export interface AuditServer {
+  yoga: AuditYoga;
+  pubsub: AuditPubSub;
+  /** Listens on HTTP (queries, mutations, SSE) and WebSocket (graphql-ws), both at `/graphql`. */
+  start(options?: { port?: number; host?: string }): Promise<{ url: string; port: number }>;
+  /** Ends subscriptions, closes every connection and stops listening. Leaves the DataSource open. */
+  stop(): Promise<void>;
+}
+
+/** The audit-log GraphQL server over a DataSource; building it and listening are separate steps. */
+export function createAuditServer(options: AuditServerOptions): AuditServer {
+  const { dataSource } = options;
+  if (!dataSource.isInitialized) throw new Error('createAuditServer needs an initialised DataSource');
+  if (!dataSource.subscribers.some((s) => s instanceof AuditPublishSubscriber)) {
+    (dataSource.subscribers as AuditPublishSubscriber[]).push(new AuditPublishSubscriber());
+  }
+  const pubsub = options.pubsub ?? createAuditPubSub();
+  registerPublisher(dataSource, pubsub);
+  const limits = { ...defaultLimits, ...options.limits };
+  const yoga = createAuditYoga({ dataSource, pubsub, limits }, { graphiql: options.graphiql, logging: options.logging });
+
+  let server: Server | undefined;
+  let ws: ReturnType<typeof attachWebSocketServer> | undefined;
+
+  return {
+    yoga,
+    pubsub,
+    async start({ port = 4000, host = '0.0.0.0' } = {}) {
+      server = createServer(yoga);
+      ws = attachWebSocketServer(server, yoga);
+      await new Promise<void>((resolve, reject) => {
+        server!.once('error', reject);
+        server!.listen(port, host, () => resolve());
+      });
+      const address = server.address() as AddressInfo;
+      const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+      return { url: `http://${shownHost}:${address.port}${yoga.graphqlEndpoint}`, port: address.port };
+    },
+    async stop() {
+      unregisterPublisher(dataSource, pubsub);
+      if (ws) {
+        for (const client of ws.wsServer.clients) client.terminate();
+        await ws.close();
+      }
+      if (server) {
+        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+        server.closeAllConnections();
+        await closed;
+      }
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import { isDeepStrictEqual } from 'node:util';
+import { isJsonObject, type JsonValue } from './json.js';
+
+export type FieldChangeKind = 'ADDED' | 'REMOVED' | 'CHANGED';
+
+export interface FieldChange {
+  field: string;
+  kind: FieldChangeKind;
+  from: JsonValue | null;
+  to: JsonValue | null;
+}
+
+/** The whole value, when either side is not an object. */
+export const WHOLE_VALUE = '$';
+
+/**
+ * Field-level diff between two states, keys sorted. Nested objects and arrays are compared by value and
+ * reported as one change of the top-level field, which is how users read "what changed in this record".
+ */
+export function diff(previous: JsonValue | null | undefined, next: JsonValue | null | undefined): FieldChange[] {
+  const before = previous ?? null;
+  const after = next ?? null;
+  if (isJsonObject(before) || isJsonObject(after)) {
+    const from = isJsonObject(before) ? before : {};
+    const to = isJsonObject(after) ? after : {};
+    const fields = [...new Set([...Object.keys(from), ...Object.keys(to)])].sort();
+    const changes: FieldChange[] = [];
+    for (const field of fields) {
+      const had = Object.hasOwn(from, field);
+      const has = Object.hasOwn(to, field);
+      const a = had ? (from[field] ?? null) : null;
+      const b = has ? (to[field] ?? null) : null;
+      if (had && has && isDeepStrictEqual(a, b)) continue;
+      changes.push({ field, kind: had && has ? 'CHANGED' : has ? 'ADDED' : 'REMOVED', from: a, to: b });
+    }
+    return changes;
+  }
+  if (isDeepStrictEqual(before, after)) return [];
+  return [{ field: WHOLE_VALUE, kind: before === null ? 'ADDED' : after === null ? 'REMOVED' : 'CHANGED', from: before, to: after }];
+}

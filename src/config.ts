@@ -1,0 +1,80 @@
+/**
+ * Every environment variable the server reads, parsed and validated in one place.
+ * A bad value stops the server at start with a message that names the variable.
+ */
+export type SqliteSynchronous = 'FULL' | 'NORMAL';
+
+export interface Config {
+  /** @default 4000 */
+  port: number;
+  /** @default '0.0.0.0' */
+  host: string;
+  /** Path of the SQLite file, or `:memory:`. @default './data/auditql.sqlite' */
+  database: string;
+  /**
+   * SQLite `synchronous` level. `FULL` (the default) means an acknowledged entry survives a power loss;
+   * `NORMAL` is about 3x faster per write but may lose the last transactions on power loss (never on a crash).
+   */
+  sqliteSynchronous: SqliteSynchronous;
+  limits: Limits;
+}
+
+export interface Limits {
+  /** Largest serialised `data`, `previousData` or `meta` of one entry, in bytes. @default 65536 */
+  maxJsonBytes: number;
+  /** Deepest nesting accepted inside those JSON values. @default 32 */
+  maxJsonDepth: number;
+  /** Entries that may wait for one live subscriber before it is closed as too slow. @default 1000 */
+  subscriberQueue: number;
+  /** Most buckets one activity chart may return. @default 1000 */
+  maxChartBuckets: number;
+}
+
+export const defaultLimits: Limits = {
+  maxJsonBytes: 64 * 1024,
+  maxJsonDepth: 32,
+  subscriberQueue: 1000,
+  maxChartBuckets: 1000,
+};
+
+export class ConfigError extends Error {}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+/** `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:` or a plain file path. */
+export function parseDatabaseUrl(url: string): string {
+  if (url === 'sqlite::memory:' || url === ':memory:') return ':memory:';
+  const match = /^sqlite:(?:\/\/)?(.+)$/.exec(url);
+  if (match?.[1]) return match[1];
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    throw new ConfigError(`DATABASE_URL: only SQLite is supported by this version (sqlite:PATH or sqlite::memory:), got "${url.split(':')[0]}:"`);
+  }
+  return url;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const synchronous = (env.SQLITE_SYNCHRONOUS ?? 'FULL').toUpperCase();
+  if (synchronous !== 'FULL' && synchronous !== 'NORMAL') {
+    throw new ConfigError(`SQLITE_SYNCHRONOUS must be FULL or NORMAL, got "${env.SQLITE_SYNCHRONOUS}"`);
+  }
+  return {
+    port: integer(env, 'PORT', 4000, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    database: parseDatabaseUrl(env.DATABASE_URL || 'sqlite:./data/auditql.sqlite'),
+    sqliteSynchronous: synchronous,
+    limits: {
+      maxJsonBytes: integer(env, 'MAX_JSON_BYTES', defaultLimits.maxJsonBytes, 1024, 16 * 1024 * 1024),
+      maxJsonDepth: integer(env, 'MAX_JSON_DEPTH', defaultLimits.maxJsonDepth, 1, 256),
+      subscriberQueue: integer(env, 'SUBSCRIBER_QUEUE_LIMIT', defaultLimits.subscriberQueue, 1, 1_000_000),
+      maxChartBuckets: integer(env, 'MAX_CHART_BUCKETS', defaultLimits.maxChartBuckets, 1, 100_000),
+    },
+  };
+}

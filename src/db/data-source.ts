@@ -1,0 +1,52 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DataSource, type Logger } from 'typeorm';
+import type { SqliteSynchronous } from '../config.js';
+import { AuditLog } from './entities/audit-log.entity.js';
+import { migrations } from './migrations/index.js';
+import { AuditPublishSubscriber } from '../audit/publish.subscriber.js';
+
+export interface SqliteOptions {
+  /** File path or `:memory:`. */
+  database: string;
+  /** @default 'FULL' */
+  synchronous?: SqliteSynchronous;
+  logger?: Logger;
+}
+
+/**
+ * The DataSource options of the server. TypeORM sets neither the journal mode nor `synchronous`, and
+ * better-sqlite3 falls back to different levels for a new and a reopened file, so both are set explicitly
+ * on every connect.
+ */
+export function sqliteDataSourceOptions(options: SqliteOptions) {
+  const synchronous = options.synchronous ?? 'FULL';
+  return {
+    type: 'better-sqlite3' as const,
+    database: options.database,
+    entities: [AuditLog],
+    migrations,
+    subscribers: [AuditPublishSubscriber],
+    synchronize: false,
+    migrationsRun: false,
+    logger: options.logger,
+    logging: options.logger ? ('all' as const) : false,
+    prepareDatabase: (db: { pragma: (source: string) => unknown }) => {
+      if (options.database !== ':memory:') db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${synchronous}`);
+      db.pragma('foreign_keys = ON');
+    },
+  };
+}
+
+export function createSqliteDataSource(options: SqliteOptions): DataSource {
+  if (options.database !== ':memory:') mkdirSync(dirname(options.database), { recursive: true });
+  return new DataSource(sqliteDataSourceOptions(options));
+}
+
+/** Initialises the DataSource if needed and applies pending migrations (never `synchronize`). */
+export async function openDatabase(dataSource: DataSource): Promise<DataSource> {
+  if (!dataSource.isInitialized) await dataSource.initialize();
+  await dataSource.runMigrations({ transaction: 'each' });
+  return dataSource;
+}

@@ -1,0 +1,50 @@
+import { Table, TableIndex, type MigrationInterface, type QueryRunner } from 'typeorm';
+
+/** Written with TypeORM's schema API rather than raw SQL so that it runs unchanged on SQLite and PostgreSQL. */
+export class CreateAuditLog1763800000000 implements MigrationInterface {
+  name = 'CreateAuditLog1763800000000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    const text = (name: string, length: number, nullable = true) => ({ name, type: 'varchar', length: String(length), isNullable: nullable });
+    await queryRunner.createTable(
+      new Table({
+        name: 'audit_log',
+        columns: [
+          { name: 'id', type: 'integer', isPrimary: true, isGenerated: true, generationStrategy: 'increment' },
+          { ...text('tenant_id', 128, false), default: "'default'" },
+          text('resource', 255, false),
+          text('resource_id', 255),
+          text('action', 64, false),
+          text('name', 512),
+          text('author_id', 255),
+          text('author_name', 255),
+          text('author_type', 64),
+          { name: 'data', type: 'text', isNullable: true },
+          { name: 'previous_data', type: 'text', isNullable: true },
+          { name: 'meta', type: 'text', isNullable: true },
+          text('ip', 64),
+          text('user_agent', 1024),
+          text('transaction_id', 64),
+          text('idempotency_key', 600),
+          { name: 'created_at', type: 'bigint', isNullable: false },
+        ],
+      }),
+    );
+    const indexes: Array<[string, string[], boolean?]> = [
+      ['idx_audit_log_tenant_created', ['tenant_id', 'created_at']],
+      ['idx_audit_log_tenant_resource_created', ['tenant_id', 'resource', 'created_at']],
+      ['idx_audit_log_tenant_record_created', ['tenant_id', 'resource', 'resource_id', 'created_at']],
+      ['idx_audit_log_tenant_author_created', ['tenant_id', 'author_id', 'created_at']],
+      ['idx_audit_log_tenant_action_created', ['tenant_id', 'action', 'created_at']],
+      ['idx_audit_log_transaction', ['transaction_id']],
+      ['idx_audit_log_idempotency', ['tenant_id', 'idempotency_key'], true],
+    ];
+    for (const [name, columnNames, isUnique] of indexes) {
+      await queryRunner.createIndex('audit_log', new TableIndex({ name, columnNames, isUnique: isUnique ?? false }));
+    }
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.dropTable('audit_log');
+  }
+}

@@ -1,0 +1,4 @@
+import { CreateAuditLog1763800000000 } from './1763800000000-create-audit-log.js';
+
+/** Every migration, oldest first. Listed explicitly so that bundlers and the library face need no glob. */
+export const migrations = [CreateAuditLog1763800000000];

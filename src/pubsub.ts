@@ -1,0 +1,122 @@
+import { AuditLog } from './db/entities/audit-log.entity.js';
+
+/**
+ * The one pub/sub of the server, with one topic. It sits on an `EventTarget` so that a Redis-backed
+ * target can fan entries out across instances without changing publisher or subscribers.
+ *
+ * It does not use graphql-yoga's `createPubSub`: that one queues without bound and throws an uncaught
+ * error (killing the process) once 1,024 events wait for one subscriber. Here every subscriber has a
+ * bounded queue; one that overflows is ended with `SlowConsumerError` after what it already has, and
+ * nobody else is affected.
+ */
+export const AUDIT_LOG_ADDED = 'auditLogAdded';
+
+export class SlowConsumerError extends Error {
+  constructor(readonly limit: number) {
+    super(`subscriber fell more than ${limit} entries behind`);
+  }
+}
+
+export interface AuditPubSub {
+  publish(entry: AuditLog): void;
+  subscribe(options: { limit: number; accept?: (entry: AuditLog) => boolean }): LiveFeed;
+  /** Live subscriptions right now. */
+  readonly subscriberCount: number;
+}
+
+/** An async iterator over newly committed entries. `return()` detaches it. */
+export interface LiveFeed extends AsyncIterableIterator<AuditLog> {
+  return(): Promise<IteratorResult<AuditLog>>;
+}
+
+/** Entries arrive as objects in-process and as JSON through a remote event target. */
+function toEntry(detail: unknown): AuditLog {
+  if (detail instanceof AuditLog) return detail;
+  const wire = detail as AuditLog & { createdAt: string | number | Date };
+  return Object.assign(new AuditLog(), wire, { createdAt: new Date(wire.createdAt) });
+}
+
+class BoundedFeed implements LiveFeed {
+  private readonly buffer: AuditLog[] = [];
+  private waiting: ((result: IteratorResult<AuditLog>) => void) | undefined;
+  private failWaiting: ((error: Error) => void) | undefined;
+  private overflowed = false;
+  private done = false;
+
+  constructor(
+    private readonly target: EventTarget,
+    private readonly limit: number,
+    private readonly accept: (entry: AuditLog) => boolean,
+    private readonly onDetach: () => void,
+  ) {
+    target.addEventListener(AUDIT_LOG_ADDED, this.onEvent);
+  }
+
+  private readonly onEvent = (event: Event): void => {
+    if (this.done || this.overflowed) return;
+    const entry = toEntry((event as CustomEvent).detail);
+    if (!this.accept(entry)) return;
+    if (this.waiting) {
+      const resolve = this.waiting;
+      this.waiting = this.failWaiting = undefined;
+      resolve({ value: entry, done: false });
+    } else if (this.buffer.length >= this.limit) {
+      this.overflowed = true;
+      this.detach();
+    } else {
+      this.buffer.push(entry);
+    }
+  };
+
+  private detach(): void {
+    this.target.removeEventListener(AUDIT_LOG_ADDED, this.onEvent);
+    this.onDetach();
+  }
+
+  next(): Promise<IteratorResult<AuditLog>> {
+    const entry = this.buffer.shift();
+    if (entry) return Promise.resolve({ value: entry, done: false });
+    if (this.overflowed && !this.done) {
+      this.done = true;
+      return Promise.reject(new SlowConsumerError(this.limit));
+    }
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => {
+      this.waiting = resolve;
+      this.failWaiting = reject;
+    });
+  }
+
+  return(): Promise<IteratorResult<AuditLog>> {
+    if (!this.done) {
+      this.done = true;
+      this.buffer.length = 0;
+      if (!this.overflowed) this.detach();
+      this.waiting?.({ value: undefined, done: true });
+      this.waiting = this.failWaiting = undefined;
+    }
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}
+
+export function createAuditPubSub(target: EventTarget = new EventTarget()): AuditPubSub {
+  let subscribers = 0;
+  return {
+    publish(entry) {
+      target.dispatchEvent(new CustomEvent(AUDIT_LOG_ADDED, { detail: entry }));
+    },
+    subscribe({ limit, accept = () => true }) {
+      subscribers += 1;
+      return new BoundedFeed(target, limit, accept, () => {
+        subscribers -= 1;
+      });
+    },
+    get subscriberCount() {
+      return subscribers;
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import { activityChart, type ActivityBucket, type ActivityGroup } from '../services/activity-chart.js';
+import { parseAuditLogFilter } from '../services/audit-log-filter.js';
+import { AuditLogFilterInput } from './audit-log-filter.js';
+import { builder } from './builder.js';
+
+const ActivityInterval = builder.enumType('ActivityInterval', { values: ['HOUR', 'DAY', 'WEEK', 'MONTH'] as const });
+const ActivityGroupBy = builder.enumType('ActivityGroupBy', { values: ['ACTION', 'RESOURCE', 'AUTHOR'] as const });
+
+const ActivityGroupRef = builder.objectRef<ActivityGroup>('ActivityGroup').implement({
+  fields: (t) => ({
+    key: t.exposeString('key', { description: 'The action, resource or author id; "" for entries without an author.' }),
+    count: t.exposeInt('count'),
+  }),
+});
+
+const ActivityBucketRef = builder.objectRef<ActivityBucket>('ActivityBucket').implement({
+  fields: (t) => ({
+    start: t.field({ type: 'DateTime', resolve: (bucket) => bucket.start }),
+    end: t.field({ type: 'DateTime', description: 'Exclusive.', resolve: (bucket) => bucket.end }),
+    count: t.exposeInt('count'),
+    groups: t.field({ type: [ActivityGroupRef], description: 'Filled when groupBy is given; largest first.', resolve: (bucket) => bucket.groups }),
+  }),
+});
+
+builder.queryField('activityChart', (t) =>
+  t.field({
+    type: [ActivityBucketRef],
+    description:
+      'Entry counts per interval, with buckets starting at local interval starts in `timezone` (weeks start on Monday). ' +
+      'The range is filter.from..filter.to; without them, the last 48 hours (HOUR), 30 days (DAY), 26 weeks (WEEK) or 12 months (MONTH). ' +
+      'Empty buckets are present with count 0.',
+    args: {
+      filter: t.arg({ type: AuditLogFilterInput }),
+      interval: t.arg({ type: ActivityInterval, defaultValue: 'DAY', required: true }),
+      timezone: t.arg.string({ defaultValue: 'UTC', required: true, description: 'An IANA time zone such as "Europe/Berlin".' }),
+      groupBy: t.arg({ type: ActivityGroupBy }),
+    },
+    resolve: (_root, args, ctx) =>
+      activityChart(ctx.dataSource, {
+        filter: parseAuditLogFilter(args.filter, ctx.tenantId),
+        interval: args.interval,
+        timezone: args.timezone,
+        groupBy: args.groupBy,
+        maxBuckets: ctx.limits.maxChartBuckets,
+      }),
+  }),
+);

@@ -1,0 +1,36 @@
+import { GraphQLError } from 'graphql';
+import type { AuditLog } from '../db/entities/audit-log.entity.js';
+import { parseAuditLogFilter } from '../services/audit-log-filter.js';
+import { SlowConsumer, streamAuditLogs } from '../services/audit-log-stream.js';
+import { decodeCursor, encodeCursor } from '../services/cursor.js';
+import { ErrorCode } from '../services/errors.js';
+import { AuditLogFilterInput } from './audit-log-filter.js';
+import { AuditLogRef } from './audit-log.js';
+import { builder } from './builder.js';
+
+builder.subscriptionField('auditLogAdded', (t) =>
+  t.field({
+    type: AuditLogRef,
+    description:
+      'Every new entry matching the filter, in commit order. With `after` (a cursor from auditLogs, or the `cursor` of the last ' +
+      'entry received), first replays every matching entry committed after it, then continues live with no gap and no duplicate. ' +
+      'A subscriber that falls too far behind receives a SLOW_CONSUMER error and the stream ends; resubscribe with `after` to catch up.',
+    args: {
+      filter: t.arg({ type: AuditLogFilterInput }),
+      after: t.arg.string(),
+    },
+    subscribe: (_root, args, ctx) => {
+      const filter = parseAuditLogFilter(args.filter, ctx.tenantId);
+      const after = args.after != null ? decodeCursor(args.after, 'after') : undefined;
+      return streamAuditLogs(ctx, filter, after);
+    },
+    resolve: (payload: AuditLog | SlowConsumer) => {
+      if (payload instanceof SlowConsumer) {
+        throw new GraphQLError(`Subscriber fell more than ${payload.limit} entries behind and was closed; resubscribe with "after" to resume`, {
+          extensions: { code: ErrorCode.SlowConsumer, after: payload.lastDelivered ? encodeCursor(payload.lastDelivered) : null },
+        });
+      }
+      return payload;
+    },
+  }),
+);

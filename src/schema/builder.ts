@@ -1,0 +1,37 @@
+import SchemaBuilder from '@pothos/core';
+import RelayPlugin from '@pothos/plugin-relay';
+import { DateTimeISOResolver, JSONResolver } from 'graphql-scalars';
+import type { GraphQLContext } from '../server/context.js';
+import type { JsonValue } from '../audit/json.js';
+
+/** Configuration only: plugins, scalars, context. Types live one per file beside this one. */
+export const builder = new SchemaBuilder<{
+  Context: GraphQLContext;
+  DefaultEdgesNullability: false;
+  DefaultNodeNullability: false;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date };
+    JSON: { Input: JsonValue; Output: unknown };
+    ID: { Input: string; Output: string | number };
+  };
+}>({
+  plugins: [RelayPlugin],
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    // Entries are addressed by `auditLog(id:)`; a generic `node` field would be one more door to guard.
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+    edgesFieldOptions: { nullable: false },
+    nodeFieldOptions: { nullable: false },
+  },
+});
+
+builder.addScalarType('DateTime', DateTimeISOResolver, {
+  description: 'An ISO-8601 instant. Output is always UTC with milliseconds, e.g. 2026-11-22T10:15:30.123Z.',
+});
+builder.addScalarType('JSON', JSONResolver, {});
+
+builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});

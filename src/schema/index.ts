@@ -1,0 +1,11 @@
+import { builder } from './builder.js';
+import './actor.js';
+import './field-change.js';
+import './audit-log-filter.js';
+import './audit-log.js';
+import './activity-chart.js';
+import './log-event.js';
+import './rename-log.js';
+import './audit-log-added.js';
+
+export const schema = builder.toSchema({ sortSchema: true });

@@ -1,0 +1,35 @@
+import type { JsonValue } from '../audit/json.js';
+import { logEvent } from '../services/log-event.js';
+import { ActorInput } from './actor.js';
+import { AuditLogRef } from './audit-log.js';
+import { builder } from './builder.js';
+
+const LogEventInput = builder.inputType('LogEventInput', {
+  fields: (t) => ({
+    resource: t.string({ required: true }),
+    action: t.string({ required: true }),
+    resourceId: t.string(),
+    name: t.string(),
+    data: t.field({ type: 'JSON', description: 'The new state.' }),
+    previousData: t.field({ type: 'JSON', description: 'The state before.' }),
+    meta: t.field({ type: 'JSON' }),
+    author: t.field({ type: ActorInput }),
+    idempotencyKey: t.string({ description: 'A retry with the same key (per author) returns the first entry instead of writing another.' }),
+  }),
+});
+
+builder.mutationField('logEvent', (t) =>
+  t.field({
+    type: AuditLogRef,
+    description: 'Records one event. JSON values are limited in size and depth (MAX_JSON_BYTES, MAX_JSON_DEPTH).',
+    args: { input: t.arg({ type: LogEventInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      logEvent(ctx, ctx.audit, {
+        ...input,
+        author: input.author ? { id: String(input.author.id), name: input.author.name, type: input.author.type } : null,
+        data: input.data as JsonValue | null | undefined,
+        previousData: input.previousData as JsonValue | null | undefined,
+        meta: input.meta as JsonValue | null | undefined,
+      }),
+  }),
+);

@@ -1,0 +1,107 @@
+import type { SelectQueryBuilder, ObjectLiteral } from 'typeorm';
+import type { AuditLog } from '../db/entities/audit-log.entity.js';
+import { badUserInput } from './errors.js';
+
+/** The filter as clients send it (GraphQL `AuditLogFilter`). */
+export interface AuditLogFilterInput {
+  resource?: readonly string[] | null;
+  resourceId?: string | null;
+  action?: readonly string[] | null;
+  authorId?: readonly (string | number)[] | null;
+  transactionId?: string | null;
+  from?: Date | null;
+  to?: Date | null;
+  search?: string | null;
+}
+
+/** A validated filter, always confined to one tenant. Every query, count, chart and live stream uses it. */
+export interface AuditLogFilter {
+  tenantId: string;
+  resource?: string[];
+  resourceId?: string;
+  action?: string[];
+  authorId?: string[];
+  transactionId?: string;
+  from?: number;
+  to?: number;
+  search?: string;
+}
+
+const MAX_LIST = 100;
+const MAX_SEARCH = 200;
+
+function list(values: readonly (string | number)[] | null | undefined, field: string): string[] | undefined {
+  if (values == null) return undefined;
+  if (values.length === 0) throw badUserInput(`filter.${field} must not be an empty list (leave it out to match all)`, `filter.${field}`);
+  if (values.length > MAX_LIST) throw badUserInput(`filter.${field} takes at most ${MAX_LIST} values`, `filter.${field}`);
+  return [...new Set(values.map(String))];
+}
+
+export function parseAuditLogFilter(input: AuditLogFilterInput | null | undefined, tenantId: string): AuditLogFilter {
+  const filter: AuditLogFilter = { tenantId };
+  if (!input) return filter;
+  filter.resource = list(input.resource, 'resource');
+  filter.action = list(input.action, 'action');
+  filter.authorId = list(input.authorId, 'authorId');
+  if (input.resourceId != null) filter.resourceId = input.resourceId;
+  if (input.transactionId != null) filter.transactionId = input.transactionId;
+  if (input.from != null) filter.from = input.from.getTime();
+  if (input.to != null) filter.to = input.to.getTime();
+  if (filter.from !== undefined && filter.to !== undefined && filter.from > filter.to) {
+    throw badUserInput('filter.from must not be after filter.to', 'filter.from');
+  }
+  if (input.search != null) {
+    if (input.search.length > MAX_SEARCH) throw badUserInput(`filter.search takes at most ${MAX_SEARCH} characters`, 'filter.search');
+    if (input.search.trim() !== '') filter.search = asciiLower(input.search);
+  }
+  return filter;
+}
+
+/** SQLite's `lower()` folds ASCII only; the in-memory matcher folds the same way so both agree exactly. */
+function asciiLower(value: string): string {
+  return value.replace(/[A-Z]/g, (c) => c.toLowerCase());
+}
+
+function likePattern(search: string): string {
+  return `%${search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+const SEARCHED = ['name', 'resource', 'resourceId', 'action', 'authorName'] as const;
+
+/** Adds the filter's conditions to a query over `AuditLog` aliased `alias`. */
+export function applyAuditLogFilter<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, filter: AuditLogFilter, alias = 'a'): SelectQueryBuilder<T> {
+  qb.andWhere(`${alias}.tenantId = :f_tenant`, { f_tenant: filter.tenantId });
+  if (filter.resource) qb.andWhere(`${alias}.resource IN (:...f_resource)`, { f_resource: filter.resource });
+  if (filter.resourceId !== undefined) qb.andWhere(`${alias}.resourceId = :f_resourceId`, { f_resourceId: filter.resourceId });
+  if (filter.action) qb.andWhere(`${alias}.action IN (:...f_action)`, { f_action: filter.action });
+  if (filter.authorId) qb.andWhere(`${alias}.authorId IN (:...f_author)`, { f_author: filter.authorId });
+  if (filter.transactionId !== undefined) qb.andWhere(`${alias}.transactionId = :f_tx`, { f_tx: filter.transactionId });
+  if (filter.from !== undefined) qb.andWhere(`${alias}.createdAt >= :f_from`, { f_from: filter.from });
+  if (filter.to !== undefined) qb.andWhere(`${alias}.createdAt < :f_to`, { f_to: filter.to });
+  if (filter.search !== undefined) {
+    const ors = SEARCHED.map((field) => `LOWER(${alias}.${field}) LIKE :f_search ESCAPE '\\'`).join(' OR ');
+    qb.andWhere(`(${ors})`, { f_search: likePattern(filter.search) });
+  }
+  return qb;
+}
+
+/** The same filter evaluated in memory, for live subscribers: must agree with `applyAuditLogFilter` row for row. */
+export function matchesAuditLogFilter(entry: AuditLog, filter: AuditLogFilter): boolean {
+  if (entry.tenantId !== filter.tenantId) return false;
+  if (filter.resource && !filter.resource.includes(entry.resource)) return false;
+  if (filter.resourceId !== undefined && entry.resourceId !== filter.resourceId) return false;
+  if (filter.action && !filter.action.includes(entry.action)) return false;
+  if (filter.authorId && (entry.authorId === null || !filter.authorId.includes(entry.authorId))) return false;
+  if (filter.transactionId !== undefined && entry.transactionId !== filter.transactionId) return false;
+  const at = entry.createdAt.getTime();
+  if (filter.from !== undefined && at < filter.from) return false;
+  if (filter.to !== undefined && at >= filter.to) return false;
+  if (filter.search !== undefined) {
+    const needle = filter.search;
+    return SEARCHED.some((field) => {
+      const value = entry[field];
+      return value != null && asciiLower(value).includes(needle);
+    });
+  }
+  return true;
+}

@@ -1,0 +1,57 @@
+import type { AuditLog } from '../db/entities/audit-log.entity.js';
+import { SlowConsumerError } from '../pubsub.js';
+import type { ServerDeps } from '../server/context.js';
+import { matchesAuditLogFilter, type AuditLogFilter } from './audit-log-filter.js';
+import { entriesAfter } from './audit-log-query.js';
+import { comparePositions, positionOf, type LogPosition } from './cursor.js';
+
+const REPLAY_PAGE = 500;
+
+/** Yielded once, last, to a subscriber that fell too far behind; the field resolver turns it into an error. */
+export class SlowConsumer {
+  constructor(readonly limit: number, readonly lastDelivered: LogPosition | undefined) {}
+}
+
+/**
+ * Every entry that matches `filter` and commits after `after`, then every new one as it commits.
+ *
+ * The live feed is opened *before* the replay query runs, so an entry committed while the replay is
+ * under way is in the feed, the query, or both: never neither. Entries at or before the last replayed
+ * position are skipped, so none is delivered twice. Positions grow in commit order, which makes that
+ * comparison sufficient.
+ */
+export async function* streamAuditLogs(deps: ServerDeps, filter: AuditLogFilter, after: LogPosition | undefined): AsyncGenerator<AuditLog | SlowConsumer> {
+  const feed = deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, accept: (entry) => matchesAuditLogFilter(entry, filter) });
+  let last = after;
+  try {
+    if (last) {
+      for (;;) {
+        const page = await entriesAfter(deps.dataSource, filter, last, REPLAY_PAGE);
+        for (const entry of page) {
+          yield entry;
+          last = positionOf(entry);
+        }
+        if (page.length < REPLAY_PAGE) break;
+      }
+    }
+    for (;;) {
+      let next: IteratorResult<AuditLog>;
+      try {
+        next = await feed.next();
+      } catch (error) {
+        if (error instanceof SlowConsumerError) {
+          yield new SlowConsumer(error.limit, last);
+          return;
+        }
+        throw error;
+      }
+      if (next.done) return;
+      const position = positionOf(next.value);
+      if (last && comparePositions(position, last) <= 0) continue;
+      last = position;
+      yield next.value;
+    }
+  } finally {
+    await feed.return();
+  }
+}

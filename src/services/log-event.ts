@@ -1,0 +1,84 @@
+import type { AuditActor, AuditContext } from '../audit/context.js';
+import { withAuditContext } from '../audit/context.js';
+import type { JsonValue } from '../audit/json.js';
+import { writeAuditEntries } from '../audit/writer.js';
+import { AuditLog } from '../db/entities/audit-log.entity.js';
+import { writeTransaction } from '../db/transaction.js';
+import type { ServerDeps } from '../server/context.js';
+import { badUserInput } from './errors.js';
+import { assertJsonWithinLimits } from './json-limits.js';
+
+export interface LogEventInput {
+  resource: string;
+  action: string;
+  resourceId?: string | null;
+  name?: string | null;
+  data?: JsonValue | null;
+  previousData?: JsonValue | null;
+  meta?: JsonValue | null;
+  author?: AuditActor | null;
+  idempotencyKey?: string | null;
+}
+
+const MAX_LENGTH = { resource: 255, action: 64, resourceId: 255, name: 512, idempotencyKey: 255, authorId: 255, authorName: 255, authorType: 64 };
+
+function text(value: string | null | undefined, field: keyof typeof MAX_LENGTH, required: boolean): string | null {
+  if (value == null) return null;
+  const trimmed = value.trim();
+  if (required && trimmed === '') throw badUserInput(`${field} must not be empty`, field);
+  if (value.length > MAX_LENGTH[field]) throw badUserInput(`${field} takes at most ${MAX_LENGTH[field]} characters`, field);
+  return required ? trimmed : value;
+}
+
+function validate(input: LogEventInput, deps: ServerDeps) {
+  const author = input.author
+    ? {
+        id: text(input.author.id, 'authorId', true)!,
+        name: text(input.author.name, 'authorName', false),
+        type: text(input.author.type, 'authorType', false),
+      }
+    : undefined;
+  for (const field of ['data', 'previousData', 'meta'] as const) assertJsonWithinLimits(input[field], field, deps.limits);
+  return {
+    resource: text(input.resource, 'resource', true)!,
+    action: text(input.action, 'action', true)!,
+    resourceId: text(input.resourceId, 'resourceId', false),
+    name: text(input.name, 'name', false),
+    idempotencyKey: text(input.idempotencyKey, 'idempotencyKey', false),
+    author,
+  };
+}
+
+/**
+ * Records one event. With an idempotency key, a retry by the same author returns the entry the first
+ * attempt wrote instead of writing a second one.
+ */
+export async function logEvent(deps: ServerDeps, context: AuditContext, input: LogEventInput): Promise<AuditLog> {
+  const checked = validate(input, deps);
+  const tenantId = context.tenantId!;
+  const author = checked.author ?? context.author ?? null;
+  const idempotencyKey = checked.idempotencyKey === null ? null : JSON.stringify([author?.id ?? null, checked.idempotencyKey]);
+  return withAuditContext(context, () =>
+    writeTransaction(deps.dataSource, async (manager) => {
+      if (idempotencyKey !== null) {
+        const existing = await manager.findOne(AuditLog, { where: { tenantId, idempotencyKey } });
+        if (existing) return existing;
+      }
+      const [entry] = await writeAuditEntries(manager, [
+        {
+          tenantId,
+          resource: checked.resource,
+          action: checked.action,
+          resourceId: checked.resourceId,
+          name: checked.name,
+          author,
+          data: input.data ?? null,
+          previousData: input.previousData ?? null,
+          meta: input.meta ?? null,
+          idempotencyKey,
+        },
+      ]);
+      return entry!;
+    }),
+  );
+}

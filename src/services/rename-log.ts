@@ -1,0 +1,24 @@
+import { AuditLog } from '../db/entities/audit-log.entity.js';
+import { writeTransaction } from '../db/transaction.js';
+import type { ServerDeps } from '../server/context.js';
+import { badUserInput, notFound } from './errors.js';
+
+const MAX_NAME = 512;
+
+/** Changes the human label of an entry and nothing else. */
+export async function renameLog(deps: ServerDeps, tenantId: string, id: number, name: string): Promise<AuditLog> {
+  if (name.length > MAX_NAME) throw badUserInput(`name takes at most ${MAX_NAME} characters`, 'name');
+  return writeTransaction(deps.dataSource, async (manager) => {
+    const entry = await manager.findOne(AuditLog, { where: { id, tenantId } });
+    if (!entry) throw notFound(`No audit log entry with id "${id}"`);
+    await manager.update(AuditLog, { id, tenantId }, { name });
+    entry.name = name;
+    return entry;
+  });
+}
+
+/** Entry ids are opaque strings to clients; anything that is not one of ours is simply not found. */
+export function parseEntryId(id: string): number {
+  if (!/^[1-9]\d{0,15}$/.test(id)) throw notFound(`No audit log entry with id "${id}"`);
+  return Number(id);
+}
