@@ -4,7 +4,7 @@ import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { parseAuditLogFilter } from '../services/audit-log-filter.js';
 import { countAuditLogs, listAuditLogs } from '../services/audit-log-query.js';
 import { decodeCursor, encodeCursor, positionOf } from '../services/cursor.js';
-import { badUserInput } from '../services/errors.js';
+import { badUserInput, notFound } from '../services/errors.js';
 import { parseEntryId } from '../services/rename-log.js';
 import { ActorRef } from './actor.js';
 import { AuditLogFilterInput, AuditLogOrderEnum } from './audit-log-filter.js';
@@ -56,7 +56,12 @@ builder.queryField('auditLog', (t) =>
     type: AuditLogRef,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.loaders.auditLogById.load(parseEntryId(String(args.id))),
+    description: 'One entry by id; an unknown id is a NOT_FOUND error.',
+    resolve: async (_root, args, ctx) => {
+      const entry = await ctx.loaders.auditLogById.load(parseEntryId(String(args.id)));
+      if (!entry) throw notFound(`No audit log entry with id "${args.id}"`);
+      return entry;
+    },
   }),
 );
 

@@ -4,6 +4,7 @@ import { schema } from '../schema/index.js';
 import { buildContext, type GraphQLContext, type ServerDeps } from './context.js';
 import { createErrorMasker } from './errors.js';
 import { useDatabaseHealth } from './health.js';
+import { useInputErrorCodes } from './input-errors.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
 export interface ServerContext {
@@ -29,6 +30,6 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions = {}): Au
     logging: logger,
     maskedErrors: { maskError: createErrorMasker(logger) },
     context: ({ request, req, socketAddress }) => buildContext(deps, request, socketAddress ?? req?.socket.remoteAddress),
-    plugins: [useDatabaseHealth(deps.dataSource)],
+    plugins: [useDatabaseHealth(deps.dataSource), useInputErrorCodes()],
   });
 }

@@ -1,0 +1,134 @@
+import 'reflect-metadata';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient, type Client } from 'graphql-ws';
+import type { DataSource, Logger } from 'typeorm';
+import WebSocket from 'ws';
+import { createAuditServer, type AuditServer } from '../../src/app.js';
+import type { Limits } from '../../src/config.js';
+import { createSqliteDataSource, openDatabase } from '../../src/db/data-source.js';
+
+export interface GraphQLResponse<T = Record<string, any>> {
+  data?: T | null;
+  errors?: Array<{ message: string; path?: string[]; extensions?: { code?: string; [key: string]: unknown } }>;
+}
+
+/** Counts the SQL statements the app runs, to prove that resolvers do not issue one query per entry. */
+export class StatementCounter implements Logger {
+  statements: string[] = [];
+  logQuery(query: string) {
+    this.statements.push(query);
+  }
+  logQueryError() {}
+  logQuerySlow() {}
+  logSchemaBuild() {}
+  logMigration() {}
+  log() {}
+  reset() {
+    this.statements = [];
+  }
+  selects() {
+    return this.statements.filter((q) => /^\s*(WITH|SELECT)/i.test(q));
+  }
+}
+
+export interface TestApp {
+  url: string;
+  wsUrl: string;
+  dir: string;
+  file: string;
+  dataSource: DataSource;
+  server: AuditServer;
+  sql: StatementCounter;
+  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GraphQLResponse<T>>;
+  wsClient(): Client;
+  close(): Promise<void>;
+}
+
+/** One place that builds an app on a fresh SQLite file, listening on an ephemeral port, and disposes it. */
+export async function startTestApp(options: { limits?: Partial<Limits>; database?: string } = {}): Promise<TestApp> {
+  const dir = mkdtempSync(join(tmpdir(), 'auditql-test-'));
+  const file = options.database ?? join(dir, 'audit.sqlite');
+  const sql = new StatementCounter();
+  const dataSource = await openDatabase(createSqliteDataSource({ database: file, logger: sql }));
+  const server = createAuditServer({ dataSource, limits: options.limits, logging: false });
+  const { port } = await server.start({ port: 0, host: '127.0.0.1' });
+  const url = `http://127.0.0.1:${port}/graphql`;
+  const wsUrl = `ws://127.0.0.1:${port}/graphql`;
+  const clients: Client[] = [];
+  return {
+    url,
+    wsUrl,
+    dir,
+    file,
+    dataSource,
+    server,
+    sql,
+    async gql(query, variables, headers = {}) {
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
+        body: JSON.stringify({ query, variables }),
+      });
+      return (await response.json()) as GraphQLResponse<any>;
+    },
+    wsClient() {
+      const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+      clients.push(client);
+      return client;
+    },
+    async close() {
+      await Promise.all(clients.map((c) => c.dispose()));
+      await server.stop();
+      if (dataSource.isInitialized) await dataSource.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const LOG_EVENT = /* GraphQL */ `
+  mutation Log($input: LogEventInput!) {
+    logEvent(input: $input) { id cursor resource resourceId action name createdAt transactionId author { id name type } data previousData meta changes { field kind from to } }
+  }
+`;
+
+export async function logEvents(app: TestApp, inputs: Array<Record<string, unknown>>) {
+  const out = [];
+  for (const input of inputs) {
+    const result = await app.gql(LOG_EVENT, { input });
+    if (result.errors) throw new Error(JSON.stringify(result.errors));
+    out.push(result.data!.logEvent);
+  }
+  return out;
+}
+
+/** A promise to resolve from outside, so tests wait for events instead of sleeping. */
+export function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Subscribes over graphql-ws and collects every message until `count` arrive or the stream ends. */
+export function collect(client: Client, query: string, variables: Record<string, unknown> = {}, count = Infinity) {
+  const received: GraphQLResponse[] = [];
+  const done = deferred<{ received: GraphQLResponse[]; error?: unknown }>();
+  const reachedCount = deferred<GraphQLResponse[]>();
+  const unsubscribe = client.subscribe(
+    { query, variables },
+    {
+      next: (value) => {
+        received.push(value as GraphQLResponse);
+        if (received.length >= count) reachedCount.resolve(received);
+      },
+      error: (error) => done.resolve({ received, error }),
+      complete: () => done.resolve({ received }),
+    },
+  );
+  return { received, done: done.promise, reached: reachedCount.promise, unsubscribe };
+}
