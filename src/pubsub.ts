@@ -103,11 +103,27 @@ class BoundedFeed implements LiveFeed {
   }
 }
 
+/** Entries dispatched per turn of the event loop; between turns, subscribers' sockets drain. */
+const DISPATCH_CHUNK = 32;
+
 export function createAuditPubSub(target: EventTarget = new EventTarget()): AuditPubSub {
   let subscribers = 0;
+  // One ordered outbox: a transaction that commits 5,000 entries must not land in every subscriber's
+  // queue in one synchronous run (that would overflow fast subscribers too), and order must hold.
+  const outbox: AuditLog[] = [];
+  let draining = false;
+  const drain = () => {
+    for (const entry of outbox.splice(0, DISPATCH_CHUNK)) target.dispatchEvent(new CustomEvent(AUDIT_LOG_ADDED, { detail: entry }));
+    if (outbox.length > 0) setImmediate(drain);
+    else draining = false;
+  };
   return {
     publish(entry) {
-      target.dispatchEvent(new CustomEvent(AUDIT_LOG_ADDED, { detail: entry }));
+      outbox.push(entry);
+      if (!draining) {
+        draining = true;
+        setImmediate(drain);
+      }
     },
     subscribe({ limit, accept = () => true }) {
       subscribers += 1;

@@ -31,7 +31,8 @@ export function attachWebSocketServer(httpServer: Server, yoga: AuditYoga) {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           req: request,
           socketAddress: request.socket.remoteAddress,
-          request: new Request(new URL(request.url ?? '/graphql', 'http://localhost'), { headers }),
+          // Operations on an open socket count as POSTs: yoga refuses mutations from GET requests.
+          request: new Request(new URL(request.url ?? '/graphql', 'http://localhost'), { method: 'POST', headers }),
           params: payload,
           connectionParams: ctx.connectionParams,
         });

@@ -1,5 +1,5 @@
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
-import { SlowConsumerError } from '../pubsub.js';
+import { SlowConsumerError, type LiveFeed } from '../pubsub.js';
 import type { ServerDeps } from '../server/context.js';
 import { matchesAuditLogFilter, type AuditLogFilter } from './audit-log-filter.js';
 import { entriesAfter } from './audit-log-query.js';
@@ -20,8 +20,29 @@ export class SlowConsumer {
  * position are skipped, so none is delivered twice. Positions grow in commit order, which makes that
  * comparison sufficient.
  */
-export async function* streamAuditLogs(deps: ServerDeps, filter: AuditLogFilter, after: LogPosition | undefined): AsyncGenerator<AuditLog | SlowConsumer> {
+export function streamAuditLogs(deps: ServerDeps, filter: AuditLogFilter, after: LogPosition | undefined): AsyncIterableIterator<AuditLog | SlowConsumer> {
   const feed = deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, accept: (entry) => matchesAuditLogFilter(entry, filter) });
+  const stream = replayThenLive(deps, filter, after, feed);
+  // An async generator cannot be returned while it awaits (the request queues until its next yield),
+  // and a quiet feed may never yield again. Ending the feed first releases it, so an unsubscribe always
+  // detaches the subscriber at once instead of leaking it.
+  return {
+    next: () => stream.next(),
+    return: async () => {
+      await feed.return();
+      return stream.return(undefined);
+    },
+    throw: async (error: unknown) => {
+      await feed.return();
+      return stream.throw(error);
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
+
+async function* replayThenLive(deps: ServerDeps, filter: AuditLogFilter, after: LogPosition | undefined, feed: LiveFeed): AsyncGenerator<AuditLog | SlowConsumer> {
   let last = after;
   try {
     if (last) {
