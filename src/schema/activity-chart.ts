@@ -31,15 +31,15 @@ builder.queryField('activityChart', (t) =>
       'Empty buckets are present with count 0.',
     args: {
       filter: t.arg({ type: AuditLogFilterInput }),
-      interval: t.arg({ type: ActivityInterval, defaultValue: 'DAY', required: true }),
-      timezone: t.arg.string({ defaultValue: 'UTC', required: true, description: 'An IANA time zone such as "Europe/Berlin".' }),
+      interval: t.arg({ type: ActivityInterval, defaultValue: 'DAY' }),
+      timezone: t.arg.string({ defaultValue: 'UTC', description: 'An IANA time zone such as "Europe/Berlin".' }),
       groupBy: t.arg({ type: ActivityGroupBy }),
     },
     resolve: (_root, args, ctx) =>
       activityChart(ctx.dataSource, {
         filter: parseAuditLogFilter(args.filter, ctx.tenantId),
-        interval: args.interval,
-        timezone: args.timezone,
+        interval: args.interval ?? 'DAY',
+        timezone: args.timezone ?? 'UTC',
         groupBy: args.groupBy,
         maxBuckets: ctx.limits.maxChartBuckets,
       }),

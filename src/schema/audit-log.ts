@@ -72,7 +72,7 @@ builder.queryField('auditLogs', (t) =>
       description: `Entries matching the filter, newest first by default. Keyset-paginated: pages stay stable while new entries arrive. "first" defaults to ${DEFAULT_PAGE_SIZE}, at most ${MAX_PAGE_SIZE}.`,
       args: {
         filter: t.arg({ type: AuditLogFilterInput }),
-        orderBy: t.arg({ type: AuditLogOrderEnum, defaultValue: 'NEWEST_FIRST', required: true }),
+        orderBy: t.arg({ type: AuditLogOrderEnum, defaultValue: 'NEWEST_FIRST' }),
       },
       resolve: async (_root, args, ctx) => {
         pageArgs(args);
@@ -81,7 +81,7 @@ builder.queryField('auditLogs', (t) =>
         const filter = parseAuditLogFilter(args.filter, ctx.tenantId);
         const connection = await resolveCursorConnection(
           { args, toCursor: (entry: AuditLog) => encodeCursor(positionOf(entry)), defaultSize: DEFAULT_PAGE_SIZE, maxSize: MAX_PAGE_SIZE },
-          ({ limit, inverted }: ResolveCursorConnectionArgs) => listAuditLogs(ctx.dataSource, filter, args.orderBy, { after, before, limit, inverted }),
+          ({ limit, inverted }: ResolveCursorConnectionArgs) => listAuditLogs(ctx.dataSource, filter, args.orderBy ?? 'NEWEST_FIRST', { after, before, limit, inverted }),
         );
         return { ...connection, totalCount: () => countAuditLogs(ctx.dataSource, filter) };
       },

@@ -7,6 +7,7 @@ import type { JsonValue } from '../audit/json.js';
 /** Configuration only: plugins, scalars, context. Types live one per file beside this one. */
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
+  DefaultFieldNullability: false;
   DefaultEdgesNullability: false;
   DefaultNodeNullability: false;
   Scalars: {
@@ -16,6 +17,8 @@ export const builder = new SchemaBuilder<{
   };
 }>({
   plugins: [RelayPlugin],
+  // Output fields are non-null unless they say otherwise: clients can rely on what the contract promises.
+  defaultFieldNullability: false,
   relay: {
     clientMutationId: 'omit',
     cursorType: 'String',

@@ -1,0 +1,59 @@
+import 'reflect-metadata';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createSqliteDataSource, openDatabase } from '../src/db/data-source.js';
+import { startTestApp } from './helpers/test-app.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'auditql-db-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function pragmas(file: string, synchronous?: 'FULL' | 'NORMAL') {
+  const ds = await openDatabase(createSqliteDataSource({ database: file, synchronous }));
+  const [journal] = await ds.query('PRAGMA journal_mode');
+  const [sync] = await ds.query('PRAGMA synchronous');
+  await ds.destroy();
+  return { journal: journal.journal_mode, synchronous: sync.synchronous };
+}
+
+describe('SQLite connection settings', () => {
+  it('uses WAL with synchronous=FULL on a new file and on a reopened one', async () => {
+    const file = join(dir, 'full.sqlite');
+    expect(await pragmas(file)).toEqual({ journal: 'wal', synchronous: 2 });
+    expect(await pragmas(file)).toEqual({ journal: 'wal', synchronous: 2 });
+  });
+
+  it('can be set to synchronous=NORMAL', async () => {
+    expect(await pragmas(join(dir, 'normal.sqlite'), 'NORMAL')).toEqual({ journal: 'wal', synchronous: 1 });
+  });
+
+  it('creates the schema with migrations, not synchronize, and applies them once', async () => {
+    const file = join(dir, 'migrations.sqlite');
+    const ds = await openDatabase(createSqliteDataSource({ database: file }));
+    expect(ds.options.synchronize).toBe(false);
+    const applied = await ds.query('SELECT name FROM migrations');
+    expect(applied.map((m: { name: string }) => m.name)).toEqual(['CreateAuditLog1763800000000']);
+    const indexes = await ds.query(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_log' AND name LIKE 'idx_%'`);
+    expect(indexes.length).toBeGreaterThanOrEqual(6);
+    await ds.destroy();
+    const again = await openDatabase(createSqliteDataSource({ database: file }));
+    expect(await again.query('SELECT name FROM migrations')).toHaveLength(1);
+    await again.destroy();
+  });
+
+  it('answers /health while the database is reachable and 503 when it is not; queries then fail masked', async () => {
+    const app = await startTestApp();
+    const health = app.url.replace('/graphql', '/health');
+    const ok = await fetch(health);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ status: 'ok', database: 'up' });
+    await app.dataSource.destroy();
+    expect((await fetch(health)).status).toBe(503);
+    const result = await app.gql('{ auditLogs { totalCount } }');
+    expect(result.errors?.[0]?.message).toBe('Unexpected error.');
+    expect(result.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+    expect(JSON.stringify(result)).not.toMatch(/stack|SELECT|DataSource|typeorm/i);
+    await app.close();
+  });
+});

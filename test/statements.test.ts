@@ -1,0 +1,45 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from './helpers/test-app.js';
+import { seed } from './helpers/seed.js';
+
+let app: TestApp;
+let ids: number[];
+beforeAll(async () => {
+  app = await startTestApp();
+  const rows = await seed(
+    app.dataSource,
+    Array.from({ length: 600 }, (_, i) => ({ resource: 'posts', action: 'update', authorId: `u${i % 50}`, authorName: `User ${i % 50}`, createdAt: new Date(Date.UTC(2026, 0, 1) + i * 1000) })),
+  );
+  ids = rows.map((r) => r.id);
+});
+afterAll(() => app.close());
+
+describe('SQL statements per request', () => {
+  it('reads a page of 500 entries, with authors, diffs and the count, in 2 statements', async () => {
+    app.sql.reset();
+    const result = await app.gql(`{
+      auditLogs(first: 500, filter: { resource: ["posts"] }) {
+        totalCount
+        edges { cursor node { id author { id name type } changes { field } createdAt } }
+      }
+    }`);
+    expect(result.data!.auditLogs.edges).toHaveLength(500);
+    expect(result.data!.auditLogs.edges[0].node.author).toEqual({ id: 'u49', name: 'User 49', type: 'user' });
+    expect(app.sql.selects()).toHaveLength(2);
+  });
+
+  it('does not count when totalCount is not asked for', async () => {
+    app.sql.reset();
+    await app.gql('{ auditLogs(first: 500) { edges { node { id } } } }');
+    expect(app.sql.selects()).toHaveLength(1);
+  });
+
+  it('batches lookups by id into one statement', async () => {
+    app.sql.reset();
+    const query = `{ ${ids.slice(0, 40).map((id, i) => `e${i}: auditLog(id: "${id}") { id resource }`).join(' ')} }`;
+    const result = await app.gql(query);
+    expect(Object.keys(result.data!)).toHaveLength(40);
+    expect(result.data!.e39.id).toBe(String(ids[39]));
+    expect(app.sql.selects()).toHaveLength(1);
+  });
+});
