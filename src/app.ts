@@ -22,8 +22,11 @@ export interface AuditServerOptions {
 export interface AuditServer {
   yoga: AuditYoga;
   pubsub: AuditPubSub;
-  /** Listens on HTTP (queries, mutations, SSE) and WebSocket (graphql-ws), both at `/graphql`. */
-  start(options?: { port?: number; host?: string }): Promise<{ url: string; port: number }>;
+  /**
+   * Listens on HTTP (queries, mutations, SSE) and WebSocket (graphql-ws), both at `/graphql`. Pass your
+   * own `server` (whose request handler hands audit requests to `yoga`) to serve the audit API next to an app.
+   */
+  start(options?: { port?: number; host?: string; server?: Server }): Promise<{ url: string; port: number }>;
   /** Ends subscriptions, closes every connection and stops listening. Leaves the DataSource open. */
   stop(): Promise<void>;
 }
@@ -46,8 +49,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   return {
     yoga,
     pubsub,
-    async start({ port = 4000, host = '0.0.0.0' } = {}) {
-      server = createServer(yoga);
+    async start({ port = 4000, host = '0.0.0.0', server: own } = {}) {
+      server = own ?? createServer(yoga);
       ws = attachWebSocketServer(server, yoga);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);

@@ -17,7 +17,7 @@ export const WHOLE_VALUE = '$';
  * Field-level diff between two states, keys sorted. Nested objects and arrays are compared by value and
  * reported as one change of the top-level field, which is how users read "what changed in this record".
  */
-export function diff(previous: JsonValue | null | undefined, next: JsonValue | null | undefined): FieldChange[] {
+export function diff(previous: JsonValue | null | undefined, next: JsonValue | null | undefined, redactedChanges: readonly string[] = []): FieldChange[] {
   const before = previous ?? null;
   const after = next ?? null;
   if (isJsonObject(before) || isJsonObject(after)) {
@@ -30,7 +30,7 @@ export function diff(previous: JsonValue | null | undefined, next: JsonValue | n
       const has = Object.hasOwn(to, field);
       const a = had ? (from[field] ?? null) : null;
       const b = has ? (to[field] ?? null) : null;
-      if (had && has && isDeepStrictEqual(a, b)) continue;
+      if (had && has && isDeepStrictEqual(a, b) && !redactedChanges.includes(field)) continue;
       changes.push({ field, kind: had && has ? 'CHANGED' : has ? 'ADDED' : 'REMOVED', from: a, to: b });
     }
     return changes;

@@ -18,6 +18,8 @@ export interface AuditEntryDraft {
   userAgent?: string | null;
   tenantId?: string;
   idempotencyKey?: string | null;
+  /** Redacted fields whose value changed (both sides are stored masked). */
+  redactedChanges?: string[] | null;
 }
 
 const lastCreatedAt = new WeakMap<DataSource, number>();
@@ -60,6 +62,7 @@ export async function writeAuditEntries(manager: EntityManager, drafts: AuditEnt
       userAgent: draft.userAgent !== undefined ? draft.userAgent : (context?.userAgent ?? null),
       transactionId,
       idempotencyKey: draft.idempotencyKey ?? null,
+      redactedChanges: draft.redactedChanges?.length ? draft.redactedChanges : null,
       createdAt,
     });
   });

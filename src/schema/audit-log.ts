@@ -34,7 +34,7 @@ export const AuditLogRef = builder.objectType(AuditLog, {
     }),
     data: t.field({ type: 'JSON', nullable: true, description: 'The new state.', resolve: (entry) => entry.data }),
     previousData: t.field({ type: 'JSON', nullable: true, description: 'The state before.', resolve: (entry) => entry.previousData }),
-    changes: t.field({ type: [FieldChangeRef], resolve: (entry) => diff(entry.previousData, entry.data) }),
+    changes: t.field({ type: [FieldChangeRef], resolve: (entry) => diff(entry.previousData, entry.data, entry.redactedChanges ?? []) }),
     meta: t.field({ type: 'JSON', nullable: true, resolve: (entry) => entry.meta }),
     ip: t.exposeString('ip', { nullable: true }),
     userAgent: t.exposeString('userAgent', { nullable: true }),

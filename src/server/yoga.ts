@@ -5,6 +5,7 @@ import { buildContext, type GraphQLContext, type ServerDeps } from './context.js
 import { createErrorMasker } from './errors.js';
 import { useDatabaseHealth } from './health.js';
 import { useInputErrorCodes } from './input-errors.js';
+import { useAuditContext } from './audit-context.plugin.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
 export interface ServerContext {
@@ -30,6 +31,6 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions = {}): Au
     logging: logger,
     maskedErrors: { maskError: createErrorMasker(logger) },
     context: ({ request, req, socketAddress }) => buildContext(deps, request, socketAddress ?? req?.socket.remoteAddress),
-    plugins: [useDatabaseHealth(deps.dataSource), useInputErrorCodes()],
+    plugins: [useDatabaseHealth(deps.dataSource), useInputErrorCodes(), useAuditContext<GraphQLContext>((context) => context.audit)],
   });
 }

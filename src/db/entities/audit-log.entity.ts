@@ -63,6 +63,10 @@ export class AuditLog {
   @Column({ type: 'varchar', length: 1024, name: 'user_agent', nullable: true })
   userAgent!: string | null;
 
+  /** Redacted fields whose value changed; the values themselves are never stored. */
+  @Column({ type: 'simple-json', name: 'redacted_changes', nullable: true })
+  redactedChanges!: string[] | null;
+
   /** Groups the entries one database transaction wrote ("these rows changed together"). */
   @Column({ type: 'varchar', length: 64, name: 'transaction_id', nullable: true })
   transactionId!: string | null;

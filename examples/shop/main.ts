@@ -1,0 +1,6 @@
+import { startShop } from './app.js';
+
+const shop = await startShop({ database: process.env.SHOP_DATABASE ?? './data/shop.sqlite', port: Number(process.env.PORT ?? 4001) });
+console.log(`shop API on ${shop.shopUrl}, its audit log on ${shop.auditUrl}`);
+process.on('SIGINT', () => void shop.stop().then(() => process.exit(0)));
+process.on('SIGTERM', () => void shop.stop().then(() => process.exit(0)));
