@@ -77,7 +77,7 @@ describe('capture through every TypeORM write path', () => {
     const result = await ds.getRepository(Product).insert({ sku: 'ins-1', name: 'Inserted', price: '3.50' });
     const [entry] = await entries();
     expect(entry).toMatchObject({ resource: 'product', action: 'create', resourceId: String(result.identifiers[0]!.id) });
-    expect(entry!.data).toMatchObject({ sku: 'ins-1', price: 3.5, stock: 0, supplierCost: REDACTED, deletedAt: null });
+    expect(entry!.data).toMatchObject({ sku: 'ins-1', price: '3.50', stock: 0, supplierCost: REDACTED, deletedAt: null });
   });
 
   it('query-builder insert of several rows records one create each', async () => {
@@ -95,7 +95,7 @@ describe('capture through every TypeORM write path', () => {
     await ds.getRepository(Product).createQueryBuilder().update().set({ stock: () => 'stock + 10' }).where('id IN (:...ids)', { ids: [a, b] }).execute();
     const list = await entries();
     expect(list.map((e) => [e.action, e.resourceId])).toEqual([['update', String(a)], ['update', String(a)], ['update', String(b)]]);
-    expect(list[0]).toMatchObject({ authorId: 'u1', previousData: { name: 'crit-a', price: 10 }, data: { name: 'renamed', price: 10 } });
+    expect(list[0]).toMatchObject({ authorId: 'u1', previousData: { name: 'crit-a', price: '10.00' }, data: { name: 'renamed', price: '10.00' } });
     expect(list[1]).toMatchObject({ previousData: { stock: 5 }, data: { stock: 15 } });
     expect(list[2]).toMatchObject({ previousData: { stock: 5 }, data: { stock: 15 } });
     // One statement, one transaction: the two rows of the query-builder update share a transaction id.

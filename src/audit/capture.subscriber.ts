@@ -70,9 +70,11 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
       if (isUpsert(scope)) {
         const stored = after ?? (await selectUpsertTargets(event.manager, event.metadata, scope, [event.entity]))[0];
         const before = stored && scope.before?.find((row) => sameRow(event.metadata, row, stored));
-        return record(event.manager, [draft(entity, event.metadata, before ? 'update' : 'create', before, stored ?? event.entity)]);
+        return record(event.manager, [
+          draft(entity, event.metadata, before ? 'update' : 'create', columnValuesOf(event.metadata, before), columnValues(event.metadata, stored ?? event.entity)),
+        ]);
       }
-      return record(event.manager, [draft(entity, event.metadata, 'create', undefined, after ?? columnValues(event.metadata, event.entity))]);
+      return record(event.manager, [draft(entity, event.metadata, 'create', undefined, columnValues(event.metadata, after ?? event.entity))]);
     }
 
     beforeUpdate(event: UpdateEvent<Row>) {

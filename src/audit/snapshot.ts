@@ -1,4 +1,5 @@
 import type { EntityMetadata, ObjectLiteral } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { JsonObject, JsonValue } from './json.js';
 import { REDACTED, type ResolvedEntityOptions } from './options.js';
 
@@ -31,14 +32,27 @@ export function sanitize(value: unknown, options: ResolvedEntityOptions, seen = 
   }
 }
 
-/** Raw column values of an entity (relations appear as their foreign-key ids), before sanitising. */
+const EXACT_NUMBERS = new Set(['decimal', 'numeric', 'dec', 'money', 'bigint', 'int8']);
+
+/**
+ * Exact numbers are recorded as strings, the same on every driver (PostgreSQL returns decimals as strings,
+ * SQLite as floats): a decimal with its scale ("9.50"), a bigint in full.
+ */
+function exactNumber(column: ColumnMetadata, value: unknown): unknown {
+  if (typeof column.type !== 'string' || !EXACT_NUMBERS.has(column.type.toLowerCase())) return value;
+  if (typeof value === 'number' && column.scale !== undefined) return value.toFixed(column.scale);
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  return value;
+}
+
+/** Column values of an entity (relations appear as their foreign-key ids), before sanitising. */
 export function columnValues(metadata: EntityMetadata, entity: ObjectLiteral, fallback?: ObjectLiteral): ObjectLiteral {
   const out: ObjectLiteral = {};
   for (const column of metadata.columns) {
     let value = column.getEntityValue(entity);
     if (value === undefined && fallback) value = column.getEntityValue(fallback);
     if (value === undefined) continue;
-    out[column.propertyPath] = value;
+    out[column.propertyPath] = exactNumber(column, value);
   }
   return out;
 }
