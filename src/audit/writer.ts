@@ -66,8 +66,66 @@ export async function writeAuditEntries(manager: EntityManager, drafts: AuditEnt
       createdAt,
     });
   });
-  // Cast: TypeORM's deep-partial type recurses without end on the recursive JsonValue type.
-  await manager.createQueryBuilder().insert().into(AuditLog).values(rows as ObjectLiteral[]).execute();
+  await insertRows(manager, rows);
   publishAfterCommit(manager.connection, runner, rows);
   return rows;
+}
+
+/** Columns in insert order, with how each is bound. */
+const COLUMNS: Array<[string, (row: AuditLog) => unknown]> = [
+  ['tenant_id', (r) => r.tenantId],
+  ['resource', (r) => r.resource],
+  ['resource_id', (r) => r.resourceId],
+  ['action', (r) => r.action],
+  ['name', (r) => r.name],
+  ['author_id', (r) => r.authorId],
+  ['author_name', (r) => r.authorName],
+  ['author_type', (r) => r.authorType],
+  ['data', (r) => json(r.data)],
+  ['previous_data', (r) => json(r.previousData)],
+  ['meta', (r) => json(r.meta)],
+  ['ip', (r) => r.ip],
+  ['user_agent', (r) => r.userAgent],
+  ['transaction_id', (r) => r.transactionId],
+  ['idempotency_key', (r) => r.idempotencyKey],
+  ['redacted_changes', (r) => json(r.redactedChanges)],
+  ['created_at', (r) => r.createdAt.getTime()],
+];
+const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
+const ROWS_PER_STATEMENT = 500;
+const SQLITE = new Set(['sqlite', 'better-sqlite3']);
+
+/**
+ * One plain multi-row INSERT per 500 entries. Audit rows ride on every audited save, so this path is hot:
+ * TypeORM's insert builder (events, entity merging) cost more than the insert itself (measured: audited
+ * saves at 0.2–0.5× the unaudited rate with it). SQLite hands back the last id; the ids of one statement are
+ * consecutive. PostgreSQL returns them.
+ */
+async function insertRows(manager: EntityManager, rows: AuditLog[]): Promise<void> {
+  const type = manager.connection.options.type;
+  if (!SQLITE.has(type) && type !== 'postgres') {
+    // Cast: TypeORM's deep-partial type recurses without end on the recursive JsonValue type.
+    await manager.createQueryBuilder().insert().into(AuditLog).values(rows as ObjectLiteral[]).execute();
+    return;
+  }
+  const columnList = COLUMNS.map(([name]) => `"${name}"`).join(', ');
+  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+    const chunk = rows.slice(start, start + ROWS_PER_STATEMENT);
+    const params: unknown[] = [];
+    const tuples = chunk.map((row) => {
+      const marks = COLUMNS.map(([, value]) => {
+        params.push(value(row));
+        return type === 'postgres' ? `$${params.length}` : '?';
+      });
+      return `(${marks.join(', ')})`;
+    });
+    const sql = `INSERT INTO "audit_log" (${columnList}) VALUES ${tuples.join(', ')}`;
+    if (type === 'postgres') {
+      const returned = (await manager.query(`${sql} RETURNING "id"`, params)) as Array<{ id: number | string }>;
+      returned.forEach((r, i) => (chunk[i]!.id = Number(r.id)));
+    } else {
+      const lastId = Number(await manager.query(sql, params));
+      chunk.forEach((row, i) => (row.id = lastId - chunk.length + 1 + i));
+    }
+  }
 }

@@ -16,9 +16,8 @@ const epochMillis: ValueTransformer = {
 @Index('idx_audit_log_tenant_resource_created', ['tenantId', 'resource', 'createdAt'])
 @Index('idx_audit_log_tenant_record_created', ['tenantId', 'resource', 'resourceId', 'createdAt'])
 @Index('idx_audit_log_tenant_author_created', ['tenantId', 'authorId', 'createdAt'])
-@Index('idx_audit_log_tenant_action_created', ['tenantId', 'action', 'createdAt'])
 @Index('idx_audit_log_transaction', ['transactionId'])
-@Index('idx_audit_log_idempotency', ['tenantId', 'idempotencyKey'], { unique: true })
+@Index('idx_audit_log_idempotency', ['tenantId', 'idempotencyKey'], { unique: true, where: 'idempotency_key IS NOT NULL' })
 export class AuditLog {
   @PrimaryGeneratedColumn({ type: 'integer', name: 'id' })
   id!: number;

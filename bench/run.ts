@@ -1,0 +1,28 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { auditedWrites } from './cases/audited-writes.js';
+import type { CaseResult } from './stats.js';
+
+/**
+ * `npm run bench`: every case, each against a baseline measured in the same run. `BENCH_CASE=name` runs
+ * one case, `BENCH_SCALE=0.1` shrinks them for a quick look.
+ */
+const cases: Record<string, () => Promise<CaseResult[]>> = {
+  'audited-writes': auditedWrites,
+};
+
+const only = process.env.BENCH_CASE;
+const results: CaseResult[] = [];
+for (const [name, run] of Object.entries(cases)) {
+  if (only && only !== name) continue;
+  console.error(`running ${name} …`);
+  results.push(...(await run()));
+}
+
+const fmt = (v: number | null, digits = 0) => (v === null ? '—' : v.toFixed(digits));
+const rows = results.map((r) => [r.case, `${fmt(r.value)} ${r.metric}`, fmt(r.baseline), r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×`, r.target, r.met === null ? '—' : r.met ? 'met' : 'NOT met', r.detail]);
+const header = ['case', 'result', 'baseline', 'ratio', 'target', 'status', 'detail'];
+console.log(`| ${header.join(' | ')} |\n| ${header.map(() => '---').join(' | ')} |`);
+for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+writeFileSync(new URL('./results/latest.json', import.meta.url), `${JSON.stringify({ at: new Date().toISOString(), node: process.version, scale: process.env.BENCH_SCALE ?? '1', results }, null, 2)}\n`);
