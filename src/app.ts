@@ -1,7 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DataSource } from 'typeorm';
-import { defaultLimits, type Limits } from './config.js';
+import { defaultLimits, type AuthConfig, type Limits } from './config.js';
+import { createAuthenticator } from './auth/authenticate.js';
+import { createJwtVerifier } from './auth/jwt.js';
+import { createQuotas } from './services/quotas.js';
+import { limitBodySize } from './server/http.js';
 import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from './audit/publish.subscriber.js';
 import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
@@ -17,6 +21,10 @@ export interface AuditServerOptions {
   graphiql?: boolean;
   /** @default true */
   logging?: boolean;
+  /** JWT verification. API keys (see `createApiKey`) always work. */
+  auth?: Partial<AuthConfig>;
+  /** Introspection and field suggestions off. @default NODE_ENV === 'production' */
+  production?: boolean;
 }
 
 export interface AuditServer {
@@ -41,7 +49,14 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   const pubsub = options.pubsub ?? createAuditPubSub();
   registerPublisher(dataSource, pubsub);
   const limits = { ...defaultLimits, ...options.limits };
-  const yoga = createAuditYoga({ dataSource, pubsub, limits }, { graphiql: options.graphiql, logging: options.logging });
+  const jwt = options.auth ?? {};
+  const auth = createAuthenticator(
+    dataSource,
+    createJwtVerifier({ secret: jwt.jwtSecret, jwksUrl: jwt.jwksUrl, issuer: jwt.jwtIssuer, audience: jwt.jwtAudience, tenantClaim: jwt.tenantClaim ?? 'tenant' }),
+  );
+  const quotas = createQuotas(limits);
+  const production = options.production ?? process.env.NODE_ENV === 'production';
+  const yoga = createAuditYoga({ dataSource, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logging: options.logging, production });
 
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;
@@ -50,8 +65,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     yoga,
     pubsub,
     async start({ port = 4000, host = '0.0.0.0', server: own } = {}) {
-      server = own ?? createServer(yoga);
-      ws = attachWebSocketServer(server, yoga);
+      server = own ?? createServer(limitBodySize(yoga, limits.maxBodyBytes));
+      ws = attachWebSocketServer(server, yoga, auth, limits);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
         server!.listen(port, host, () => resolve());

@@ -17,6 +17,19 @@ export interface Config {
    */
   sqliteSynchronous: SqliteSynchronous;
   limits: Limits;
+  auth: AuthConfig;
+  /** `NODE_ENV=production`: introspection and field suggestions are off. */
+  production: boolean;
+}
+
+/** JWT verification; with neither a secret nor a JWKS URL the server accepts API keys only. */
+export interface AuthConfig {
+  jwtSecret?: string;
+  jwksUrl?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  /** @default 'tenant' */
+  tenantClaim: string;
 }
 
 export interface Limits {
@@ -28,6 +41,18 @@ export interface Limits {
   subscriberQueue: number;
   /** Most buckets one activity chart may return. @default 1000 */
   maxChartBuckets: number;
+  /** Largest request body accepted over HTTP. @default 1048576 */
+  maxBodyBytes: number;
+  /** Most keys in one JSON value (data, previousData, meta), counted at every level. @default 2000 */
+  maxJsonKeys: number;
+  /** Live subscriptions one WebSocket connection may hold. @default 20 */
+  subscriptionsPerConnection: number;
+  /** Live subscriptions one principal may hold across all connections. @default 100 */
+  subscriptionsPerPrincipal: number;
+  /** Writes (logEvent) one principal may make per second. @default 500 */
+  writesPerSecond: number;
+  /** Subscriptions one principal may start per minute. @default 120 */
+  subscriptionStartsPerMinute: number;
 }
 
 export const defaultLimits: Limits = {
@@ -35,6 +60,12 @@ export const defaultLimits: Limits = {
   maxJsonDepth: 32,
   subscriberQueue: 1000,
   maxChartBuckets: 1000,
+  maxBodyBytes: 1024 * 1024,
+  maxJsonKeys: 2000,
+  subscriptionsPerConnection: 20,
+  subscriptionsPerPrincipal: 100,
+  writesPerSecond: 500,
+  subscriptionStartsPerMinute: 120,
 };
 
 export class ConfigError extends Error {}
@@ -61,6 +92,8 @@ export function parseDatabaseUrl(url: string): string {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  if (env.JWT_SECRET && env.JWT_SECRET.length < 32) throw new ConfigError('JWT_SECRET must be at least 32 characters');
+  if (env.JWKS_URL && !/^https?:\/\//.test(env.JWKS_URL)) throw new ConfigError('JWKS_URL must be an http(s) URL');
   const synchronous = (env.SQLITE_SYNCHRONOUS ?? 'FULL').toUpperCase();
   if (synchronous !== 'FULL' && synchronous !== 'NORMAL') {
     throw new ConfigError(`SQLITE_SYNCHRONOUS must be FULL or NORMAL, got "${env.SQLITE_SYNCHRONOUS}"`);
@@ -75,6 +108,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxJsonDepth: integer(env, 'MAX_JSON_DEPTH', defaultLimits.maxJsonDepth, 1, 256),
       subscriberQueue: integer(env, 'SUBSCRIBER_QUEUE_LIMIT', defaultLimits.subscriberQueue, 1, 1_000_000),
       maxChartBuckets: integer(env, 'MAX_CHART_BUCKETS', defaultLimits.maxChartBuckets, 1, 100_000),
+      maxBodyBytes: integer(env, 'MAX_BODY_BYTES', defaultLimits.maxBodyBytes, 1024, 64 * 1024 * 1024),
+      maxJsonKeys: integer(env, 'MAX_JSON_KEYS', defaultLimits.maxJsonKeys, 1, 1_000_000),
+      subscriptionsPerConnection: integer(env, 'SUBSCRIPTIONS_PER_CONNECTION', defaultLimits.subscriptionsPerConnection, 1, 10_000),
+      subscriptionsPerPrincipal: integer(env, 'SUBSCRIPTIONS_PER_PRINCIPAL', defaultLimits.subscriptionsPerPrincipal, 1, 1_000_000),
+      writesPerSecond: integer(env, 'WRITE_RATE_LIMIT', defaultLimits.writesPerSecond, 1, 1_000_000),
+      subscriptionStartsPerMinute: integer(env, 'SUBSCRIBE_RATE_LIMIT', defaultLimits.subscriptionStartsPerMinute, 1, 1_000_000),
     },
+    auth: {
+      jwtSecret: env.JWT_SECRET || undefined,
+      jwksUrl: env.JWKS_URL || undefined,
+      jwtIssuer: env.JWT_ISSUER || undefined,
+      jwtAudience: env.JWT_AUDIENCE || undefined,
+      tenantClaim: env.JWT_TENANT_CLAIM || 'tenant',
+    },
+    production: env.NODE_ENV === 'production',
   };
 }

@@ -3,6 +3,8 @@
  * DataSource, wraps its request handling in `withAuditContext`, and may serve the audit API next to itself.
  */
 export { AuditLog } from './db/entities/audit-log.entity.js';
+export { ApiKey } from './db/entities/api-key.entity.js';
+export { auditEntities } from './db/entities/index.js';
 export { migrations as auditMigrations } from './db/migrations/index.js';
 export { AuditSubscriber, createAuditSubscriber, PARTIAL_CAPTURE, type CapturedAction } from './audit/capture.subscriber.js';
 export { AuditPublishSubscriber } from './audit/publish.subscriber.js';
@@ -16,4 +18,6 @@ export { useAuditContext } from './server/audit-context.plugin.js';
 export { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 export { createSqliteDataSource, sqliteDataSourceOptions, openDatabase } from './db/data-source.js';
 export { writeTransaction } from './db/transaction.js';
+export { createApiKey, revokeApiKey, listApiKeys, type CreatedApiKey } from './services/api-keys.js';
+export { Scope, type Principal } from './auth/principal.js';
 export { schema } from './schema/index.js';

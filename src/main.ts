@@ -2,11 +2,13 @@ import 'reflect-metadata';
 import { createAuditServer } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createSqliteDataSource, openDatabase } from './db/data-source.js';
+import { ensureAdminKey } from './auth/bootstrap.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const dataSource = await openDatabase(createSqliteDataSource({ database: config.database, synchronous: config.sqliteSynchronous }));
-  const server = createAuditServer({ dataSource, limits: config.limits });
+  await ensureAdminKey(dataSource, config.auth, (line) => console.log(line));
+  const server = createAuditServer({ dataSource, limits: config.limits, auth: config.auth, production: config.production });
   const { url } = await server.start({ port: config.port, host: config.host });
   console.log(`auditql listening on ${url} (database: ${config.database})`);
 

@@ -33,12 +33,12 @@ describe('SQLite connection settings', () => {
     const ds = await openDatabase(createSqliteDataSource({ database: file }));
     expect(ds.options.synchronize).toBe(false);
     const applied = await ds.query('SELECT name FROM migrations');
-    expect(applied.map((m: { name: string }) => m.name)).toEqual(['CreateAuditLog1763800000000', 'AddRedactedChanges1763800000001']);
+    expect(applied.map((m: { name: string }) => m.name)).toEqual(['CreateAuditLog1763800000000', 'AddRedactedChanges1763800000001', 'ApiKeys1763800000002']);
     const indexes = await ds.query(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_log' AND name LIKE 'idx_%'`);
     expect(indexes.length).toBeGreaterThanOrEqual(6);
     await ds.destroy();
     const again = await openDatabase(createSqliteDataSource({ database: file }));
-    expect(await again.query('SELECT name FROM migrations')).toHaveLength(2);
+    expect(await again.query('SELECT name FROM migrations')).toHaveLength(3);
     await again.destroy();
   });
 

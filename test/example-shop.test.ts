@@ -3,17 +3,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startShop } from '../examples/shop/app.js';
 import { collect } from './helpers/test-app.js';
+import { createApiKey } from '../src/index.js';
 
 let shop: Awaited<ReturnType<typeof startShop>>;
+let dashboard: Record<string, string>;
+let dashboardKey: string;
 beforeAll(async () => {
   shop = await startShop({ database: ':memory:', port: 0 });
+  dashboardKey = (await createApiKey(shop.dataSource, { name: 'dashboard', scopes: ['audit:read'] })).secret;
+  dashboard = { authorization: `Bearer ${dashboardKey}` };
 });
 afterAll(() => shop.stop());
 
 async function post(url: string, query: string, variables: Record<string, unknown> = {}, user?: { id: string; name: string }) {
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(user ? { 'x-user-id': user.id, 'x-user-name': user.name } : {}) },
+    headers: { 'content-type': 'application/json', ...(user ? { 'x-user-id': user.id, 'x-user-name': user.name } : {}), ...(url === shop.auditUrl ? dashboard : {}) },
     body: JSON.stringify({ query, variables }),
   });
   return (await response.json()) as { data?: any; errors?: Array<{ message: string }> };
@@ -30,7 +35,7 @@ const HISTORY = /* GraphQL */ `
 
 describe('the example shop, audited end to end', () => {
   it('records its GraphQL mutations with who made them, serves the history and streams it after commit', async () => {
-    const client = createClient({ url: shop.auditWsUrl, webSocketImpl: WebSocket, retryAttempts: 0 });
+    const client = createClient({ url: shop.auditWsUrl, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { apiKey: dashboardKey } });
     const live = collect(client, 'subscription { auditLogAdded(filter: { resource: ["product"] }) { action resourceId author { id } } }', {}, 4);
     for (let i = 0; i < 200 && shop.audit.pubsub.subscriberCount === 0; i++) await new Promise((r) => setTimeout(r, 5));
 

@@ -30,9 +30,14 @@ describe('the server process', () => {
     const server = startServer({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${file}` });
     const url = await server.url;
     expect(existsSync(file)).toBe(true);
+    // With nothing configured, the first start creates an admin key and prints it once.
+    const key = /^\s+(aql_\S+)$/m.exec(server.output())?.[1];
+    expect(key).toBeDefined();
+    const anonymous = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ auditLogs { totalCount } }' }) });
+    expect((await anonymous.json()).errors[0].extensions.code).toBe('UNAUTHENTICATED');
     const response = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
       body: JSON.stringify({ query: 'mutation { logEvent(input: { resource: "posts", action: "create" }) { id } }' }),
     });
     expect((await response.json()).data.logEvent.id).toBe('1');
@@ -41,6 +46,12 @@ describe('the server process', () => {
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
     expect(server.output()).toMatch(/SIGTERM received/);
+    // A second start on the same database creates no new key.
+    const again = startServer({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${file}` });
+    await again.url;
+    expect(again.output()).not.toMatch(/aql_/);
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
   });
 
   it('runs on sqlite::memory:', async () => {

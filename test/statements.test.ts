@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from './helpers/test-app.js';
+import { signToken, startTestApp, type TestApp } from './helpers/test-app.js';
 import { seed } from './helpers/seed.js';
 
 let app: TestApp;
 let ids: number[];
+// A JWT, so that authentication itself issues no SQL and the counts below are the resolvers' own.
+let reader: Record<string, string>;
 beforeAll(async () => {
   app = await startTestApp();
   const rows = await seed(
@@ -11,6 +13,7 @@ beforeAll(async () => {
     Array.from({ length: 600 }, (_, i) => ({ resource: 'posts', action: 'update', authorId: `u${i % 50}`, authorName: `User ${i % 50}`, createdAt: new Date(Date.UTC(2026, 0, 1) + i * 1000) })),
   );
   ids = rows.map((r) => r.id);
+  reader = { authorization: `Bearer ${await signToken({ sub: 'dash', scope: 'audit:read' })}` };
 });
 afterAll(() => app.close());
 
@@ -22,7 +25,8 @@ describe('SQL statements per request', () => {
         totalCount
         edges { cursor node { id author { id name type } changes { field } createdAt } }
       }
-    }`);
+    }`, {}, reader);
+    expect(result.errors).toBeUndefined();
     expect(result.data!.auditLogs.edges).toHaveLength(500);
     expect(result.data!.auditLogs.edges[0].node.author).toEqual({ id: 'u49', name: 'User 49', type: 'user' });
     expect(app.sql.selects()).toHaveLength(2);
@@ -30,14 +34,15 @@ describe('SQL statements per request', () => {
 
   it('does not count when totalCount is not asked for', async () => {
     app.sql.reset();
-    await app.gql('{ auditLogs(first: 500) { edges { node { id } } } }');
+    await app.gql('{ auditLogs(first: 500) { edges { node { id } } } }', {}, reader);
     expect(app.sql.selects()).toHaveLength(1);
   });
 
   it('batches lookups by id into one statement', async () => {
     app.sql.reset();
     const query = `{ ${ids.slice(0, 40).map((id, i) => `e${i}: auditLog(id: "${id}") { id resource }`).join(' ')} }`;
-    const result = await app.gql(query);
+    const result = await app.gql(query, {}, reader);
+    expect(result.errors).toBeUndefined();
     expect(Object.keys(result.data!)).toHaveLength(40);
     expect(result.data!.e39.id).toBe(String(ids[39]));
     expect(app.sql.selects()).toHaveLength(1);

@@ -135,7 +135,7 @@ describe('auditLogAdded over graphql-ws', () => {
       if (message.type === 'complete' && message.id === 's') completed.resolve();
     });
     await new Promise((r) => slow.once('open', r));
-    slow.send(JSON.stringify({ type: 'connection_init' }));
+    slow.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${app.adminKey}` } }));
     await acked.promise;
     slow.send(JSON.stringify({ id: 's', type: 'subscribe', payload: { query, variables: { f: { resource: ['burst2'] } } } }));
     await untilSubscribed(2);
@@ -185,7 +185,7 @@ describe('auditLogAdded over SSE', () => {
   it('streams new entries from the same /graphql endpoint', async () => {
     const response = await fetch(app.url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${app.adminKey}` },
       body: JSON.stringify({ query: ADDED, variables: { filter: { resource: ['sse'] } } }),
     });
     expect(response.headers.get('content-type')).toMatch(/text\/event-stream/);

@@ -1,5 +1,5 @@
 import { DataSource } from 'typeorm';
-import { AuditLog, auditMigrations, AuditSubscriber } from '../../src/index.js';
+import { auditEntities, auditMigrations, AuditSubscriber } from '../../src/index.js';
 import { Customer, Order, OrderLine, Product } from './entities/index.js';
 import { CreateShop1763900000000 } from './migrations/1763900000000-create-shop.js';
 
@@ -8,7 +8,7 @@ export function createShopDataSource(database: string): DataSource {
   return new DataSource({
     type: 'better-sqlite3',
     database,
-    entities: [Customer, Product, Order, OrderLine, AuditLog], // audit: the entity
+    entities: [Customer, Product, Order, OrderLine, ...auditEntities], // audit: its entities
     migrations: [CreateShop1763900000000, ...auditMigrations], // audit: its migrations
     subscribers: [AuditSubscriber], // audit: capture every change
     prepareDatabase: (db: { pragma: (sql: string) => unknown }) => {

@@ -20,6 +20,8 @@ export interface AuditEntryDraft {
   idempotencyKey?: string | null;
   /** Redacted fields whose value changed (both sides are stored masked). */
   redactedChanges?: string[] | null;
+  /** The principal that wrote the entry in someone else's name. */
+  recordedBy?: string | null;
 }
 
 const lastCreatedAt = new WeakMap<DataSource, number>();
@@ -63,6 +65,7 @@ export async function writeAuditEntries(manager: EntityManager, drafts: AuditEnt
       transactionId,
       idempotencyKey: draft.idempotencyKey ?? null,
       redactedChanges: draft.redactedChanges?.length ? draft.redactedChanges : null,
+      recordedBy: draft.recordedBy ?? null,
       createdAt,
     });
   });
@@ -89,6 +92,7 @@ const COLUMNS: Array<[string, (row: AuditLog) => unknown]> = [
   ['transaction_id', (r) => r.transactionId],
   ['idempotency_key', (r) => r.idempotencyKey],
   ['redacted_changes', (r) => json(r.redactedChanges)],
+  ['recorded_by', (r) => r.recordedBy],
   ['created_at', (r) => r.createdAt.getTime()],
 ];
 const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));

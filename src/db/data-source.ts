@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { DataSource, type Logger } from 'typeorm';
 import type { SqliteSynchronous } from '../config.js';
 import { AuditLog } from './entities/audit-log.entity.js';
+import { ApiKey } from './entities/api-key.entity.js';
 import { migrations } from './migrations/index.js';
 import { AuditPublishSubscriber } from '../audit/publish.subscriber.js';
 
@@ -24,7 +25,7 @@ export function sqliteDataSourceOptions(options: SqliteOptions) {
   return {
     type: 'better-sqlite3' as const,
     database: options.database,
-    entities: [AuditLog],
+    entities: [AuditLog, ApiKey],
     migrations,
     subscribers: [AuditPublishSubscriber],
     synchronize: false,

@@ -25,6 +25,7 @@ const ActivityBucketRef = builder.objectRef<ActivityBucket>('ActivityBucket').im
 builder.queryField('activityChart', (t) =>
   t.field({
     type: [ActivityBucketRef],
+    authScopes: { read: true },
     description:
       'Entry counts per interval, with buckets starting at local interval starts in `timezone` (weeks start on Monday). ' +
       'The range is filter.from..filter.to; without them, the last 48 hours (HOUR), 30 days (DAY), 26 weeks (WEEK) or 12 months (MONTH). ' +

@@ -1,7 +1,8 @@
 import { GraphQLError } from 'graphql';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import { parseAuditLogFilter } from '../services/audit-log-filter.js';
-import { SlowConsumer, streamAuditLogs } from '../services/audit-log-stream.js';
+import { CredentialsExpired, SlowConsumer, streamAuditLogs } from '../services/audit-log-stream.js';
+import { unauthenticated } from '../auth/authenticate.js';
 import { decodeCursor, encodeCursor } from '../services/cursor.js';
 import { ErrorCode } from '../services/errors.js';
 import { AuditLogFilterInput } from './audit-log-filter.js';
@@ -11,6 +12,7 @@ import { builder } from './builder.js';
 builder.subscriptionField('auditLogAdded', (t) =>
   t.field({
     type: AuditLogRef,
+    authScopes: { read: true },
     description:
       'Every new entry matching the filter, in commit order. With `after` (a cursor from auditLogs, or the `cursor` of the last ' +
       'entry received), first replays every matching entry committed after it, then continues live with no gap and no duplicate. ' +
@@ -19,12 +21,15 @@ builder.subscriptionField('auditLogAdded', (t) =>
       filter: t.arg({ type: AuditLogFilterInput }),
       after: t.arg.string(),
     },
-    subscribe: (_root, args, ctx) => {
+    subscribe: async (_root, args, ctx) => {
       const filter = parseAuditLogFilter(args.filter, ctx.tenantId);
       const after = args.after != null ? decodeCursor(args.after, 'after') : undefined;
-      return streamAuditLogs(ctx, filter, after);
+      const principal = ctx.principal!;
+      const release = await ctx.quotas.acquireSubscription(principal.id);
+      return streamAuditLogs(ctx, filter, after, { expiresAt: principal.expiresAt, onEnd: release });
     },
-    resolve: (payload: AuditLog | SlowConsumer) => {
+    resolve: (payload: AuditLog | SlowConsumer | CredentialsExpired) => {
+      if (payload instanceof CredentialsExpired) throw unauthenticated('The credentials of this subscription have expired; subscribe again with fresh ones');
       if (payload instanceof SlowConsumer) {
         throw new GraphQLError(`Subscriber fell more than ${payload.limit} entries behind and was closed; resubscribe with "after" to resume`, {
           extensions: { code: ErrorCode.SlowConsumer, after: payload.lastDelivered ? encodeCursor(payload.lastDelivered) : null },

@@ -39,6 +39,7 @@ export const AuditLogRef = builder.objectType(AuditLog, {
     ip: t.exposeString('ip', { nullable: true }),
     userAgent: t.exposeString('userAgent', { nullable: true }),
     transactionId: t.exposeString('transactionId', { nullable: true, description: 'Shared by every entry one database transaction wrote.' }),
+    recordedBy: t.exposeString('recordedBy', { nullable: true, description: 'The principal that wrote this entry in the author\'s name (a service relaying its users).' }),
     createdAt: t.field({ type: 'DateTime', resolve: (entry) => entry.createdAt }),
   }),
 });
@@ -55,6 +56,7 @@ builder.queryField('auditLog', (t) =>
   t.field({
     type: AuditLogRef,
     nullable: true,
+    authScopes: { read: true },
     args: { id: t.arg.id({ required: true }) },
     description: 'One entry by id; an unknown id is a NOT_FOUND error.',
     resolve: async (_root, args, ctx) => {
@@ -69,6 +71,7 @@ builder.queryField('auditLogs', (t) =>
   t.connection(
     {
       type: AuditLogRef,
+      authScopes: { read: true },
       description: `Entries matching the filter, newest first by default. Keyset-paginated: pages stay stable while new entries arrive. "first" defaults to ${DEFAULT_PAGE_SIZE}, at most ${MAX_PAGE_SIZE}.`,
       args: {
         filter: t.arg({ type: AuditLogFilterInput }),

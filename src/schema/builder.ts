@@ -1,5 +1,9 @@
 import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import { GraphQLError } from 'graphql';
+import { Scope } from '../auth/principal.js';
+import { ErrorCode } from '../services/errors.js';
 import { DateTimeISOResolver, JSONResolver } from 'graphql-scalars';
 import type { GraphQLContext } from '../server/context.js';
 import type { JsonValue } from '../audit/json.js';
@@ -7,6 +11,7 @@ import type { JsonValue } from '../audit/json.js';
 /** Configuration only: plugins, scalars, context. Types live one per file beside this one. */
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
+  AuthScopes: { read: boolean; write: boolean; admin: boolean; impersonate: boolean };
   DefaultFieldNullability: false;
   DefaultEdgesNullability: false;
   DefaultNodeNullability: false;
@@ -16,7 +21,22 @@ export const builder = new SchemaBuilder<{
     ID: { Input: string; Output: string | number };
   };
 }>({
-  plugins: [RelayPlugin],
+  // Scope auth must come first so that it wraps every other plugin's resolvers.
+  plugins: [ScopeAuthPlugin, RelayPlugin],
+  scopeAuth: {
+    authScopes: ({ principal }) => ({
+      read: !!principal?.scopes.has(Scope.Read),
+      write: !!principal?.scopes.has(Scope.Write),
+      admin: !!principal?.scopes.has(Scope.Admin),
+      impersonate: !!principal?.scopes.has(Scope.Impersonate),
+    }),
+    // Subscriptions are checked when they start, not per event.
+    authorizeOnSubscribe: true,
+    unauthorizedError: (_parent, context) =>
+      context.principal
+        ? new GraphQLError('Your credentials do not allow this operation', { extensions: { code: ErrorCode.Forbidden } })
+        : new GraphQLError('Send credentials: "Authorization: Bearer <token>" or "x-api-key: <key>"', { extensions: { code: ErrorCode.Unauthenticated } }),
+  },
   // Output fields are non-null unless they say otherwise: clients can rely on what the contract promises.
   defaultFieldNullability: false,
   relay: {

@@ -7,5 +7,6 @@ import './activity-chart.js';
 import './log-event.js';
 import './rename-log.js';
 import './audit-log-added.js';
+import './api-key.js';
 
 export const schema = builder.toSchema({ sortSchema: true });

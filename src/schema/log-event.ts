@@ -21,10 +21,13 @@ const LogEventInput = builder.inputType('LogEventInput', {
 builder.mutationField('logEvent', (t) =>
   t.field({
     type: AuditLogRef,
-    description: 'Records one event. JSON values are limited in size and depth (MAX_JSON_BYTES, MAX_JSON_DEPTH).',
+    authScopes: { write: true },
+    description:
+      'Records one event, authored by the caller. Only a principal with audit:impersonate may name another author. ' +
+      'JSON values are limited in size, depth and keys (MAX_JSON_BYTES, MAX_JSON_DEPTH, MAX_JSON_KEYS).',
     args: { input: t.arg({ type: LogEventInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      logEvent(ctx, ctx.audit, {
+      logEvent(ctx, ctx.principal!, ctx.audit, {
         ...input,
         author: input.author ? { id: String(input.author.id), name: input.author.name, type: input.author.type } : null,
         data: input.data as JsonValue | null | undefined,

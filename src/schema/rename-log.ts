@@ -5,8 +5,9 @@ import { builder } from './builder.js';
 builder.mutationField('renameLog', (t) =>
   t.field({
     type: AuditLogRef,
-    description: 'Changes the human label of an entry; nothing else about an entry can be changed.',
+    authScopes: { admin: true },
+    description: 'Changes the human label of an entry; nothing else about an entry can be changed. The rename is itself recorded.',
     args: { id: t.arg.id({ required: true }), name: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => renameLog(ctx, ctx.tenantId, parseEntryId(String(args.id)), args.name),
+    resolve: (_root, args, ctx) => renameLog(ctx, ctx.audit, parseEntryId(String(args.id)), args.name),
   }),
 );

@@ -39,6 +39,13 @@ export function useInputErrorCodes(): Plugin {
         onExecuteDone: (payload) => handleStreamOrSingleExecutionResult(payload, tagVariableErrors),
       };
     },
+    // Whatever graphql-js or graphql-armor refused before execution (syntax, query limits) and left
+    // without a code is the client's mistake too.
+    onResultProcess({ result, setResult }) {
+      if (Array.isArray(result) || !('errors' in result) || !result.errors?.some((e) => !e.extensions?.code)) return;
+      const single = result as ExecutionResult;
+      setResult({ ...single, errors: single.errors!.map((e) => (e.extensions?.code ? e : withCode(e))) });
+    },
     onSubscribe() {
       return {
         onSubscribeResult: (payload) => handleStreamOrSingleExecutionResult(payload, tagVariableErrors),

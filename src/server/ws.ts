@@ -1,7 +1,12 @@
 import type { Server } from 'node:http';
-import type { ExecutionArgs, GraphQLError } from 'graphql';
+import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import type { Credentials, Authenticator } from '../auth/authenticate.js';
+import type { Principal } from '../auth/principal.js';
+import type { Limits } from '../config.js';
+import { ErrorCode } from '../services/errors.js';
 import type { AuditYoga } from './yoga.js';
 
 /** Largest WebSocket frame accepted; `ws` would otherwise take 100 MiB. */
@@ -12,17 +17,54 @@ interface EnvelopedRoot {
   subscribe: (args: ExecutionArgs) => unknown;
 }
 
+interface ConnectionState {
+  principal?: Principal;
+  expiry?: NodeJS.Timeout;
+}
+
+/** `connection_init` payload: `{ authorization: "Bearer …" }` or `{ apiKey: "…" }` (header spellings work too). */
+function credentialsOf(params: Record<string, unknown> | undefined): Credentials {
+  const pick = (...names: string[]) => {
+    for (const name of names) if (typeof params?.[name] === 'string') return params[name] as string;
+    return null;
+  };
+  return { authorization: pick('authorization', 'Authorization'), apiKey: pick('apiKey', 'x-api-key', 'X-Api-Key') };
+}
+
 /**
  * graphql-ws on `/graphql`, as a thin adapter: every operation goes through `yoga.getEnveloped`, so
  * sockets share HTTP's context factory, plugins and error masking instead of bypassing them.
+ * Credentials are checked once, at `connection_init`; a socket without valid ones is closed with 4403, and
+ * one whose token expires is closed with 4401.
  */
-export function attachWebSocketServer(httpServer: Server, yoga: AuditYoga) {
+export function attachWebSocketServer(httpServer: Server, yoga: AuditYoga, auth: Authenticator, limits: Pick<Limits, 'subscriptionsPerConnection'>) {
   const wsServer = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint, maxPayload: MAX_WS_PAYLOAD });
+  const states = new WeakMap<object, ConnectionState>();
   const disposable = useServer(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      onConnect: async (ctx) => {
+        let principal: Principal | null;
+        try {
+          principal = await auth.authenticate(credentialsOf(ctx.connectionParams));
+        } catch {
+          return false;
+        }
+        if (!principal) return false;
+        const state: ConnectionState = { principal };
+        if (principal.expiresAt !== null) {
+          state.expiry = setTimeout(() => ctx.extra.socket.close(CloseCode.Unauthorized, 'Credentials expired'), Math.max(0, principal.expiresAt - Date.now()));
+        }
+        states.set(ctx.extra.socket, state);
+        return true;
+      },
+      onDisconnect: (ctx) => clearTimeout(states.get(ctx.extra.socket)?.expiry),
+      onClose: (ctx) => clearTimeout(states.get(ctx.extra.socket)?.expiry),
       onSubscribe: async (ctx, _id, payload) => {
+        if (Object.keys(ctx.subscriptions).length >= limits.subscriptionsPerConnection) {
+          return [new GraphQLError(`At most ${limits.subscriptionsPerConnection} operations per connection`, { extensions: { code: ErrorCode.SubscriptionLimit } })];
+        }
         const request = ctx.extra.request;
         const headers = new Headers();
         for (const [name, value] of Object.entries(request.headers)) {
@@ -31,29 +73,29 @@ export function attachWebSocketServer(httpServer: Server, yoga: AuditYoga) {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           req: request,
           socketAddress: request.socket.remoteAddress,
+          principal: states.get(ctx.extra.socket)?.principal ?? null,
           // Operations on an open socket count as POSTs: yoga refuses mutations from GET requests.
           request: new Request(new URL(request.url ?? '/graphql', 'http://localhost'), { method: 'POST', headers }),
           params: payload,
-          connectionParams: ctx.connectionParams,
         });
-        // A bad operation fails alone: returning errors (rather than throwing) keeps the socket and its
-        // other subscriptions open.
-        let document;
+        // A bad operation fails alone: returning errors (rather than throwing, which closes the socket
+        // with 4500) keeps the socket and its other subscriptions open. Query limits throw while parsing.
         try {
-          document = parse(payload.query);
+          const document = parse(payload.query);
+          const errors = validate(schema, document);
+          if (errors.length > 0) return errors;
+          return {
+            schema,
+            operationName: payload.operationName,
+            document,
+            variableValues: payload.variables,
+            contextValue: await contextFactory(),
+            rootValue: { execute, subscribe } satisfies EnvelopedRoot,
+          };
         } catch (error) {
-          return [error as GraphQLError];
+          if (error instanceof GraphQLError) return [error];
+          throw error;
         }
-        const errors = validate(schema, document);
-        if (errors.length > 0) return errors;
-        return {
-          schema,
-          operationName: payload.operationName,
-          document,
-          variableValues: payload.variables,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe } satisfies EnvelopedRoot,
-        };
       },
     },
     wsServer,

@@ -1,16 +1,24 @@
 import type { IncomingMessage } from 'node:http';
-import { createYoga, createLogger, type YogaServerInstance } from 'graphql-yoga';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { createYoga, createLogger, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { Principal } from '../auth/principal.js';
+import type { Credentials } from '../auth/authenticate.js';
 import { schema } from '../schema/index.js';
+import { useAuditContext } from './audit-context.plugin.js';
 import { buildContext, type GraphQLContext, type ServerDeps } from './context.js';
 import { createErrorMasker } from './errors.js';
 import { useDatabaseHealth } from './health.js';
 import { useInputErrorCodes } from './input-errors.js';
-import { useAuditContext } from './audit-context.plugin.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
 export interface ServerContext {
   req?: IncomingMessage;
   socketAddress?: string;
+  /** Set by the WebSocket adapter, which authenticates once per connection. */
+  principal?: Principal | null;
+  credentials?: Credentials;
 }
 
 export type AuditYoga = YogaServerInstance<ServerContext, GraphQLContext>;
@@ -19,18 +27,44 @@ export interface YogaOptions {
   /** @default true */
   graphiql?: boolean;
   logging?: boolean;
+  /** Introspection and field suggestions off. @default false */
+  production?: boolean;
 }
+
+/** Query shape limits, by graphql-armor. A legitimate dashboard query stays far below each. */
+export const QUERY_LIMITS = { maxDepth: 10, maxAliases: 50, maxDirectives: 20, maxTokens: 5000, maxCost: 50_000 };
 
 export function createAuditYoga(deps: ServerDeps, options: YogaOptions = {}): AuditYoga {
   const logger = createLogger(options.logging === false ? 'silent' : 'info');
+  // Cast: yoga's plugin types are invariant in the context, so plugins for different contexts do not mix.
+  const plugins = [
+    useDatabaseHealth(deps.dataSource),
+    // Browsers may only send requests that a CORS preflight guards: JSON bodies, or this header.
+    useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
+    EnvelopArmorPlugin({
+      maxDepth: { n: QUERY_LIMITS.maxDepth },
+      maxAliases: { n: QUERY_LIMITS.maxAliases },
+      maxDirectives: { n: QUERY_LIMITS.maxDirectives },
+      maxTokens: { n: QUERY_LIMITS.maxTokens },
+      costLimit: { maxCost: QUERY_LIMITS.maxCost },
+      blockFieldSuggestion: { enabled: options.production ?? false },
+    }),
+    useInputErrorCodes(),
+    useAuditContext<GraphQLContext>((context) => context.audit),
+  ] as unknown as Plugin[];
+  if (options.production) plugins.push(useDisableIntrospection());
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/live',
     graphiql: options.graphiql ?? true,
     logging: logger,
+    // Uploads are not part of the API, and multipart forms are a CSRF vector.
+    multipart: false,
+    batching: false,
     maskedErrors: { maskError: createErrorMasker(logger) },
-    context: ({ request, req, socketAddress }) => buildContext(deps, request, socketAddress ?? req?.socket.remoteAddress),
-    plugins: [useDatabaseHealth(deps.dataSource), useInputErrorCodes(), useAuditContext<GraphQLContext>((context) => context.audit)],
+    context: ({ request, req, socketAddress, principal, credentials }) =>
+      buildContext(deps, { request, socketAddress: socketAddress ?? req?.socket.remoteAddress, principal, credentials }),
+    plugins,
   });
 }

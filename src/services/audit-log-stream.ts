@@ -20,20 +20,61 @@ export class SlowConsumer {
  * position are skipped, so none is delivered twice. Positions grow in commit order, which makes that
  * comparison sufficient.
  */
-export function streamAuditLogs(deps: ServerDeps, filter: AuditLogFilter, after: LogPosition | undefined): AsyncIterableIterator<AuditLog | SlowConsumer> {
+/** Yielded once, last, when the subscriber's credentials expire. */
+export class CredentialsExpired {}
+
+export interface StreamOptions {
+  /** When the subscriber's credentials expire (epoch ms); the stream ends then. */
+  expiresAt?: number | null;
+  /** Called once when the stream ends, however it ends. */
+  onEnd?: () => void;
+}
+
+export function streamAuditLogs(
+  deps: ServerDeps,
+  filter: AuditLogFilter,
+  after: LogPosition | undefined,
+  options: StreamOptions = {},
+): AsyncIterableIterator<AuditLog | SlowConsumer | CredentialsExpired> {
   const feed = deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, accept: (entry) => matchesAuditLogFilter(entry, filter) });
-  const stream = replayThenLive(deps, filter, after, feed);
+  let expired = false;
+  const timer =
+    options.expiresAt != null
+      ? setTimeout(() => {
+          expired = true;
+          void feed.return();
+        }, Math.max(0, options.expiresAt - Date.now()))
+      : undefined;
+  const live = replayThenLive(deps, filter, after, feed);
+  async function* withEnd(): AsyncGenerator<AuditLog | SlowConsumer | CredentialsExpired> {
+    try {
+      for await (const item of live) {
+        if (expired) break;
+        yield item;
+      }
+      if (expired) yield new CredentialsExpired();
+    } finally {
+      clearTimeout(timer);
+      options.onEnd?.();
+    }
+  }
+  const stream = withEnd();
   // An async generator cannot be returned while it awaits (the request queues until its next yield),
   // and a quiet feed may never yield again. Ending the feed first releases it, so an unsubscribe always
   // detaches the subscriber at once instead of leaking it.
   return {
     next: () => stream.next(),
     return: async () => {
+      clearTimeout(timer);
       await feed.return();
-      return stream.return(undefined);
+      const result = await stream.return(undefined);
+      options.onEnd?.();
+      return result;
     },
     throw: async (error: unknown) => {
+      clearTimeout(timer);
       await feed.return();
+      options.onEnd?.();
       return stream.throw(error);
     },
     [Symbol.asyncIterator]() {

@@ -7,6 +7,8 @@ export const ErrorCode = {
   Forbidden: 'FORBIDDEN',
   NotFound: 'NOT_FOUND',
   SlowConsumer: 'SLOW_CONSUMER',
+  RateLimited: 'RATE_LIMITED',
+  SubscriptionLimit: 'SUBSCRIPTION_LIMIT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -16,4 +18,8 @@ export function badUserInput(message: string, argument?: string): GraphQLError {
 
 export function notFound(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: ErrorCode.NotFound } });
+}
+
+export function forbidden(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: ErrorCode.Forbidden } });
 }

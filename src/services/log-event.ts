@@ -5,7 +5,8 @@ import { writeAuditEntries } from '../audit/writer.js';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { writeTransaction } from '../db/transaction.js';
 import type { ServerDeps } from '../server/context.js';
-import { badUserInput } from './errors.js';
+import { badUserInput, forbidden } from './errors.js';
+import { Scope, type Principal } from '../auth/principal.js';
 import { assertJsonWithinLimits } from './json-limits.js';
 
 export interface LogEventInput {
@@ -53,10 +54,17 @@ function validate(input: LogEventInput, deps: ServerDeps) {
  * Records one event. With an idempotency key, a retry by the same author returns the entry the first
  * attempt wrote instead of writing a second one.
  */
-export async function logEvent(deps: ServerDeps, context: AuditContext, input: LogEventInput): Promise<AuditLog> {
+export async function logEvent(deps: ServerDeps, principal: Principal, context: AuditContext, input: LogEventInput): Promise<AuditLog> {
+  // The author is the caller. Naming someone else is for trusted backends relaying their users, and
+  // such entries also record who wrote them.
+  if (input.author && !principal.scopes.has(Scope.Impersonate)) {
+    throw forbidden('Only a principal with the audit:impersonate scope may set author');
+  }
   const checked = validate(input, deps);
-  const tenantId = context.tenantId!;
-  const author = checked.author ?? context.author ?? null;
+  await deps.quotas.consumeWrite(principal.id);
+  const tenantId = principal.tenantId;
+  const author = checked.author ?? { id: principal.id, name: principal.name, type: principal.type };
+  const recordedBy = checked.author ? principal.id : null;
   const idempotencyKey = checked.idempotencyKey === null ? null : JSON.stringify([author?.id ?? null, checked.idempotencyKey]);
   return withAuditContext(context, () =>
     writeTransaction(deps.dataSource, async (manager) => {
@@ -76,6 +84,7 @@ export async function logEvent(deps: ServerDeps, context: AuditContext, input: L
           previousData: input.previousData ?? null,
           meta: input.meta ?? null,
           idempotencyKey,
+          recordedBy,
         },
       ]);
       return entry!;

@@ -8,6 +8,21 @@ import WebSocket from 'ws';
 import { createAuditServer, type AuditServer } from '../../src/app.js';
 import type { Limits } from '../../src/config.js';
 import { createSqliteDataSource, openDatabase } from '../../src/db/data-source.js';
+import { createApiKey } from '../../src/services/api-keys.js';
+import { ALL_SCOPES } from '../../src/auth/principal.js';
+import { SignJWT } from 'jose';
+
+/** The HS256 secret every test app accepts JWTs signed with. */
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256!';
+
+/** A real signed token. `exp` in seconds from now (negative: already expired). */
+export function signToken(claims: { sub: string; name?: string; scope?: string; tenant?: string }, options: { exp?: number; secret?: string } = {}) {
+  return new SignJWT({ ...claims })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + (options.exp ?? 3600))
+    .sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
+}
 
 export interface GraphQLResponse<T = Record<string, any>> {
   data?: T | null;
@@ -41,18 +56,22 @@ export interface TestApp {
   dataSource: DataSource;
   server: AuditServer;
   sql: StatementCounter;
+  /** An API key with every scope, used by `gql` and `wsClient` unless told otherwise. */
+  adminKey: string;
   gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GraphQLResponse<T>>;
-  wsClient(): Client;
+  /** A graphql-ws client; `connectionParams` default to the admin key. */
+  wsClient(connectionParams?: Record<string, unknown>): Client;
   close(): Promise<void>;
 }
 
 /** One place that builds an app on a fresh SQLite file, listening on an ephemeral port, and disposes it. */
-export async function startTestApp(options: { limits?: Partial<Limits>; database?: string } = {}): Promise<TestApp> {
+export async function startTestApp(options: { limits?: Partial<Limits>; database?: string; production?: boolean } = {}): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-test-'));
   const file = options.database ?? join(dir, 'audit.sqlite');
   const sql = new StatementCounter();
   const dataSource = await openDatabase(createSqliteDataSource({ database: file, logger: sql }));
-  const server = createAuditServer({ dataSource, limits: options.limits, logging: false });
+  const { secret: adminKey } = await createApiKey(dataSource, { name: 'test admin', scopes: [...ALL_SCOPES] });
+  const server = createAuditServer({ dataSource, limits: options.limits, logging: false, auth: { jwtSecret: TEST_JWT_SECRET }, production: options.production ?? false });
   const { port } = await server.start({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${port}/graphql`;
   const wsUrl = `ws://127.0.0.1:${port}/graphql`;
@@ -65,16 +84,17 @@ export async function startTestApp(options: { limits?: Partial<Limits>; database
     dataSource,
     server,
     sql,
+    adminKey,
     async gql(query, variables, headers = {}) {
       const response = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
+        headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${adminKey}`, ...headers },
         body: JSON.stringify({ query, variables }),
       });
       return (await response.json()) as GraphQLResponse<any>;
     },
-    wsClient() {
-      const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+    wsClient(connectionParams = { authorization: `Bearer ${adminKey}` }) {
+      const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true, connectionParams });
       clients.push(client);
       return client;
     },

@@ -66,6 +66,10 @@ export class AuditLog {
   @Column({ type: 'simple-json', name: 'redacted_changes', nullable: true })
   redactedChanges!: string[] | null;
 
+  /** The principal that wrote the entry, when it differs from the author (a service relaying its users). */
+  @Column({ type: 'varchar', length: 255, name: 'recorded_by', nullable: true })
+  recordedBy!: string | null;
+
   /** Groups the entries one database transaction wrote ("these rows changed together"). */
   @Column({ type: 'varchar', length: 64, name: 'transaction_id', nullable: true })
   transactionId!: string | null;

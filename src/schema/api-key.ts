@@ -1,0 +1,53 @@
+import { ApiKey } from '../db/entities/api-key.entity.js';
+import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.js';
+import { builder } from './builder.js';
+
+const ApiKeyRef = builder.objectType(ApiKey, {
+  name: 'ApiKey',
+  description: 'Credentials of a machine client. The secret is shown once, when the key is created.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    scopes: t.exposeStringList('scopes'),
+    tenant: t.exposeString('tenantId'),
+    createdAt: t.field({ type: 'DateTime', resolve: (key) => key.createdAt }),
+    lastUsedAt: t.field({ type: 'DateTime', nullable: true, resolve: (key) => key.lastUsedAt }),
+    revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (key) => key.revokedAt }),
+  }),
+});
+
+const CreatedApiKeyRef = builder.objectRef<{ apiKey: ApiKey; secret: string }>('CreatedApiKey').implement({
+  fields: (t) => ({
+    apiKey: t.field({ type: ApiKeyRef, resolve: (created) => created.apiKey }),
+    secret: t.exposeString('secret', { description: 'Send it as "Authorization: Bearer <secret>" or "x-api-key: <secret>". Not retrievable later.' }),
+  }),
+});
+
+builder.queryField('apiKeys', (t) =>
+  t.field({
+    type: [ApiKeyRef],
+    authScopes: { admin: true },
+    description: "The API keys of the caller's tenant, revoked ones included.",
+    resolve: (_root, _args, ctx) => listApiKeys(ctx.dataSource, ctx.tenantId),
+  }),
+);
+
+builder.mutationField('createApiKey', (t) =>
+  t.field({
+    type: CreatedApiKeyRef,
+    authScopes: { admin: true },
+    description: "Creates a key in the caller's tenant.",
+    args: { name: t.arg.string({ required: true }), scopes: t.arg.stringList({ required: true }) },
+    resolve: (_root, args, ctx) => createApiKey(ctx.dataSource, { name: args.name, scopes: args.scopes, tenantId: ctx.tenantId }),
+  }),
+);
+
+builder.mutationField('revokeApiKey', (t) =>
+  t.field({
+    type: ApiKeyRef,
+    authScopes: { admin: true },
+    description: 'Revokes a key at once; requests with it are UNAUTHENTICATED from then on.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => revokeApiKey(ctx.dataSource, String(args.id), ctx.tenantId),
+  }),
+);
