@@ -61,8 +61,8 @@ export function attachWebSocketServer(httpServer: Server, yoga: AuditYoga, auth:
       },
       onDisconnect: (ctx) => clearTimeout(states.get(ctx.extra.socket)?.expiry),
       onClose: (ctx) => clearTimeout(states.get(ctx.extra.socket)?.expiry),
-      onSubscribe: async (ctx, _id, payload) => {
-        if (Object.keys(ctx.subscriptions).length >= limits.subscriptionsPerConnection) {
+      onSubscribe: async (ctx, id, payload) => {
+        if (Object.keys(ctx.subscriptions).filter((other) => other !== id).length >= limits.subscriptionsPerConnection) {
           return [new GraphQLError(`At most ${limits.subscriptionsPerConnection} operations per connection`, { extensions: { code: ErrorCode.SubscriptionLimit } })];
         }
         const request = ctx.extra.request;

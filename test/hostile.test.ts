@@ -1,0 +1,167 @@
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { collect, LOG_EVENT, startTestApp, type TestApp } from './helpers/test-app.js';
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp({ limits: { writesPerSecond: 1000, subscriptionsPerConnection: 20 } });
+});
+afterAll(() => app.close());
+
+const count = async () => Number((await app.dataSource.query('SELECT COUNT(*) AS n FROM audit_log'))[0].n);
+
+/** After each hostile request: the server still answers a normal one. */
+async function stillServing() {
+  const result = await app.gql('{ auditLogs(first: 1) { totalCount } }');
+  expect(result.errors).toBeUndefined();
+}
+
+async function raw(body: string | Buffer, headers: Record<string, string>) {
+  const response = await fetch(app.url, { method: 'POST', headers: { authorization: `Bearer ${app.adminKey}`, ...headers }, body });
+  const text = await response.text();
+  return { status: response.status, text };
+}
+
+describe('hostile input against the running server', () => {
+  it('refuses a query nested 100 deep', async () => {
+    // 100 levels of selection sets (not a valid path through the schema: the limit must answer first).
+    const deep = `{ auditLogs { ${'edges { '.repeat(99)}cursor${' }'.repeat(99)} } }`;
+    const result = await app.gql(deep);
+    expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(result.errors?.[0]?.message).toMatch(/depth|Syntax|token/i);
+    await stillServing();
+  });
+
+  it('refuses 5000 aliases', async () => {
+    const query = `{ ${Array.from({ length: 5000 }, (_, i) => `a${i}: auditLogs { totalCount }`).join(' ')} }`;
+    const result = await raw(JSON.stringify({ query }), { 'content-type': 'application/json' });
+    expect(result.text).toMatch(/alias|token|exceed/i);
+    expect(result.text).toMatch(/"code":"(GRAPHQL_PARSE_FAILED|BAD_USER_INPUT)"/);
+    await stillServing();
+  });
+
+  it('refuses a 20 MB body before reading it', async () => {
+    const body = JSON.stringify({ query: LOG_EVENT, variables: { input: { resource: 'big', action: 'x', data: { blob: 'x'.repeat(20 * 1024 * 1024) } } } });
+    const before = await count();
+    const result = await raw(body, { 'content-type': 'application/json' });
+    expect(result.status).toBe(413);
+    expect(await count()).toBe(before);
+    await stillServing();
+  });
+
+  it('refuses 1000 operations in one batch', async () => {
+    const batch = JSON.stringify(Array.from({ length: 1000 }, () => ({ query: LOG_EVENT, variables: { input: { resource: 'batch', action: 'x' } } })));
+    const before = await count();
+    const result = await raw(batch, { 'content-type': 'application/json' });
+    expect(result.status).toBeGreaterThanOrEqual(400);
+    expect(await count()).toBe(before);
+    await stillServing();
+  });
+
+  it('refuses malformed JSON with a clear error', async () => {
+    const result = await raw('{"query": "{ auditLogs { totalCount } }"', { 'content-type': 'application/json' });
+    expect(result.status).toBe(400);
+    expect(result.text).toMatch(/JSON/i);
+    await stillServing();
+  });
+
+  it('executes no mutation from a form post or a multipart upload (CSRF)', async () => {
+    const before = await count();
+    const form = await raw(`query=${encodeURIComponent('mutation { logEvent(input: { resource: "csrf", action: "x" }) { id } }')}`, { 'content-type': 'application/x-www-form-urlencoded' });
+    expect(form.status).toBeGreaterThanOrEqual(400);
+    const boundary = 'XyZ';
+    const multipart = [`--${boundary}`, 'Content-Disposition: form-data; name="operations"', '', JSON.stringify({ query: 'mutation { logEvent(input: { resource: "csrf", action: "y" }) { id } }' }), `--${boundary}--`, ''].join('\r\n');
+    const upload = await raw(multipart, { 'content-type': `multipart/form-data; boundary=${boundary}` });
+    expect(upload.status).toBeGreaterThanOrEqual(400);
+    expect(await count()).toBe(before);
+  });
+
+  it.each(['resource', 'resourceId', 'action', 'authorId', 'search', 'transactionId'])('treats SQL-ish text in filter.%s as plain text', async (field) => {
+    const evil = "x' OR '1'='1'; DROP TABLE audit_log; --";
+    const value = ['resource', 'action', 'authorId'].includes(field) ? [evil] : evil;
+    const result = await app.gql('query($f: AuditLogFilter) { auditLogs(filter: $f) { totalCount } }', { f: { [field]: value } });
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.auditLogs.totalCount).toBe(0);
+    await stillServing();
+  });
+
+  it('limits JSON values: 10,000 keys and 20,000 levels of nesting are refused, nothing stored', async () => {
+    const before = await count();
+    const wide = JSON.stringify(Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [`k${i}`, i])));
+    // Built as text: JSON.stringify itself overflows the stack at this depth.
+    const deep = `${'['.repeat(20_000)}1${']'.repeat(20_000)}`;
+    for (const data of [wide, deep]) {
+      const body = `{"query":${JSON.stringify(LOG_EVENT)},"variables":{"input":{"resource":"json","action":"x","data":${data}}}}`;
+      const result = JSON.parse((await raw(body, { 'content-type': 'application/json' })).text);
+      expect(result.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'data' });
+    }
+    expect(await count()).toBe(before);
+    await stillServing();
+  });
+
+  it('caps subscriptions on one socket; the ones within the cap keep working', async () => {
+    const client = app.wsClient();
+    const subs = Array.from({ length: 25 }, () => collect(client, 'subscription { auditLogAdded(filter: { resource: ["flood"] }) { id } }', {}, 1));
+    const refused = await Promise.all(subs.slice(20).map((s) => s.done));
+    for (const r of refused) expect(JSON.stringify(r)).toMatch(/SUBSCRIPTION_LIMIT|At most 20/);
+    for (let i = 0; i < 200 && app.server.pubsub.subscriberCount < 20; i++) await new Promise((r) => setTimeout(r, 5));
+    await app.gql(LOG_EVENT, { input: { resource: 'flood', action: 'x' } });
+    for (const s of subs.slice(0, 20)) expect((await s.reached).length).toBe(1);
+    for (const s of subs) s.unsubscribe();
+  });
+
+  it('closes a socket that sends a frame over 1 MiB, and keeps serving', async () => {
+    const socket = new WebSocket(app.wsUrl, 'graphql-transport-ws');
+    await new Promise((r) => socket.once('open', r));
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    socket.send('x'.repeat(2 * 1024 * 1024));
+    expect(await closed).toBe(1009);
+    await stillServing();
+  });
+
+  it('rejects a POST with a chunked body of unknown length', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const url = new URL(app.url);
+      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked', authorization: `Bearer ${app.adminKey}` } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.write('{"query":"{ auditLogs { totalCount } }"}');
+      req.end();
+    });
+    expect(status).toBe(411);
+  });
+});
+
+describe('rate limits', () => {
+  it('answers RATE_LIMITED past a principal\'s write rate, and stores only what it accepted', async () => {
+    const limited = await startTestApp({ limits: { writesPerSecond: 5 } });
+    try {
+      const results = await Promise.all(Array.from({ length: 12 }, () => limited.gql(LOG_EVENT, { input: { resource: 'rl', action: 'x' } })));
+      const ok = results.filter((r) => !r.errors).length;
+      const refused = results.filter((r) => r.errors?.[0]?.extensions?.code === 'RATE_LIMITED');
+      expect(ok).toBe(5);
+      expect(refused).toHaveLength(7);
+      expect(refused[0]!.errors![0]!.extensions!.retryAfterMs).toBeGreaterThan(0);
+      expect(Number((await limited.dataSource.query('SELECT COUNT(*) AS n FROM audit_log'))[0].n)).toBe(5);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('production mode', () => {
+  it('turns introspection and field suggestions off', async () => {
+    const prod = await startTestApp({ production: true });
+    try {
+      const introspection = await prod.gql('{ __schema { types { name } } }');
+      expect(introspection.errors?.[0]?.message).toMatch(/introspection/i);
+      const typo = await prod.gql('{ auditLog { id } }'.replace('auditLog', 'auditLogz'));
+      expect(typo.errors?.[0]?.message).not.toMatch(/Did you mean/);
+    } finally {
+      await prod.close();
+    }
+  });
+});
