@@ -17,7 +17,7 @@ async function stillServing() {
   expect(result.errors).toBeUndefined();
 }
 
-async function raw(body: string | Buffer, headers: Record<string, string>) {
+async function raw(body: string, headers: Record<string, string>) {
   const response = await fetch(app.url, { method: 'POST', headers: { authorization: `Bearer ${app.adminKey}`, ...headers }, body });
   const text = await response.text();
   return { status: response.status, text };
