@@ -1,5 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { auditedWrites } from './cases/audited-writes.js';
+import { chart } from './cases/chart.js';
+import { list } from './cases/list.js';
+import { ingest } from './cases/ingest.js';
+import { burst, fanOut } from './cases/fan-out.js';
 import type { CaseResult } from './stats.js';
 
 /**
@@ -8,6 +12,11 @@ import type { CaseResult } from './stats.js';
  */
 const cases: Record<string, () => Promise<CaseResult[]>> = {
   'audited-writes': auditedWrites,
+  ingest,
+  list,
+  chart,
+  'fan-out': fanOut,
+  burst,
 };
 
 const only = process.env.BENCH_CASE;
@@ -18,7 +27,7 @@ for (const [name, run] of Object.entries(cases)) {
   results.push(...(await run()));
 }
 
-const fmt = (v: number | null, digits = 0) => (v === null ? '—' : v.toFixed(digits));
+const fmt = (v: number | null) => (v === null ? '—' : v.toFixed(Math.abs(v) < 100 ? 2 : 0));
 const rows = results.map((r) => [r.case, `${fmt(r.value)} ${r.metric}`, fmt(r.baseline), r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×`, r.target, r.met === null ? '—' : r.met ? 'met' : 'NOT met', r.detail]);
 const header = ['case', 'result', 'baseline', 'ratio', 'target', 'status', 'detail'];
 console.log(`| ${header.join(' | ')} |\n| ${header.map(() => '---').join(' | ')} |`);

@@ -1,0 +1,66 @@
+import Database from 'better-sqlite3';
+import { createSqliteDataSource, openDatabase } from '../../src/db/data-source.js';
+import { listAuditLogs } from '../../src/services/audit-log-query.js';
+import { parseAuditLogFilter } from '../../src/services/audit-log-filter.js';
+import { benchDatabase, RESOURCES } from '../dataset.js';
+import { median, percentile, scaled, type CaseResult } from '../stats.js';
+
+const DAY = 86_400_000;
+
+/**
+ * `auditLogs(first: 50)` with a resource and a 30-day range, at random depths of the list (deep pages
+ * included), through the service as the resolver calls it, against the same page read with one raw
+ * prepared statement on the same file.
+ */
+export async function list(): Promise<CaseResult[]> {
+  const end = Date.UTC(2026, 10, 1);
+  const { file, rows } = await benchDatabase(end);
+  const ds = await openDatabase(createSqliteDataSource({ database: file }));
+  const raw = new Database(file, { readonly: true });
+  const rawPage = raw.prepare(
+    `SELECT * FROM audit_log WHERE tenant_id = 'default' AND resource = ? AND created_at >= ? AND created_at < ? AND (created_at, id) < (?, ?)
+     ORDER BY created_at DESC, id DESC LIMIT 51`,
+  );
+  const queries = scaled(400);
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const plan = Array.from({ length: queries }, () => {
+    const resource = RESOURCES[Math.floor(rnd() * 10)]!;
+    const to = end - Math.floor(rnd() * 60) * DAY;
+    const from = to - 30 * DAY;
+    // A cursor somewhere in the range: page 1 up to the last pages.
+    const cursorAt = to - Math.floor(rnd() * 30 * DAY);
+    return { resource, from, to, cursor: { createdAt: cursorAt, id: Number.MAX_SAFE_INTEGER } };
+  });
+  const time = async (fn: () => unknown) => {
+    const t = process.hrtime.bigint();
+    await fn();
+    return Number(process.hrtime.bigint() - t) / 1e6;
+  };
+  const ours: number[] = [];
+  const baseline: number[] = [];
+  for (const step of plan.slice(0, 20)) {
+    rawPage.all(step.resource, step.from, step.to, step.cursor.createdAt, step.cursor.id);
+  }
+  for (const step of plan) {
+    const filter = parseAuditLogFilter({ resource: [step.resource], from: new Date(step.from), to: new Date(step.to) }, 'default');
+    baseline.push(await time(() => rawPage.all(step.resource, step.from, step.to, step.cursor.createdAt, step.cursor.id)));
+    ours.push(await time(() => listAuditLogs(ds, filter, 'NEWEST_FIRST', { after: step.cursor, limit: 51, inverted: false })));
+  }
+  raw.close();
+  await ds.destroy();
+  const p99 = percentile(ours, 99);
+  const rawP99 = percentile(baseline, 99);
+  return [
+    {
+      case: `list (${rows.toLocaleString('en')} entries)`,
+      metric: 'ms p99',
+      value: p99,
+      baseline: rawP99,
+      ratio: p99 / rawP99,
+      target: 'p99 ≤ 2× raw and ≤ 10 ms',
+      met: p99 <= 2 * rawP99 && p99 <= 10,
+      detail: `${queries} pages of 50, resource + 30 days, random depth; p50 ${median(ours).toFixed(2)} ms vs raw ${median(baseline).toFixed(2)} ms`,
+    },
+  ];
+}
