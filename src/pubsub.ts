@@ -43,6 +43,11 @@ class BoundedFeed implements LiveFeed {
   private overflowed = false;
   private done = false;
 
+  /** Entries waiting for this subscriber. */
+  get backlog(): number {
+    return this.buffer.length;
+  }
+
   constructor(
     private readonly target: EventTarget,
     private readonly limit: number,
@@ -105,14 +110,30 @@ class BoundedFeed implements LiveFeed {
 
 /** Entries dispatched per turn of the event loop; between turns, subscribers' sockets drain. */
 const DISPATCH_CHUNK = 32;
+/** Longest the outbox waits for most subscribers to catch up before handing on the next chunk anyway. */
+const MAX_DISPATCH_WAIT_MS = 50;
 
 export function createAuditPubSub(target: EventTarget = new EventTarget()): AuditPubSub {
-  let subscribers = 0;
-  // One ordered outbox: a transaction that commits 5,000 entries must not land in every subscriber's
-  // queue in one synchronous run (that would overflow fast subscribers too), and order must hold.
+  const feeds = new Set<BoundedFeed>();
+  // One ordered outbox holds a burst once, centrally. It hands entries on in chunks, and only while most
+  // subscribers have caught up: when the server itself is the bottleneck, everyone waits here together;
+  // a subscriber's own queue grows only when *it* is slower than the rest, and only then is it closed.
   const outbox: AuditLog[] = [];
   let draining = false;
+  let waitingSince = 0;
+  const mostAreBehind = () => {
+    if (feeds.size === 0) return false;
+    const backlogs = [...feeds].map((feed) => feed.backlog).sort((a, b) => a - b);
+    return backlogs[(backlogs.length - 1) >> 1]! >= DISPATCH_CHUNK;
+  };
   const drain = () => {
+    // Waiting is bounded, so that subscribers who are all slow still end up closed instead of stalling the outbox.
+    if (mostAreBehind() && (waitingSince === 0 || Date.now() - waitingSince < MAX_DISPATCH_WAIT_MS)) {
+      if (waitingSince === 0) waitingSince = Date.now();
+      setTimeout(drain, 1);
+      return;
+    }
+    waitingSince = 0;
     for (const entry of outbox.splice(0, DISPATCH_CHUNK)) target.dispatchEvent(new CustomEvent(AUDIT_LOG_ADDED, { detail: entry }));
     if (outbox.length > 0) setImmediate(drain);
     else draining = false;
@@ -126,13 +147,12 @@ export function createAuditPubSub(target: EventTarget = new EventTarget()): Audi
       }
     },
     subscribe({ limit, accept = () => true }) {
-      subscribers += 1;
-      return new BoundedFeed(target, limit, accept, () => {
-        subscribers -= 1;
-      });
+      const feed: BoundedFeed = new BoundedFeed(target, limit, accept, () => feeds.delete(feed));
+      feeds.add(feed);
+      return feed;
     },
     get subscriberCount() {
-      return subscribers;
+      return feeds.size;
     },
   };
 }

@@ -12,9 +12,11 @@ interface Input {
   count: number;
   slow: number;
   query: string;
+  /** What the slow subscribers ask for (bigger entries back a paused socket up sooner). */
+  slowQuery?: string;
   connectionParams: Record<string, unknown>;
 }
-const { url, count, slow, query, connectionParams } = workerData as Input;
+const { url, count, slow, query, slowQuery, connectionParams } = workerData as Input;
 const now = () => performance.timeOrigin + performance.now();
 
 const latencies: number[] = [];
@@ -22,6 +24,7 @@ const sequences: number[][] = Array.from({ length: count }, () => []);
 const closeReasons: string[] = [];
 const sockets: WebSocket[] = [];
 let ready = 0;
+let fastClosed = 0;
 
 for (let i = 0; i < count; i++) {
   if (i < slow) {
@@ -32,7 +35,7 @@ for (let i = 0; i < count; i++) {
     socket.on('message', (raw) => {
       const message = JSON.parse(String(raw));
       if (message.type === 'connection_ack') {
-        socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query } }));
+        socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: slowQuery ?? query } }));
         ready += 1;
         setTimeout(() => socket.pause(), 0);
       } else if (message.type === 'next' && message.payload.errors) {
@@ -46,6 +49,11 @@ for (let i = 0; i < count; i++) {
     { query },
     {
       next: (message) => {
+        if (message.errors) {
+          closeReasons.push(`fast:${(message.errors[0]?.extensions as { code?: string } | undefined)?.code ?? message.errors[0]?.message}`);
+          fastClosed += 1;
+          return;
+        }
         const data = message.data as { sample?: { seq: number; sentAt: number } } | undefined;
         const value = data && Object.values(data)[0] as { meta?: { seq: number; sentAt: number }; seq?: number; sentAt?: number };
         const meta = value?.meta ?? (value as { seq: number; sentAt: number });
@@ -62,6 +70,10 @@ for (let i = 0; i < count; i++) {
 parentPort!.on('message', (command: string) => {
   if (command === 'ready?') parentPort!.postMessage({ ready });
   if (command === 'resume') for (const socket of sockets) socket.resume();
+  if (command === 'progress') {
+    const fast = sequences.slice(slow).map((seq) => seq.length);
+    parentPort!.postMessage({ minReceived: fast.length ? Math.min(...fast) : 0, fastClosed, slowClosed: closeReasons.filter((r) => !r.startsWith('fast:')).length });
+  }
   if (command === 'report') {
     parentPort!.postMessage({ latencies, sequences: sequences.slice(slow), closeReasons });
   }
