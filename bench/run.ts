@@ -33,5 +33,15 @@ const header = ['case', 'result', 'baseline', 'ratio', 'target', 'status', 'deta
 console.log(`| ${header.join(' | ')} |\n| ${header.map(() => '---').join(' | ')} |`);
 for (const row of rows) console.log(`| ${row.join(' | ')} |`);
 
+// The smoke run (CI) only proves that every case still runs and produces numbers; it keeps latest.json.
+const smoke = process.argv.includes('--smoke');
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/latest.json', import.meta.url), `${JSON.stringify({ at: new Date().toISOString(), node: process.version, scale: process.env.BENCH_SCALE ?? '1', results }, null, 2)}\n`);
+writeFileSync(
+  new URL(smoke ? './results/smoke.json' : './results/latest.json', import.meta.url),
+  `${JSON.stringify({ at: new Date().toISOString(), node: process.version, scale: process.env.BENCH_SCALE ?? '1', results }, null, 2)}\n`,
+);
+const broken = results.filter((r) => !Number.isFinite(r.value));
+if (smoke && (results.length < Object.keys(cases).length || broken.length > 0)) {
+  console.error(`benchmark smoke run failed: ${broken.map((r) => r.case).join(', ') || 'a case produced no result'}`);
+  process.exitCode = 1;
+}

@@ -9,8 +9,6 @@ async function main(): Promise<void> {
   const dataSource = await openDatabase(createSqliteDataSource({ database: config.database, synchronous: config.sqliteSynchronous }));
   await ensureAdminKey(dataSource, config.auth, (line) => console.log(line));
   const server = createAuditServer({ dataSource, limits: config.limits, auth: config.auth, production: config.production });
-  const { url } = await server.start({ port: config.port, host: config.host });
-  console.log(`auditql listening on ${url} (database: ${config.database})`);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -23,6 +21,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  const { url } = await server.start({ port: config.port, host: config.host });
+  console.log(`auditql listening on ${url} (database: ${config.database})`);
 }
 
 main().catch((error: unknown) => {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { AuditLog } from './db/entities/audit-log.entity.js';
 
 /**
@@ -114,6 +115,8 @@ const DISPATCH_CHUNK = 32;
 const MAX_DISPATCH_WAIT_MS = 50;
 
 export function createAuditPubSub(target: EventTarget = new EventTarget()): AuditPubSub {
+  // One listener per live subscriber is the design, not a leak: lift Node's warning threshold of 10.
+  setMaxListeners(0, target);
   const feeds = new Set<BoundedFeed>();
   // One ordered outbox holds a burst once, centrally. It hands entries on in chunks, and only while most
   // subscribers have caught up: when the server itself is the bottleneck, everyone waits here together;

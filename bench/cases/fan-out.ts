@@ -146,7 +146,7 @@ export async function burst(): Promise<CaseResult[]> {
   const total = Math.max(200, scaled(2000));
   const { server, ds, url, key, dir } = await auditServer({ subscriberQueue: 200 });
   // The paused subscribers ask for large entries, so that their sockets back up past the kernel's buffers.
-  const payload = { blob: 'x'.repeat(16_000) };
+  const payload = { blob: 'x'.repeat(60_000) };
   const report = await runSubscribers(
     url,
     subscribers,

@@ -22,6 +22,8 @@ export interface AuditEntryDraft {
   redactedChanges?: string[] | null;
   /** The principal that wrote the entry in someone else's name. */
   recordedBy?: string | null;
+  /** Overrides the id shared by the transaction's entries (group commit gives each entry its own). */
+  transactionId?: string;
 }
 
 const lastCreatedAt = new WeakMap<DataSource, number>();
@@ -62,7 +64,7 @@ export async function writeAuditEntries(manager: EntityManager, drafts: AuditEnt
       meta: draft.meta !== undefined ? draft.meta : (context?.meta ?? null),
       ip: draft.ip !== undefined ? draft.ip : (context?.ip ?? null),
       userAgent: draft.userAgent !== undefined ? draft.userAgent : (context?.userAgent ?? null),
-      transactionId,
+      transactionId: draft.transactionId ?? transactionId,
       idempotencyKey: draft.idempotencyKey ?? null,
       redactedChanges: draft.redactedChanges?.length ? draft.redactedChanges : null,
       recordedBy: draft.recordedBy ?? null,

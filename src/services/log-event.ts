@@ -1,9 +1,7 @@
 import type { AuditActor, AuditContext } from '../audit/context.js';
-import { withAuditContext } from '../audit/context.js';
 import type { JsonValue } from '../audit/json.js';
-import { writeAuditEntries } from '../audit/writer.js';
-import { AuditLog } from '../db/entities/audit-log.entity.js';
-import { writeTransaction } from '../db/transaction.js';
+import type { AuditLog } from '../db/entities/audit-log.entity.js';
+import { groupCommit } from '../db/group-commit.js';
 import type { ServerDeps } from '../server/context.js';
 import { badUserInput, forbidden } from './errors.js';
 import { Scope, type Principal } from '../auth/principal.js';
@@ -66,28 +64,19 @@ export async function logEvent(deps: ServerDeps, principal: Principal, context: 
   const author = checked.author ?? { id: principal.id, name: principal.name, type: principal.type };
   const recordedBy = checked.author ? principal.id : null;
   const idempotencyKey = checked.idempotencyKey === null ? null : JSON.stringify([author?.id ?? null, checked.idempotencyKey]);
-  return withAuditContext(context, () =>
-    writeTransaction(deps.dataSource, async (manager) => {
-      if (idempotencyKey !== null) {
-        const existing = await manager.findOne(AuditLog, { where: { tenantId, idempotencyKey } });
-        if (existing) return existing;
-      }
-      const [entry] = await writeAuditEntries(manager, [
-        {
-          tenantId,
-          resource: checked.resource,
-          action: checked.action,
-          resourceId: checked.resourceId,
-          name: checked.name,
-          author,
-          data: input.data ?? null,
-          previousData: input.previousData ?? null,
-          meta: input.meta ?? null,
-          idempotencyKey,
-          recordedBy,
-        },
-      ]);
-      return entry!;
-    }),
-  );
+  return groupCommit(deps.dataSource)({
+    tenantId,
+    resource: checked.resource,
+    action: checked.action,
+    resourceId: checked.resourceId,
+    name: checked.name,
+    author,
+    data: input.data ?? null,
+    previousData: input.previousData ?? null,
+    meta: input.meta ?? null,
+    ip: context.ip ?? null,
+    userAgent: context.userAgent ?? null,
+    idempotencyKey,
+    recordedBy,
+  });
 }

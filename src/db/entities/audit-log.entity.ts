@@ -12,7 +12,7 @@ const epochMillis: ValueTransformer = {
 
 /** One recorded fact. Columns carry explicit types because esbuild-based runners emit no decorator metadata. */
 @Entity({ name: 'audit_log' })
-@Index('idx_audit_log_tenant_created', ['tenantId', 'createdAt'])
+@Index('idx_audit_log_tenant_created', ['tenantId', 'createdAt', 'action', 'resource', 'authorId'])
 @Index('idx_audit_log_tenant_resource_created', ['tenantId', 'resource', 'createdAt'])
 @Index('idx_audit_log_tenant_record_created', ['tenantId', 'resource', 'resourceId', 'createdAt'])
 @Index('idx_audit_log_tenant_author_created', ['tenantId', 'authorId', 'createdAt'])
