@@ -29,6 +29,9 @@ export function groupCommit(dataSource: DataSource): (draft: AuditEntryDraft & {
   const flush = async () => {
     running = true;
     while (queue.length > 0) {
+      // A commit blocks the event loop (better-sqlite3 is synchronous): yield once so that the requests
+      // that arrived meanwhile join this batch instead of each waiting for a commit of its own.
+      await new Promise((resolve) => setImmediate(resolve));
       const batch = queue.splice(0, MAX_BATCH);
       try {
         const entries = await writeTransaction(dataSource, (manager) => writeBatch(manager, batch.map((p) => p.draft)));
