@@ -152,6 +152,41 @@ describe('rate limits', () => {
   });
 });
 
+describe('subscription quotas per principal', () => {
+  it('caps live subscriptions across connections and frees the slot when one ends', async () => {
+    const capped = await startTestApp({ limits: { subscriptionsPerPrincipal: 3 } });
+    try {
+      const query = 'subscription { auditLogAdded { id } }';
+      const first = [capped.wsClient(), capped.wsClient(), capped.wsClient()].map((client) => collect(client, query));
+      for (let i = 0; i < 200 && capped.server.pubsub.subscriberCount < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(capped.server.pubsub.subscriberCount).toBe(3);
+      const fourth = collect(capped.wsClient(), query);
+      expect(JSON.stringify(await fourth.done)).toMatch(/SUBSCRIPTION_LIMIT/);
+      first[0]!.unsubscribe();
+      for (let i = 0; i < 200 && capped.server.pubsub.subscriberCount > 2; i++) await new Promise((r) => setTimeout(r, 5));
+      const again = collect(capped.wsClient(), query);
+      for (let i = 0; i < 200 && capped.server.pubsub.subscriberCount < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(capped.server.pubsub.subscriberCount).toBe(3);
+      again.unsubscribe();
+      for (const s of first) s.unsubscribe();
+    } finally {
+      await capped.close();
+    }
+  });
+
+  it('limits how fast one principal may start subscriptions', async () => {
+    const capped = await startTestApp({ limits: { subscriptionStartsPerMinute: 2 } });
+    try {
+      const client = capped.wsClient();
+      const subs = [0, 1, 2].map(() => collect(client, 'subscription { auditLogAdded { id } }'));
+      expect(JSON.stringify(await subs[2]!.done)).toMatch(/RATE_LIMITED/);
+      for (const s of subs) s.unsubscribe();
+    } finally {
+      await capped.close();
+    }
+  });
+});
+
 describe('production mode', () => {
   it('turns introspection and field suggestions off', async () => {
     const prod = await startTestApp({ production: true });

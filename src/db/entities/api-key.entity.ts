@@ -1,9 +1,5 @@
-import { Column, Entity, Index, PrimaryColumn, type ValueTransformer } from 'typeorm';
-
-const epochMillis: ValueTransformer = {
-  to: (value: Date | null | undefined) => (value == null ? value : value.getTime()),
-  from: (value: number | string | null) => (value === null ? null : new Date(Number(value))),
-};
+import { Column, Entity, Index, PrimaryColumn } from 'typeorm';
+import { epochMillis } from './epoch-millis.js';
 
 /** A machine client's credentials. Only a hash of the secret is stored; the key is shown once. */
 @Entity({ name: 'api_key' })

@@ -1,14 +1,6 @@
-import { Column, Entity, Index, PrimaryGeneratedColumn, type ValueTransformer } from 'typeorm';
+import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
+import { epochMillis } from './epoch-millis.js';
 import type { JsonValue } from '../../audit/json.js';
-
-/**
- * Timestamps are stored as integer milliseconds since the epoch: exact to the millisecond on every
- * driver, cheap to compare, and the same bytes in SQLite and PostgreSQL (`bigint`).
- */
-const epochMillis: ValueTransformer = {
-  to: (value: Date | undefined) => (value === undefined ? undefined : value.getTime()),
-  from: (value: number | string | null) => (value === null ? null : new Date(Number(value))),
-};
 
 /** One recorded fact. Columns carry explicit types because esbuild-based runners emit no decorator metadata. */
 @Entity({ name: 'audit_log' })
