@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { DataSource } from 'typeorm';
 import { DEFAULT_TENANT } from '../audit/context.js';
 import { InvalidCredentials } from '../auth/jwt.js';
@@ -46,7 +47,30 @@ export function listApiKeys(dataSource: DataSource, tenantId?: string): Promise<
   return dataSource.getRepository(ApiKey).find({ where: tenantId ? { tenantId } : {}, order: { createdAt: 'ASC' } });
 }
 
+/**
+ * Verified keys are remembered for a few seconds, so that a busy client does not cost a lookup and a
+ * hash per request. Revoking a key forgets it at once in this process; other instances notice within
+ * VERIFIED_TTL_MS.
+ */
+const VERIFIED_TTL_MS = 10_000;
+interface Verified {
+  principal: Principal;
+  keyId: string;
+  lastUsedAt: number;
+}
+const verifiedCaches = new WeakMap<DataSource, LRUCache<string, Verified>>();
+function verifiedCache(dataSource: DataSource): LRUCache<string, Verified> {
+  let cache = verifiedCaches.get(dataSource);
+  if (!cache) {
+    cache = new LRUCache<string, Verified>({ max: 10_000, ttl: VERIFIED_TTL_MS });
+    verifiedCaches.set(dataSource, cache);
+  }
+  return cache;
+}
+
 export async function revokeApiKey(dataSource: DataSource, id: string, tenantId?: string): Promise<ApiKey> {
+  const cache = verifiedCache(dataSource);
+  for (const [token, verified] of cache.entries()) if (verified.keyId === id) cache.delete(token);
   return writeTransaction(dataSource, async (manager) => {
     const key = await manager.findOne(ApiKey, { where: tenantId ? { id, tenantId } : { id } });
     if (!key) throw notFound(`No API key with id "${id}"`);
@@ -69,7 +93,20 @@ export function looksLikeApiKey(token: string): boolean {
 /** Last-used times are written at most once a minute per key, off the request's path. */
 const LAST_USED_PRECISION_MS = 60_000;
 
+function touch(dataSource: DataSource, verified: Verified): void {
+  const now = Date.now();
+  if (now - verified.lastUsedAt <= LAST_USED_PRECISION_MS) return;
+  verified.lastUsedAt = now;
+  void writeTransaction(dataSource, (manager) => manager.update(ApiKey, { id: verified.keyId }, { lastUsedAt: new Date(now) })).catch(() => undefined);
+}
+
 export async function verifyApiKey(dataSource: DataSource, token: string): Promise<Principal> {
+  const cache = verifiedCache(dataSource);
+  const remembered = cache.get(token);
+  if (remembered) {
+    touch(dataSource, remembered);
+    return remembered.principal;
+  }
   const match = KEY_PATTERN.exec(token);
   if (!match) throw new InvalidCredentials('The API key is not valid');
   const key = await dataSource.getRepository(ApiKey).findOne({ where: { id: match[1]! } });
@@ -77,9 +114,9 @@ export async function verifyApiKey(dataSource: DataSource, token: string): Promi
   const given = Buffer.from(sha256(match[2]!), 'hex');
   if (!key || !timingSafeEqual(expected, given)) throw new InvalidCredentials('The API key is not valid');
   if (key.revokedAt) throw new InvalidCredentials('The API key has been revoked');
-  const now = Date.now();
-  if (!key.lastUsedAt || now - key.lastUsedAt.getTime() > LAST_USED_PRECISION_MS) {
-    void writeTransaction(dataSource, (manager) => manager.update(ApiKey, { id: key.id }, { lastUsedAt: new Date(now) })).catch(() => undefined);
-  }
-  return { id: `apikey:${key.id}`, name: key.name, type: 'service', scopes: new Set(key.scopes), tenantId: key.tenantId, expiresAt: null, via: 'api-key' };
+  const principal: Principal = { id: `apikey:${key.id}`, name: key.name, type: 'service', scopes: new Set(key.scopes), tenantId: key.tenantId, expiresAt: null, via: 'api-key' };
+  const verified: Verified = { principal, keyId: key.id, lastUsedAt: key.lastUsedAt?.getTime() ?? 0 };
+  touch(dataSource, verified);
+  cache.set(token, verified);
+  return principal;
 }
