@@ -1,4 +1,5 @@
-import { parseEntryId, renameLog } from '../services/rename-log.js';
+import { parseEntryId } from '../services/cursor.js';
+import { renameLog } from '../services/rename-log.js';
 import { AuditLogRef } from './audit-log.js';
 import { builder } from './builder.js';
 

@@ -1,4 +1,4 @@
-import { badUserInput } from './errors.js';
+import { badUserInput, notFound } from './errors.js';
 
 /**
  * A position in the log: (createdAt, id). Entries are written in commit order with a non-decreasing
@@ -28,4 +28,10 @@ export function positionOf(entry: { createdAt: Date; id: number }): LogPosition 
 
 export function comparePositions(a: LogPosition, b: LogPosition): number {
   return a.createdAt - b.createdAt || a.id - b.id;
+}
+
+/** Entry ids are opaque strings to clients; anything that is not one of ours is simply not found. */
+export function parseEntryId(id: string): number {
+  if (!/^[1-9]\d{0,15}$/.test(id)) throw notFound(`No audit log entry with id "${id}"`);
+  return Number(id);
 }

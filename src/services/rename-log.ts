@@ -26,9 +26,3 @@ export async function renameLog(deps: ServerDeps, context: AuditContext, id: num
     }),
   );
 }
-
-/** Entry ids are opaque strings to clients; anything that is not one of ours is simply not found. */
-export function parseEntryId(id: string): number {
-  if (!/^[1-9]\d{0,15}$/.test(id)) throw notFound(`No audit log entry with id "${id}"`);
-  return Number(id);
-}
