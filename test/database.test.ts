@@ -42,6 +42,13 @@ describe('SQLite connection settings', () => {
     await again.destroy();
   });
 
+  it('ormconfig.ts exports the one DataSource configuration: migrations, never synchronize', async () => {
+    const { default: dataSource, options } = await import('../ormconfig.js');
+    expect(options.synchronize).toBe(false);
+    expect(dataSource.options.migrations).toHaveLength(3);
+    expect(options.entities.map((e: { name: string }) => e.name).sort()).toEqual(['ApiKey', 'AuditLog']);
+  });
+
   it('answers /health while the database is reachable and 503 when it is not; queries then fail masked', async () => {
     const app = await startTestApp();
     const health = app.url.replace('/graphql', '/health');
