@@ -62,9 +62,14 @@ describe('the server process', () => {
     expect(await server.exited).toBe(0);
   });
 
-  it('refuses a bad setting at start with a message naming it', async () => {
-    const server = startServer({ PORT: 'eighty', DATABASE_URL: 'sqlite::memory:' });
-    await expect(server.url).rejects.toThrow(/PORT must be an integer/);
+  it.each([
+    [{ PORT: 'eighty', DATABASE_URL: 'sqlite::memory:' }, /PORT must be an integer/],
+    [{ DATABASE_URL: 'postgres://db/audit' }, /DATABASE_URL: only SQLite is supported/],
+    [{ DATABASE_URL: 'sqlite::memory:', SQLITE_SYNCHRONOUS: 'OFF' }, /SQLITE_SYNCHRONOUS must be FULL or NORMAL/],
+    [{ DATABASE_URL: 'sqlite::memory:', JWT_SECRET: 'short' }, /JWT_SECRET must be at least 32 characters/],
+  ])('refuses a bad setting at start with a message naming it (%o)', async (env, message) => {
+    const server = startServer({ PORT: '0', ...env });
+    await expect(server.url).rejects.toThrow(message);
     expect(await server.exited).toBe(1);
   });
 });
