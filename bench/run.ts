@@ -32,6 +32,7 @@ const rows = results.map((r) => [r.case, `${fmt(r.value)} ${r.metric}`, fmt(r.ba
 const header = ['case', 'result', 'baseline', 'ratio', 'target', 'status', 'detail'];
 console.log(`| ${header.join(' | ')} |\n| ${header.map(() => '---').join(' | ')} |`);
 for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+if (!only) console.log('| export / memory | — | — | — | peak RSS ≤ 200 MB, flat in N | — | not measured: there is no export yet |');
 
 // The smoke run (CI) only proves that every case still runs and produces numbers; it keeps latest.json.
 const smoke = process.argv.includes('--smoke');
