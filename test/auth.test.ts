@@ -168,6 +168,19 @@ describe('credentials on WebSockets', () => {
     expect(JSON.stringify(received)).toMatch(/FORBIDDEN/);
   });
 
+  it('keeps subscriptions of a token valid for 60 days (longer than a Node timer can wait)', async () => {
+    const longLived = await signToken({ sub: 'patient', scope: 'audit:read' }, { exp: 60 * 86_400 });
+    const client = app.wsClient({ authorization: `Bearer ${longLived}` });
+    const sub = collect(client, 'subscription { auditLogAdded(filter: { resource: ["long-lived"] }) { resource } }', {}, 1);
+    for (let i = 0; i < 200; i++) {
+      await app.gql(LOG_EVENT, { input: { resource: 'long-lived', action: 'ping' } });
+      if (sub.received.length > 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect((await sub.reached)[0]!.data!.auditLogAdded.resource).toBe('long-lived');
+    sub.unsubscribe();
+  });
+
   it('ends live subscriptions when the token expires', async () => {
     const shortLived = await signToken({ sub: 'brief', scope: 'audit:read' }, { exp: 2 });
     const client = app.wsClient({ authorization: `Bearer ${shortLived}` });

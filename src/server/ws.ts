@@ -5,6 +5,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Credentials, Authenticator } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
+import { atTime } from '../auth/expiry.js';
 import type { Limits } from '../config.js';
 import { ErrorCode } from '../services/errors.js';
 import type { AuditYoga } from './yoga.js';
@@ -19,7 +20,7 @@ interface EnvelopedRoot {
 
 interface ConnectionState {
   principal?: Principal;
-  expiry?: NodeJS.Timeout;
+  cancelExpiry?: () => void;
 }
 
 /** `connection_init` payload: `{ authorization: "Bearer …" }` or `{ apiKey: "…" }` (header spellings work too). */
@@ -54,13 +55,13 @@ export function attachWebSocketServer(httpServer: Server, yoga: AuditYoga, auth:
         if (!principal) return false;
         const state: ConnectionState = { principal };
         if (principal.expiresAt !== null) {
-          state.expiry = setTimeout(() => ctx.extra.socket.close(CloseCode.Unauthorized, 'Credentials expired'), Math.max(0, principal.expiresAt - Date.now()));
+          state.cancelExpiry = atTime(principal.expiresAt, () => ctx.extra.socket.close(CloseCode.Unauthorized, 'Credentials expired'));
         }
         states.set(ctx.extra.socket, state);
         return true;
       },
-      onDisconnect: (ctx) => clearTimeout(states.get(ctx.extra.socket)?.expiry),
-      onClose: (ctx) => clearTimeout(states.get(ctx.extra.socket)?.expiry),
+      onDisconnect: (ctx) => states.get(ctx.extra.socket)?.cancelExpiry?.(),
+      onClose: (ctx) => states.get(ctx.extra.socket)?.cancelExpiry?.(),
       onSubscribe: async (ctx, id, payload) => {
         if (Object.keys(ctx.subscriptions).filter((other) => other !== id).length >= limits.subscriptionsPerConnection) {
           return [new GraphQLError(`At most ${limits.subscriptionsPerConnection} operations per connection`, { extensions: { code: ErrorCode.SubscriptionLimit } })];

@@ -4,6 +4,7 @@ import type { ServerDeps } from '../server/context.js';
 import { matchesAuditLogFilter, type AuditLogFilter } from './audit-log-filter.js';
 import { entriesAfter } from './audit-log-query.js';
 import { comparePositions, positionOf, type LogPosition } from './cursor.js';
+import { atTime } from '../auth/expiry.js';
 
 const REPLAY_PAGE = 500;
 
@@ -12,14 +13,6 @@ export class SlowConsumer {
   constructor(readonly limit: number, readonly lastDelivered: LogPosition | undefined) {}
 }
 
-/**
- * Every entry that matches `filter` and commits after `after`, then every new one as it commits.
- *
- * The live feed is opened *before* the replay query runs, so an entry committed while the replay is
- * under way is in the feed, the query, or both: never neither. Entries at or before the last replayed
- * position are skipped, so none is delivered twice. Positions grow in commit order, which makes that
- * comparison sufficient.
- */
 /** Yielded once, last, when the subscriber's credentials expire. */
 export class CredentialsExpired {}
 
@@ -30,6 +23,14 @@ export interface StreamOptions {
   onEnd?: () => void;
 }
 
+/**
+ * Every entry that matches `filter` and commits after `after`, then every new one as it commits.
+ *
+ * The live feed is opened *before* the replay query runs, so an entry committed while the replay is
+ * under way is in the feed, the query, or both: never neither. Entries at or before the last replayed
+ * position are skipped, so none is delivered twice. Positions grow in commit order, which makes that
+ * comparison sufficient.
+ */
 export function streamAuditLogs(
   deps: ServerDeps,
   filter: AuditLogFilter,
@@ -38,13 +39,20 @@ export function streamAuditLogs(
 ): AsyncIterableIterator<AuditLog | SlowConsumer | CredentialsExpired> {
   const feed = deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, accept: (entry) => matchesAuditLogFilter(entry, filter) });
   let expired = false;
-  const timer =
+  const cancelExpiry =
     options.expiresAt != null
-      ? setTimeout(() => {
+      ? atTime(options.expiresAt, () => {
           expired = true;
           void feed.return();
-        }, Math.max(0, options.expiresAt - Date.now()))
-      : undefined;
+        })
+      : () => undefined;
+  let ended = false;
+  const end = () => {
+    cancelExpiry();
+    if (ended) return;
+    ended = true;
+    options.onEnd?.();
+  };
   const live = replayThenLive(deps, filter, after, feed);
   async function* withEnd(): AsyncGenerator<AuditLog | SlowConsumer | CredentialsExpired> {
     try {
@@ -54,8 +62,7 @@ export function streamAuditLogs(
       }
       if (expired) yield new CredentialsExpired();
     } finally {
-      clearTimeout(timer);
-      options.onEnd?.();
+      end();
     }
   }
   const stream = withEnd();
@@ -65,16 +72,14 @@ export function streamAuditLogs(
   return {
     next: () => stream.next(),
     return: async () => {
-      clearTimeout(timer);
       await feed.return();
       const result = await stream.return(undefined);
-      options.onEnd?.();
+      end();
       return result;
     },
     throw: async (error: unknown) => {
-      clearTimeout(timer);
       await feed.return();
-      options.onEnd?.();
+      end();
       return stream.throw(error);
     },
     [Symbol.asyncIterator]() {
