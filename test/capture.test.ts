@@ -103,6 +103,25 @@ describe('capture through every TypeORM write path', () => {
     expect(list[0]!.transactionId).not.toBe(list[1]!.transactionId);
   });
 
+  it('pairs before and after images row by row in a bulk query-builder insert and update', async () => {
+    const rows = Array.from({ length: 300 }, (_, i) => ({ sku: `bulk-${i}`, name: `bulk ${i}`, price: '1.00', stock: i }));
+    await ds.createQueryBuilder().insert().into(Product).values(rows).execute();
+    await ds.createQueryBuilder().update(Product).set({ stock: () => 'stock + 1000' }).where('sku LIKE :p', { p: 'bulk-%' }).execute();
+    const list = await entries();
+    const creates = list.filter((e) => e.action === 'create');
+    const updates = list.filter((e) => e.action === 'update');
+    expect(creates).toHaveLength(300);
+    expect(updates).toHaveLength(300);
+    for (const entry of creates) expect((entry.data as { stock: number; sku: string }).sku).toBe(`bulk-${(entry.data as { stock: number }).stock}`);
+    for (const entry of updates) {
+      const before = entry.previousData as { stock: number; id: number };
+      const after = entry.data as { stock: number; id: number };
+      expect(after.id).toBe(before.id);
+      expect(after.stock).toBe(before.stock + 1000);
+      expect(entry.resourceId).toBe(String(before.id));
+    }
+  });
+
   it('an update by criteria that changes nothing, or matches nothing, records nothing', async () => {
     await newProduct('same', '7.00');
     mark = (await ds.getRepository(AuditLog).maximum('id'))!;

@@ -65,8 +65,10 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
       if (!entity) return;
       const scope = currentBuilderScope(event.metadata);
       if (!scope) return record(event.manager, [draft(entity, event.metadata, 'create', undefined, columnValues(event.metadata, event.entity))]);
-      // A builder insert knows only the values it was given: reload the row for its stored state.
-      const [after] = await reloadByIds(event.manager, event.metadata, [event.entity]);
+      // A builder insert knows only the values it was given: reload its rows, once for all of them, for
+      // their stored state (TypeORM has merged the generated ids into every value set by now).
+      scope.inserted ??= byRecordId(event.metadata, await reloadByIds(event.manager, event.metadata, valueSets(scope)));
+      const after = scope.inserted.get(recordId(event.metadata, event.entity));
       if (isUpsert(scope)) {
         const stored = after ?? (await selectUpsertTargets(event.manager, event.metadata, scope, [event.entity]))[0];
         const before = stored && scope.before?.find((row) => sameRow(event.metadata, row, stored));
@@ -138,10 +140,10 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
       const data = values ? sanitize(values, entity) : null;
       return record(manager, [{ resource: entity.resource, action, resourceId: null, data, meta: { ...currentAuditContext()?.meta, ...PARTIAL_CAPTURE } }]);
     }
-    const after = action === 'delete' ? [] : await reloadByIds(manager, metadata, before);
+    const after = byRecordId(metadata, action === 'delete' ? [] : await reloadByIds(manager, metadata, before));
     return record(
       manager,
-      before.map((row) => draft(entity, metadata, action, columnValues(metadata, row), columnValuesOf(metadata, after.find((a) => sameRow(metadata, a, row))))),
+      before.map((row) => draft(entity, metadata, action, columnValues(metadata, row), columnValuesOf(metadata, after.get(recordId(metadata, row))))),
     );
   }
 
@@ -160,6 +162,16 @@ function columnValuesOf(metadata: EntityMetadata, row: Row | undefined): Row | u
   return row && columnValues(metadata, row);
 }
 
+/** Rows keyed by record id, so that bulk writes pair before and after images without a quadratic search. */
+function byRecordId(metadata: EntityMetadata, rows: Row[]): Map<string | null, Row> {
+  return new Map(rows.map((row) => [recordId(metadata, row), row]));
+}
+
+function valueSets(scope: BuilderScope): Row[] {
+  const set = internals(scope.builder).valuesSet;
+  return Array.isArray(set) ? set : set ? [set] : [];
+}
+
 function sameRow(metadata: EntityMetadata, a: Row, b: Row): boolean {
   return recordId(metadata, a) === recordId(metadata, b);
 }
@@ -169,9 +181,9 @@ function isUpsert(scope: BuilderScope): boolean {
 }
 
 /** The rows an upsert may overwrite: those matching its conflict columns (or primary key) for each value set. */
-async function selectUpsertTargets(manager: EntityManager, metadata: EntityMetadata, scope: BuilderScope, valueSets?: Row[]): Promise<Row[]> {
+async function selectUpsertTargets(manager: EntityManager, metadata: EntityMetadata, scope: BuilderScope, only?: Row[]): Promise<Row[]> {
   const map = internals(scope.builder);
-  const sets = valueSets ?? (Array.isArray(map.valuesSet) ? map.valuesSet : map.valuesSet ? [map.valuesSet] : []);
+  const sets = only ?? valueSets(scope);
   const conflict = map.onUpdate?.conflict;
   const names = conflict === undefined ? [] : Array.isArray(conflict) ? conflict : [conflict];
   const columns = names.length > 0 ? metadata.columns.filter((c) => names.includes(c.databaseName) || names.includes(c.propertyPath)) : metadata.primaryColumns;

@@ -16,6 +16,8 @@ export interface BuilderScope {
   builder: QueryBuilder<ObjectLiteral>;
   /** Rows selected before the write, filled by the subscriber. */
   before?: ObjectLiteral[];
+  /** Rows an insert stored, reloaded once for all its value sets, by record id. */
+  inserted?: Map<string | null, ObjectLiteral>;
 }
 
 const scope = new AsyncLocalStorage<BuilderScope>();
