@@ -3,7 +3,7 @@ import type { Limits } from '../config.js';
 import type { AuditPubSub } from '../pubsub.js';
 import { createLoaders, type Loaders } from '../db/loaders.js';
 import { DEFAULT_TENANT, type AuditContext } from '../audit/context.js';
-import type { Authenticator, Credentials } from '../auth/authenticate.js';
+import type { Authenticator } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
 import type { Quotas } from '../services/quotas.js';
 
@@ -35,7 +35,6 @@ export interface RequestInfo {
   socketAddress?: string;
   /** Already authenticated (a WebSocket authenticates once, at connection_init). */
   principal?: Principal | null;
-  credentials?: Credentials;
 }
 
 export async function buildContext(deps: ServerDeps, info: RequestInfo): Promise<GraphQLContext> {
@@ -43,7 +42,7 @@ export async function buildContext(deps: ServerDeps, info: RequestInfo): Promise
   const principal =
     info.principal !== undefined
       ? info.principal
-      : await deps.auth.authenticate(info.credentials ?? { authorization: request.headers.get('authorization'), apiKey: request.headers.get('x-api-key') });
+      : await deps.auth.authenticate({ authorization: request.headers.get('authorization'), apiKey: request.headers.get('x-api-key') });
   const tenantId = principal?.tenantId ?? DEFAULT_TENANT;
   return {
     ...deps,

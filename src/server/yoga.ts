@@ -4,7 +4,6 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { createYoga, createLogger, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Principal } from '../auth/principal.js';
-import type { Credentials } from '../auth/authenticate.js';
 import { schema } from '../schema/index.js';
 import { useAuditContext } from './audit-context.plugin.js';
 import { buildContext, type GraphQLContext, type ServerDeps } from './context.js';
@@ -18,7 +17,6 @@ export interface ServerContext {
   socketAddress?: string;
   /** Set by the WebSocket adapter, which authenticates once per connection. */
   principal?: Principal | null;
-  credentials?: Credentials;
 }
 
 export type AuditYoga = YogaServerInstance<ServerContext, GraphQLContext>;
@@ -63,8 +61,7 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions = {}): Au
     multipart: false,
     batching: false,
     maskedErrors: { maskError: createErrorMasker(logger) },
-    context: ({ request, req, socketAddress, principal, credentials }) =>
-      buildContext(deps, { request, socketAddress: socketAddress ?? req?.socket.remoteAddress, principal, credentials }),
+    context: ({ request, req, socketAddress, principal }) => buildContext(deps, { request, socketAddress: socketAddress ?? req?.socket.remoteAddress, principal }),
     plugins,
   });
 }
