@@ -12,7 +12,7 @@ export { Audited, auditEntity, DEFAULT_REDACTED_FIELDS, REDACTED, type AuditCapt
 export { withAuditContext, currentAuditContext, type AuditContext, type AuditActor } from './audit/context.js';
 export { writeAuditEntries, type AuditEntryDraft } from './audit/writer.js';
 export { diff, type FieldChange, type FieldChangeKind } from './audit/diff.js';
-export type { JsonValue, JsonObject } from './audit/json.js';
+export type { JsonValue, JsonObject } from './shared/json.js';
 export { createAuditServer, type AuditServer, type AuditServerOptions } from './app.js';
 export { useAuditContext } from './server/audit-context.plugin.js';
 export { createAuditPubSub, type AuditPubSub } from './pubsub.js';

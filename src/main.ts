@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { createAuditServer } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createSqliteDataSource, openDatabase } from './db/data-source.js';
-import { ensureAdminKey } from './auth/bootstrap.js';
+import { ensureAdminKey } from './services/bootstrap.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();

@@ -1,4 +1,4 @@
-import { ensureAdminKey } from '../../src/auth/bootstrap.js';
+import { ensureAdminKey } from '../../src/services/bootstrap.js';
 import { startShop } from './app.js';
 
 const shop = await startShop({ database: process.env.SHOP_DATABASE ?? './data/shop.sqlite', port: Number(process.env.PORT ?? 4001) });

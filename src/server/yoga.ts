@@ -6,7 +6,8 @@ import { createYoga, createLogger, type Plugin, type YogaServerInstance } from '
 import type { Principal } from '../auth/principal.js';
 import { schema } from '../schema/index.js';
 import { useAuditContext } from './audit-context.plugin.js';
-import { buildContext, type GraphQLContext, type ServerDeps } from './context.js';
+import type { GraphQLContext, ServerDeps } from '../schema/context.js';
+import { buildContext } from './context.js';
 import { createErrorMasker } from './errors.js';
 import { useDatabaseHealth } from './health.js';
 import { useInputErrorCodes } from './input-errors.js';

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { AuthConfig } from '../config.js';
-import { countActiveApiKeys, createApiKey } from '../services/api-keys.js';
-import { Scope } from './principal.js';
+import { countActiveApiKeys, createApiKey } from './api-keys.js';
+import { Scope } from '../auth/principal.js';
 
 /**
  * Secure by default, still one command: a server with no JWT configuration and no API key creates one
