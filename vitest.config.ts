@@ -9,6 +9,7 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     exclude: ['test/compat/**', 'node_modules/**'],
+    globalSetup: ['./test/helpers/build-once.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
