@@ -10,6 +10,10 @@ import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from '
 import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
 import { createAuditYoga, type AuditYoga } from './server/yoga.js';
+import { createGroupCommit } from './audit/group-commit.js';
+import { nextTimestamp } from './audit/writer.js';
+import { createStore, type AuditStore, type StoreOptions } from './db/store.js';
+import { toEntries } from './services/audit-log-query.js';
 import { createLogger, silentLogger, type Logger } from './shared/logger.js';
 
 export interface AuditServerOptions {
@@ -26,12 +30,16 @@ export interface AuditServerOptions {
   logging?: boolean;
   /** JWT verification. API keys (see `createApiKey`) always work. */
   auth?: Partial<AuthConfig>;
+  /** How statements run: reader threads, time budgets, lock waits. */
+  store?: Partial<StoreOptions>;
   /** Introspection, field suggestions and GraphiQL off. @default NODE_ENV !== 'development' */
   production?: boolean;
 }
 
 export interface AuditServer {
   yoga: AuditYoga;
+  /** Where the server's statements run; its `health` says whether writes can succeed. */
+  store: AuditStore;
   pubsub: AuditPubSub;
   /**
    * Listens on HTTP (queries, mutations, SSE) and WebSocket (graphql-ws), both at `/graphql`. Pass your
@@ -58,14 +66,22 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     createJwtVerifier({ secret: jwt.jwtSecret, jwksUrl: jwt.jwksUrl, issuer: jwt.jwtIssuer, audience: jwt.jwtAudience, tenantClaim: jwt.tenantClaim ?? 'tenant' }),
   );
   const quotas = createQuotas(limits);
+  const store = createStore(dataSource, options.store);
+  const commit = createGroupCommit({
+    store,
+    clock: () => nextTimestamp(dataSource),
+    toEntries: (rows) => toEntries({ dataSource }, rows),
+    publish: (entries) => entries.forEach((entry) => pubsub.publish(entry)),
+  });
   const production = options.production ?? process.env.NODE_ENV !== 'development';
-  const yoga = createAuditYoga({ dataSource, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger: options.logging === false ? silentLogger() : (options.logger ?? createLogger()), production });
+  const yoga = createAuditYoga({ dataSource, store, commit, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger: options.logging === false ? silentLogger() : (options.logger ?? createLogger()), production });
 
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;
 
   return {
     yoga,
+    store,
     pubsub,
     async start({ port = 4000, host = '0.0.0.0', server: own } = {}) {
       server = own ?? createServer(limitBodySize(yoga, limits.maxBodyBytes));
@@ -89,6 +105,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
         server.closeAllConnections();
         await closed;
       }
+      await store.close();
     },
   };
 }

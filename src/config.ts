@@ -18,6 +18,7 @@ export interface Config {
   sqliteSynchronous: SqliteSynchronous;
   limits: Limits;
   auth: AuthConfig;
+  store: StorageSettings;
   /** Introspection, field suggestions and GraphiQL are off unless `NODE_ENV=development`. */
   production: boolean;
 }
@@ -54,6 +55,20 @@ export interface Limits {
   /** Subscriptions one principal may start per minute. @default 120 */
   subscriptionStartsPerMinute: number;
 }
+
+/** How the server runs statements (see src/db/store.ts). */
+export interface StorageSettings {
+  /** Reader threads, each with a read-only connection. @default 2 */
+  readWorkers: number;
+  /** Longest one read may take, queueing included, before it is cancelled (QUERY_TIMEOUT). @default 5000 */
+  readTimeoutMs: number;
+  /** Reads one principal may have running or queued at once; more are refused (RATE_LIMITED). @default 4 */
+  readsPerPrincipal: number;
+  /** Longest a write waits for a lock another connection or process holds (then STORAGE_UNAVAILABLE). @default 10000 */
+  lockWaitMs: number;
+}
+
+export const defaultStorage: StorageSettings = { readWorkers: 2, readTimeoutMs: 5000, readsPerPrincipal: 4, lockWaitMs: 10_000 };
 
 export const defaultLimits: Limits = {
   maxJsonBytes: 64 * 1024,
@@ -114,6 +129,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       subscriptionsPerPrincipal: integer(env, 'SUBSCRIPTIONS_PER_PRINCIPAL', defaultLimits.subscriptionsPerPrincipal, 1, 1_000_000),
       writesPerSecond: integer(env, 'WRITE_RATE_LIMIT', defaultLimits.writesPerSecond, 1, 1_000_000),
       subscriptionStartsPerMinute: integer(env, 'SUBSCRIBE_RATE_LIMIT', defaultLimits.subscriptionStartsPerMinute, 1, 1_000_000),
+    },
+    store: {
+      readWorkers: integer(env, 'READ_WORKERS', defaultStorage.readWorkers, 1, 64),
+      readTimeoutMs: integer(env, 'READ_TIMEOUT_MS', defaultStorage.readTimeoutMs, 10, 600_000),
+      readsPerPrincipal: integer(env, 'READS_PER_PRINCIPAL', defaultStorage.readsPerPrincipal, 1, 1000),
+      lockWaitMs: integer(env, 'WRITE_LOCK_TIMEOUT_MS', defaultStorage.lockWaitMs, 0, 600_000),
     },
     auth: {
       jwtSecret: env.JWT_SECRET || undefined,

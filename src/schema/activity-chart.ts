@@ -37,12 +37,12 @@ builder.queryField('activityChart', (t) =>
       groupBy: t.arg({ type: ActivityGroupBy }),
     },
     resolve: (_root, args, ctx) =>
-      activityChart(ctx.dataSource, {
+      activityChart(ctx, {
         filter: parseAuditLogFilter(args.filter, ctx.tenantId),
         interval: args.interval ?? 'DAY',
         timezone: args.timezone ?? 'UTC',
         groupBy: args.groupBy,
         maxBuckets: ctx.limits.maxChartBuckets,
-      }),
+      }, ctx.reads),
   }),
 );

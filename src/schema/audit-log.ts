@@ -83,9 +83,9 @@ builder.queryField('auditLogs', (t) =>
         const filter = parseAuditLogFilter(args.filter, ctx.tenantId);
         const connection = await resolveCursorConnection(
           { args, toCursor: (entry: AuditLog) => encodeCursor(positionOf(entry)), defaultSize: DEFAULT_PAGE_SIZE, maxSize: MAX_PAGE_SIZE },
-          ({ limit, inverted }: ResolveCursorConnectionArgs) => listAuditLogs(ctx.dataSource, filter, args.orderBy ?? 'NEWEST_FIRST', { after, before, limit, inverted }),
+          ({ limit, inverted }: ResolveCursorConnectionArgs) => listAuditLogs(ctx, filter, args.orderBy ?? 'NEWEST_FIRST', { after, before, limit, inverted }, ctx.reads),
         );
-        return { ...connection, totalCount: () => countAuditLogs(ctx.dataSource, filter) };
+        return { ...connection, totalCount: () => countAuditLogs(ctx, filter, ctx.reads) };
       },
     },
     {

@@ -10,7 +10,7 @@ import { useAuditContext } from './audit-context.plugin.js';
 import type { GraphQLContext, ServerDeps } from '../schema/context.js';
 import { buildContext } from './context.js';
 import { createErrorMasker } from './errors.js';
-import { useDatabaseHealth } from './health.js';
+import { useHealthEndpoints } from './health.js';
 import { useInputErrorCodes } from './input-errors.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
@@ -49,7 +49,7 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
   const logger = yogaLogger(options.logger);
   // Cast: yoga's plugin types are invariant in the context, so plugins for different contexts do not mix.
   const plugins = [
-    useDatabaseHealth(deps.dataSource),
+    useHealthEndpoints(deps.dataSource, deps.store.health),
     // Browsers may only send requests that a CORS preflight guards: JSON bodies, or this header.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
     EnvelopArmorPlugin({

@@ -1,7 +1,6 @@
 import type { AuditActor, AuditContext } from '../audit/context.js';
 import type { JsonValue } from '../shared/json.js';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
-import { groupCommit } from '../audit/group-commit.js';
 import type { ServiceDeps } from './deps.js';
 import { badUserInput, forbidden } from '../shared/errors.js';
 import { Scope, type Principal } from '../auth/principal.js';
@@ -64,7 +63,7 @@ export async function logEvent(deps: ServiceDeps, principal: Principal, context:
   const author = checked.author ?? { id: principal.id, name: principal.name, type: principal.type };
   const recordedBy = checked.author ? principal.id : null;
   const idempotencyKey = checked.idempotencyKey === null ? null : JSON.stringify([author?.id ?? null, checked.idempotencyKey]);
-  return groupCommit(deps.dataSource)({
+  return deps.commit({
     tenantId,
     resource: checked.resource,
     action: checked.action,
