@@ -62,13 +62,16 @@ export interface StorageSettings {
   readWorkers: number;
   /** Longest one read may take, queueing included, before it is cancelled (QUERY_TIMEOUT). @default 5000 */
   readTimeoutMs: number;
-  /** Reads one principal may have running or queued at once; more are refused (RATE_LIMITED). @default 4 */
+  /**
+   * Reads of one principal running at once; its other reads wait (up to 16, then RATE_LIMITED). Below
+   * `readWorkers`, so that one credential never holds every reader. @default readWorkers - 1 (at least 1)
+   */
   readsPerPrincipal: number;
   /** Longest a write waits for a lock another connection or process holds (then STORAGE_UNAVAILABLE). @default 10000 */
   lockWaitMs: number;
 }
 
-export const defaultStorage: StorageSettings = { readWorkers: 2, readTimeoutMs: 5000, readsPerPrincipal: 4, lockWaitMs: 10_000 };
+export const defaultStorage: StorageSettings = { readWorkers: 2, readTimeoutMs: 5000, readsPerPrincipal: 1, lockWaitMs: 10_000 };
 
 export const defaultLimits: Limits = {
   maxJsonBytes: 64 * 1024,
@@ -113,6 +116,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (synchronous !== 'FULL' && synchronous !== 'NORMAL') {
     throw new ConfigError(`SQLITE_SYNCHRONOUS must be FULL or NORMAL, got "${env.SQLITE_SYNCHRONOUS}"`);
   }
+  const readWorkers = integer(env, 'READ_WORKERS', defaultStorage.readWorkers, 1, 64);
   return {
     port: integer(env, 'PORT', 4000, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -131,9 +135,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       subscriptionStartsPerMinute: integer(env, 'SUBSCRIBE_RATE_LIMIT', defaultLimits.subscriptionStartsPerMinute, 1, 1_000_000),
     },
     store: {
-      readWorkers: integer(env, 'READ_WORKERS', defaultStorage.readWorkers, 1, 64),
+      readWorkers,
       readTimeoutMs: integer(env, 'READ_TIMEOUT_MS', defaultStorage.readTimeoutMs, 10, 600_000),
-      readsPerPrincipal: integer(env, 'READS_PER_PRINCIPAL', defaultStorage.readsPerPrincipal, 1, 1000),
+      readsPerPrincipal: integer(env, 'READS_PER_PRINCIPAL', Math.max(1, readWorkers - 1), 1, 1000),
       lockWaitMs: integer(env, 'WRITE_LOCK_TIMEOUT_MS', defaultStorage.lockWaitMs, 0, 600_000),
     },
     auth: {

@@ -15,6 +15,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file, { readonly: true, fileMustExist: true });
 db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
+parentPort.postMessage({ ready: true });
 const statements = new Map();
 const cursors = new Map();
 function prepare(sql) {
@@ -68,8 +69,13 @@ export interface ReadPoolOptions {
   workers: number;
   /** Longest one read may take, queueing included, before it is cancelled with QUERY_TIMEOUT. */
   timeoutMs: number;
-  /** Reads one principal may have queued or running at once; more are refused with RATE_LIMITED. */
+  /**
+   * Reads of one principal that may run at once; the rest of its reads wait their turn. Kept below the
+   * number of readers, so that one credential can never hold every reader. @default workers - 1
+   */
   perPrincipal: number;
+  /** Reads of one principal that may wait; past that they are refused at once with RATE_LIMITED. @default 16 */
+  waitingPerPrincipal: number;
 }
 
 export interface ReadOptions {
@@ -93,6 +99,8 @@ interface Job {
 
 interface Reader {
   worker: Worker;
+  /** Its connection is open: it can take work without keeping anyone waiting for its start. */
+  ready: boolean;
   busy?: { job: Job; id: number };
   /** The stream that holds this reader between batches. */
   heldBy?: number;
@@ -112,21 +120,30 @@ export function queryTimeout(ms: number): StorageError {
 export class ReadPool {
   private readonly readers: Reader[] = [];
   private readonly queue: Job[] = [];
-  private readonly perPrincipal = new Map<string, number>();
+  /** Per principal: reads running, and reads queued or running. */
+  private readonly running = new Map<string, number>();
+  private readonly pending = new Map<string, number>();
   private nextId = 1;
   private closed = false;
   private readonly driver: string;
 
   constructor(private readonly options: ReadPoolOptions) {
     this.driver = createRequire(join(packageRoot(), 'package.json')).resolve('better-sqlite3');
-    for (let i = 0; i < options.workers; i++) this.readers.push(this.spawn());
+    // One spare beyond `workers`: when a read past its budget costs a thread, the spare takes over at
+    // once while a new one starts (a thread needs a moment to load the driver and open the file).
+    for (let i = 0; i <= options.workers; i++) this.readers.push(this.spawn());
   }
 
   private spawn(): Reader {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver: this.driver, file: this.options.file, busyTimeoutMs: 5000 } });
-    const reader: Reader = { worker };
+    const reader: Reader = { worker, ready: false };
     worker.unref();
-    worker.on('message', (reply: Reply & { id: number }) => {
+    worker.on('message', (reply: Reply & { id: number; ready?: boolean }) => {
+      if (reply.ready) {
+        reader.ready = true;
+        this.dispatch();
+        return;
+      }
       const busy = reader.busy;
       if (!busy || busy.id !== reply.id) return;
       reader.busy = undefined;
@@ -162,19 +179,25 @@ export class ReadPool {
     }
   }
 
-  private finish(job: Job): void {
-    if (job.principal === undefined || job.message.kind === 'next' || job.message.kind === 'close') return;
-    const left = (this.perPrincipal.get(job.principal) ?? 1) - 1;
-    if (left <= 0) this.perPrincipal.delete(job.principal);
-    else this.perPrincipal.set(job.principal, left);
+  /** A job of a principal left the pool (answered, failed or expired), after running or not. */
+  private finish(job: Job, ran = true): void {
+    if (job.principal === undefined) return;
+    if (ran) count(this.running, job.principal, -1);
+    count(this.pending, job.principal, -1);
   }
 
   private dispatch(): void {
+    let busy = this.readers.filter((r) => r.busy || r.heldBy !== undefined).length;
     for (let i = 0; i < this.queue.length; i++) {
       const job = this.queue[i]!;
       const held = job.stream !== undefined && job.message.kind !== 'open';
-      const reader = held ? this.readers.find((r) => r.heldBy === job.stream && !r.busy) : this.readers.find((r) => !r.busy && r.heldBy === undefined);
+      // Oldest first, skipping principals that already run as many reads as they may.
+      if (!held && job.principal !== undefined && (this.running.get(job.principal) ?? 0) >= this.options.perPrincipal) continue;
+      if (!held && busy >= this.options.workers) break;
+      const reader = held ? this.readers.find((r) => r.heldBy === job.stream && !r.busy) : this.readers.find((r) => r.ready && !r.busy && r.heldBy === undefined);
       if (!reader) continue;
+      if (!held) busy++;
+      if (job.principal !== undefined) count(this.running, job.principal, 1);
       // A stream keeps the reader that opened its cursor until the stream ends.
       if (job.message.kind === 'open') reader.heldBy = job.stream;
       this.queue.splice(i--, 1);
@@ -186,15 +209,15 @@ export class ReadPool {
 
   private submit(message: Job['message'], options: ReadOptions, stream?: number): Promise<Reply> {
     if (this.closed) return Promise.reject(new StorageError('The server is shutting down', ErrorCode.StorageUnavailable));
-    const principal = options.principal;
-    if (principal !== undefined && stream === undefined) {
-      const running = this.perPrincipal.get(principal) ?? 0;
-      if (running >= this.options.perPrincipal) {
+    // Only whole reads (and a stream's opening) count against the caller; a stream's later batches do not.
+    const principal = message.kind === 'all' || message.kind === 'open' ? options.principal : undefined;
+    if (principal !== undefined) {
+      if ((this.pending.get(principal) ?? 0) >= this.options.waitingPerPrincipal) {
         return Promise.reject(
-          new StorageError(`At most ${this.options.perPrincipal} reads per principal at once; retry when one has finished`, ErrorCode.RateLimited, { retryAfterMs: 100 }),
+          new StorageError(`Too many reads at once from one caller (at most ${this.options.waitingPerPrincipal} waiting); retry shortly`, ErrorCode.RateLimited, { retryAfterMs: 100 }),
         );
       }
-      this.perPrincipal.set(principal, running + 1);
+      count(this.pending, principal, 1);
     }
     return new Promise<Reply>((resolve, reject) => {
       const job: Job = { message, resolve, reject, stream, principal };
@@ -211,7 +234,7 @@ export class ReadPool {
     const queued = this.queue.indexOf(job);
     if (queued !== -1) {
       this.queue.splice(queued, 1);
-      this.finish(job);
+      this.finish(job, false);
       job.reject(queryTimeout(budget));
       return;
     }
@@ -256,6 +279,12 @@ export class ReadPool {
     }
     await Promise.all(this.readers.splice(0).map((reader) => reader.worker.terminate()));
   }
+}
+
+function count(counts: Map<string, number>, key: string, delta: number): void {
+  const next = (counts.get(key) ?? 0) + delta;
+  if (next <= 0) counts.delete(key);
+  else counts.set(key, next);
 }
 
 function readError(error: { message: string; code?: string }): Error {

@@ -13,8 +13,10 @@ export interface StoreOptions {
   readWorkers: number;
   /** Longest one read may take before it is cancelled with QUERY_TIMEOUT. @default 5000 */
   readTimeoutMs: number;
-  /** Reads one principal may have queued or running at once. @default 4 */
+  /** Reads of one principal running at once (its others wait). @default 1 */
   readsPerPrincipal: number;
+  /** Reads of one principal that may wait; more are refused at once with RATE_LIMITED. @default 16 */
+  readsWaitingPerPrincipal?: number;
   /** Longest a write waits for a lock held by another connection. @default 10000 */
   lockWaitMs: number;
   /**
@@ -75,7 +77,7 @@ export function createStore(dataSource: DataSource, options: Partial<StoreOption
     const writer = new SqliteWriter(db, health, settings);
     const pool = isMemory(dataSource)
       ? undefined
-      : new ReadPool({ file: (dataSource.options as { database: string }).database, workers: settings.readWorkers, timeoutMs: settings.readTimeoutMs, perPrincipal: settings.readsPerPrincipal });
+      : new ReadPool({ file: (dataSource.options as { database: string }).database, workers: settings.readWorkers, timeoutMs: settings.readTimeoutMs, perPrincipal: settings.readsPerPrincipal, waitingPerPrincipal: settings.readsWaitingPerPrincipal ?? 16 });
     return {
       dialect,
       health,
