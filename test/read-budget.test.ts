@@ -54,10 +54,10 @@ describe('reads with a time budget, off the main thread', () => {
     // Generous bounds for a shared machine (`npm run bench` reports the figures); on the main thread the
     // twenty reads would hold everything up for tens of seconds.
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
-    expect(Math.max(...live)).toBeLessThan(3000);
-    expect(Math.max(...others)).toBeLessThan(3000);
-    expect(median(live)).toBeLessThan(500);
-    expect(median(others)).toBeLessThan(500);
+    expect(Math.max(...live)).toBeLessThan(5000);
+    expect(Math.max(...others)).toBeLessThan(5000);
+    expect(median(live)).toBeLessThan(1000);
+    expect(median(others)).toBeLessThan(1000);
   });
 
   it('refuses the reads of one caller beyond those that may wait with RATE_LIMITED, without waiting', async () => {
@@ -72,7 +72,9 @@ describe('reads with a time budget, off the main thread', () => {
     const refused = answers.filter((a) => a.code === 'RATE_LIMITED');
     // Four may wait (one of them runs); the others are refused at once.
     expect(refused.length).toBeGreaterThanOrEqual(3);
-    expect(Math.max(...refused.map((a) => a.ms))).toBeLessThan(2500);
     expect(answers.every((a) => a.code === 'RATE_LIMITED' || a.code === 'QUERY_TIMEOUT')).toBe(true);
+    // A refusal does not wait for the time budget: each came back before any read that waited for it.
+    const timedOut = answers.filter((a) => a.code === 'QUERY_TIMEOUT');
+    expect(Math.max(...refused.map((a) => a.ms))).toBeLessThan(Math.min(...timedOut.map((a) => a.ms)));
   });
 });
