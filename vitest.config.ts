@@ -8,7 +8,7 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/compat/**', 'node_modules/**'],
+    exclude: ['test/compat/**', 'test/package/**', 'node_modules/**'],
     globalSetup: ['./test/helpers/build-once.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
