@@ -10,6 +10,7 @@ import { buildContext, type GraphQLContext, type ServerDeps } from './context.js
 import { createErrorMasker } from './errors.js';
 import { useDatabaseHealth } from './health.js';
 import { useInputErrorCodes } from './input-errors.js';
+import { useViewer, viewerFeatures } from './viewer.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
 export interface ServerContext {
@@ -37,6 +38,7 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions = {}): Au
   // Cast: yoga's plugin types are invariant in the context, so plugins for different contexts do not mix.
   const plugins = [
     useDatabaseHealth(deps.dataSource),
+    useViewer({ features: viewerFeatures(schema) }),
     // Browsers may only send requests that a CORS preflight guards: JSON bodies, or this header.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
     EnvelopArmorPlugin({
