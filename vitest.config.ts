@@ -12,6 +12,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Builds the viewer (dist/viewer) when it is missing or older than its sources.
+    globalSetup: ['test/helpers/viewer-build.ts'],
     reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });

@@ -90,7 +90,7 @@ export function useViewer(options: ViewerOptions = {}): Plugin {
         } catch {
           return respond(503, 'The viewer is not built. Run "npm run build:viewer".', { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
         }
-        html = html.replace('<meta name="auditql-features" content="">', `<meta name="auditql-features" content="${features}">`);
+        html = html.replace(/<meta name="auditql-features" content="[^"]*"\s*\/?>/, `<meta name="auditql-features" content="${features}" />`);
         return respond(200, html, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
       }
 
