@@ -10,7 +10,7 @@ import { useLive, type LiveStatus } from './live';
 import { CHART, HEAD, LIST, type Bucket, type Entry, type Page } from './queries';
 import { Share } from './share';
 import { SignIn } from './signin';
-import { filterOf, intervalOf, reachesNow, readView, writeView, type View } from './view';
+import { EMPTY_VIEW, filterOf, intervalOf, reachesNow, readView, writeView, type View } from './view';
 
 const PAGE_SIZE = 50;
 const FEATURES = serverFeatures();
@@ -260,7 +260,7 @@ function Viewer({ token, onSignOut }: { token: string; onSignOut(reason: string 
           id={view.entry}
           extra={EXTRA_FIELDS}
           onClose={() => navigate({ ...view, entry: '' })}
-          onTransaction={(transactionId) => navigate({ ...view, transactionId, range: 'all', entry: '' })}
+          onTransaction={(transactionId) => navigate({ ...EMPTY_VIEW, transactionId, range: 'all', groupBy: view.groupBy })}
           onAuthError={onAuthError}
         />
       )}

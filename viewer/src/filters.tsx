@@ -33,7 +33,7 @@ export function Filters({ view, onApply }: { view: View; onApply(next: View): vo
 
   return (
     <form
-      class="filters"
+      class="filters card"
       role="search"
       aria-label="Filter entries"
       onSubmit={(event) => {
@@ -73,7 +73,7 @@ export function Filters({ view, onApply }: { view: View; onApply(next: View): vo
         <button type="submit" class="primary">
           Apply
         </button>
-        <button type="button" onClick={() => onApply({ ...EMPTY_VIEW, interval: view.interval, groupBy: view.groupBy })}>
+        <button type="button" onClick={() => onApply(EMPTY_VIEW)}>
           Reset
         </button>
       </div>
