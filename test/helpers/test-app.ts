@@ -6,7 +6,7 @@ import { createClient, type Client } from 'graphql-ws';
 import type { DataSource, Logger } from 'typeorm';
 import WebSocket from 'ws';
 import { createAuditServer, type AuditServer } from '../../src/app.js';
-import type { Limits } from '../../src/config.js';
+import type { AuthConfig, Limits } from '../../src/config.js';
 import { createSqliteDataSource, openDatabase } from '../../src/db/data-source.js';
 import { createApiKey } from '../../src/services/api-keys.js';
 import { ALL_SCOPES } from '../../src/auth/principal.js';
@@ -65,13 +65,13 @@ export interface TestApp {
 }
 
 /** One place that builds an app on a fresh SQLite file, listening on an ephemeral port, and disposes it. */
-export async function startTestApp(options: { limits?: Partial<Limits>; database?: string; production?: boolean } = {}): Promise<TestApp> {
+export async function startTestApp(options: { limits?: Partial<Limits>; database?: string; production?: boolean; auth?: Partial<AuthConfig> } = {}): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-test-'));
   const file = options.database ?? join(dir, 'audit.sqlite');
   const sql = new StatementCounter();
   const dataSource = await openDatabase(createSqliteDataSource({ database: file, logger: sql }));
   const { secret: adminKey } = await createApiKey(dataSource, { name: 'test admin', scopes: [...ALL_SCOPES] });
-  const server = createAuditServer({ dataSource, limits: options.limits, logging: false, auth: { jwtSecret: TEST_JWT_SECRET }, production: options.production ?? false });
+  const server = createAuditServer({ dataSource, limits: options.limits, logging: false, auth: options.auth ?? { jwtSecret: TEST_JWT_SECRET }, production: options.production ?? false });
   const { port } = await server.start({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${port}/graphql`;
   const wsUrl = `ws://127.0.0.1:${port}/graphql`;
