@@ -268,6 +268,42 @@ describe.skipIf(missing)('viewer at /audit-log', () => {
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 
+  it('mints a viewer token for the current filter, which an app embedding the viewer hands over by message', async () => {
+    await page.getByLabel('Resource').fill('posts');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    const posts = HISTORY.filter((r) => r.resource === 'posts').length + 4;
+    await waitForCount(`of ${posts}`);
+    await page.getByRole('button', { name: 'Share view' }).click();
+    await page.getByRole('button', { name: 'Create viewer token' }).click();
+    const token = page.getByLabel(/^Viewer token/);
+    await token.waitFor();
+    const viewerToken = await token.inputValue();
+    expect(viewerToken).toMatch(/^aqv_/);
+    await page.getByRole('button', { name: 'Share view' }).click();
+
+    // The app's page, on the viewer's origin (frame-ancestors 'self'), gives the token to the frame by message.
+    const embedded = await browser.newPage();
+    embedded.on('pageerror', (error) => pageErrors.push(error.message));
+    await embedded.route(`${base}/app-page`, (route) =>
+      route.fulfill({
+        contentType: 'text/html',
+        body: `<!doctype html><html lang="en"><title>Customer portal</title><iframe title="Audit log" src="/audit-log" width="1200" height="800"></iframe>
+          <script>addEventListener('message', (e) => { if (e.origin === location.origin && e.data && e.data.type === 'auditql:ready') e.source.postMessage({ type: 'auditql:token', token: ${JSON.stringify(viewerToken)} }, location.origin); });</script></html>`,
+      }),
+    );
+    await embedded.goto(`${base}/app-page`);
+    const frame = embedded.frameLocator('iframe');
+    await frame.getByTestId('count').filter({ hasText: `of ${posts}` }).waitFor();
+    const resources = await frame.locator('.entries tbody tr td:nth-child(3)').allInnerTexts();
+    expect(new Set(resources)).toEqual(new Set(['posts']));
+    // Asking for more than the token allows is refused, and the page says so.
+    await frame.getByLabel('Resource').fill('orders');
+    await frame.getByRole('button', { name: 'Apply' }).click();
+    await frame.getByRole('alert').filter({ hasText: 'does not show resource "orders"' }).first().waitFor();
+    await embedded.close();
+    await page.getByRole('button', { name: 'Reset' }).click();
+  });
+
   it('ran without a CSP violation or an uncaught error', () => {
     expect(cspViolations).toEqual([]);
     expect(pageErrors).toEqual([]);
