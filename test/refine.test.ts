@@ -45,6 +45,14 @@ describe('auditql/refine: createAuditLogProvider against a real server', () => {
     });
   });
 
+  it('sends previousData Refine could not find (every value undefined) as unknown, not as an empty object', async () => {
+    const provider = createAuditLogProvider({ url: app.url, getToken: () => writer });
+    const log = await provider.create({ resource: 'posts', action: 'update', data: { title: 'B' }, previousData: { title: undefined }, meta: { id: 9 } });
+    expect(log.previousData).toBeNull();
+    const kept = await provider.create({ resource: 'posts', action: 'update', data: { title: 'C' }, previousData: { title: 'B', note: undefined }, meta: { id: 9 } });
+    expect(kept.previousData).toEqual({ title: 'B' });
+  });
+
   it('sends the author Refine passes only when told to impersonate, which needs audit:impersonate', async () => {
     const relayed = createAuditLogProvider({ url: app.url, headers: { 'x-api-key': relay }, impersonate: true });
     const log = await relayed.create({ resource: 'posts', action: 'create', data: { title: 'A' }, meta: { id: 7 }, author: { id: 'u-jane', name: 'Jane' } });

@@ -123,6 +123,19 @@ function json(value: unknown): unknown {
   return value === undefined ? undefined : JSON.parse(JSON.stringify(value) ?? 'null');
 }
 
+/**
+ * Refine builds `previousData` for updates from its query cache, one key per changed field. When the cache
+ * has no record (Refine 5 looks under a key its own `useOne` does not use), every value is `undefined`:
+ * that is "not known", sent as null rather than as an empty object that would claim the fields were absent.
+ */
+function knownPreviousData(value: unknown): unknown {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const values = Object.values(value);
+    if (values.length > 0 && values.every((v) => v === undefined)) return null;
+  }
+  return json(value) ?? null;
+}
+
 export function createAuditLogProvider(options: AuditLogProviderOptions): AuditqlAuditLogProvider {
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const pageSize = options.pageSize ?? 100;
@@ -152,7 +165,7 @@ export function createAuditLogProvider(options: AuditLogProviderOptions): Auditq
         action: params.action,
         resourceId: isKey(recordId) ? String(recordId) : null,
         data: json(params.data) ?? null,
-        previousData: json(params.previousData) ?? null,
+        previousData: knownPreviousData(params.previousData),
         meta,
       };
       if (options.impersonate && author && isKey(author.id)) {
