@@ -24,6 +24,7 @@ async function main(): Promise<void> {
 
   const { url } = await server.start({ port: config.port, host: config.host });
   console.log(`auditql listening on ${url} (database: ${config.database})`);
+  console.log(`Audit-log viewer: ${url.replace(/\/graphql$/, '/audit-log')}`);
 }
 
 main().catch((error: unknown) => {
