@@ -4,7 +4,7 @@ import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import { writeTransaction } from '../db/transaction.js';
 import type { Principal, ViewerRestriction } from '../auth/principal.js';
 import { MAX_VIEWER_TOKEN_SECONDS, signViewerToken, type SignedViewerToken } from '../auth/viewer-token.js';
-import type { ServerDeps } from '../server/context.js';
+import type { DataSource } from 'typeorm';
 import { matchesAuditLogFilter, type AuditLogFilter } from './audit-log-filter.js';
 import { badUserInput, forbidden } from './errors.js';
 
@@ -12,7 +12,7 @@ import { badUserInput, forbidden } from './errors.js';
  * Mints a viewer token for the caller's tenant, limited to `filter`, and records that it did (resource
  * "viewer_token", action "create"), so the log says who let whom see what, and until when.
  */
-export async function createViewerToken(deps: Pick<ServerDeps, 'dataSource'>, principal: Principal, context: AuditContext, filter: AuditLogFilter, expiresIn: number): Promise<SignedViewerToken> {
+export async function createViewerToken(deps: { dataSource: DataSource }, principal: Principal, context: AuditContext, filter: AuditLogFilter, expiresIn: number): Promise<SignedViewerToken> {
   if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_VIEWER_TOKEN_SECONDS) {
     throw badUserInput(`expiresIn must be between 1 and ${MAX_VIEWER_TOKEN_SECONDS} seconds`, 'expiresIn');
   }
