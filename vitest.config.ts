@@ -9,11 +9,11 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     exclude: ['test/compat/**', 'node_modules/**'],
+    // The compiled package (dist/cjs) and the viewer (dist/viewer), each rebuilt when missing or older than its sources.
+    globalSetup: ['./test/helpers/build-once.ts', './test/helpers/viewer-build.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
-    // Builds the viewer (dist/viewer) when it is missing or older than its sources.
-    globalSetup: ['test/helpers/viewer-build.ts'],
     reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 });

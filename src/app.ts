@@ -10,6 +10,7 @@ import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from '
 import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
 import { createAuditYoga, type AuditYoga } from './server/yoga.js';
+import { createLogger, silentLogger, type Logger } from './shared/logger.js';
 
 export interface AuditServerOptions {
   /** An initialised DataSource that includes the `AuditLog` entity and its migrations. */
@@ -19,11 +20,13 @@ export interface AuditServerOptions {
   limits?: Partial<Limits>;
   /** @default true */
   graphiql?: boolean;
-  /** @default true */
+  /** Where the server logs (pino). @default JSON lines on stdout at level info; `logging: false` silences it */
+  logger?: Logger;
+  /** `false`: log nothing. @default true */
   logging?: boolean;
   /** JWT verification. API keys (see `createApiKey`) always work. */
   auth?: Partial<AuthConfig>;
-  /** Introspection and field suggestions off. @default NODE_ENV === 'production' */
+  /** Introspection, field suggestions and GraphiQL off. @default NODE_ENV !== 'development' */
   production?: boolean;
 }
 
@@ -55,8 +58,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     createJwtVerifier({ secret: jwt.jwtSecret, jwksUrl: jwt.jwksUrl, issuer: jwt.jwtIssuer, audience: jwt.jwtAudience, tenantClaim: jwt.tenantClaim ?? 'tenant' }),
   );
   const quotas = createQuotas(limits);
-  const production = options.production ?? process.env.NODE_ENV === 'production';
-  const yoga = createAuditYoga({ dataSource, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logging: options.logging, production });
+  const production = options.production ?? process.env.NODE_ENV !== 'development';
+  const yoga = createAuditYoga({ dataSource, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger: options.logging === false ? silentLogger() : (options.logger ?? createLogger()), production });
 
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;

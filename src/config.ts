@@ -18,7 +18,7 @@ export interface Config {
   sqliteSynchronous: SqliteSynchronous;
   limits: Limits;
   auth: AuthConfig;
-  /** `NODE_ENV=production`: introspection and field suggestions are off. */
+  /** Introspection, field suggestions and GraphiQL are off unless `NODE_ENV=development`. */
   production: boolean;
 }
 
@@ -122,6 +122,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       jwtAudience: env.JWT_AUDIENCE || undefined,
       tenantClaim: env.JWT_TENANT_CLAIM || 'tenant',
     },
-    production: env.NODE_ENV === 'production',
+    production: env.NODE_ENV !== 'development',
   };
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,42 +7,52 @@ import { afterAll, describe, expect, it } from 'vitest';
 const dir = mkdtempSync(join(tmpdir(), 'auditql-start-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs the server the way `npm start` does, as a separate process. */
-function startServer(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+interface Started {
+  child: ChildProcess;
+  url: Promise<string>;
+  exited: Promise<number | null>;
+  output(): string;
+}
+
+/** Runs the server as users do: `npm start` (npm → node, no wrapper between), or the compiled CLI directly. */
+function startServer(env: Record<string, string>, how: 'npm' | 'cli' = 'cli'): Started {
+  const [command, args] = how === 'npm' ? ['npm', ['start', '--silent']] : [process.execPath, ['dist/cjs/cli.js', 'serve']];
+  const child = spawn(command as string, args as string[], { env: { ...process.env, NODE_ENV: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const url = new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk) => {
+    child.stdout!.on('data', (chunk) => {
       output += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(output);
+      const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
       if (match) resolve(match[1]!);
     });
-    child.stderr.on('data', (chunk) => (output += chunk));
+    child.stderr!.on('data', (chunk) => (output += chunk));
     child.on('exit', (code) => reject(new Error(`exited with ${code}: ${output}`)));
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, url, exited, output: () => output };
 }
 
+/** Processes whose parent is `pid`. */
+function childrenOf(pid: number): number[] {
+  const ps = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
+  return ps.stdout.split('\n').map((line) => Number(line.trim())).filter((n) => n > 0);
+}
+
+const post = (url: string, query: string, key?: string) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, body: JSON.stringify({ query }) });
+
 describe('the server process', () => {
-  it('starts on a new SQLite file, logs its URL, serves, and closes cleanly on SIGTERM', async () => {
+  it('starts on a new SQLite file, prints an admin key once, serves, and closes cleanly on SIGTERM', async () => {
     const file = join(dir, 'nested', 'audit.sqlite');
     const server = startServer({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${file}` });
     const url = await server.url;
     expect(existsSync(file)).toBe(true);
-    // With nothing configured, the first start creates an admin key and prints it once.
     const key = /^\s+(aql_\S+)$/m.exec(server.output())?.[1];
     expect(key).toBeDefined();
-    const anonymous = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ auditLogs { totalCount } }' }) });
-    expect((await anonymous.json()).errors[0].extensions.code).toBe('UNAUTHENTICATED');
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query: 'mutation { logEvent(input: { resource: "posts", action: "create" }) { id } }' }),
-    });
-    expect((await response.json()).data.logEvent.id).toBe('1');
-    const graphiql = await fetch(url, { headers: { accept: 'text/html' } });
-    expect(await graphiql.text()).toMatch(/graphiql/i);
+    expect((await (await post(url, '{ auditLogs { totalCount } }')).json()).errors[0].extensions.code).toBe('UNAUTHENTICATED');
+    expect((await (await post(url, 'mutation { logEvent(input: { resource: "posts", action: "create" }) { id } }', key)).json()).data.logEvent.id).toBe('1');
+    // Production is the default: no GraphiQL, no introspection.
+    expect(await (await fetch(url, { headers: { accept: 'text/html' } })).text()).not.toMatch(/graphiql/i);
     server.child.kill('SIGTERM');
     expect(await server.exited).toBe(0);
     expect(server.output()).toMatch(/SIGTERM received/);
@@ -52,6 +62,34 @@ describe('the server process', () => {
     expect(again.output()).not.toMatch(/aql_/);
     again.child.kill('SIGTERM');
     expect(await again.exited).toBe(0);
+  });
+
+  it('never mints a new admin key into a used database: with every key revoked it refuses to start', async () => {
+    const file = join(dir, 'revoked', 'audit.sqlite');
+    const first = startServer({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${file}` });
+    await first.url;
+    const id = /aql_([a-z0-9]{16})_/.exec(first.output())![1]!;
+    first.child.kill('SIGTERM');
+    await first.exited;
+    const revoke = spawnSync(process.execPath, ['dist/cjs/cli.js', 'apikey', 'revoke', id], { env: { ...process.env, DATABASE_URL: `sqlite:${file}` }, encoding: 'utf8' });
+    expect(revoke.stdout).toMatch(`revoked ${id}`);
+    const second = startServer({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${file}` });
+    await expect(second.url).rejects.toThrow(/no active API key and no JWT_SECRET/);
+    expect(await second.exited).toBe(1);
+    expect(second.output()).not.toMatch(/aql_/);
+  });
+
+  it('is the process `npm start` signals: SIGTERM to npm leaves nothing running or listening', async () => {
+    const server = startServer({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: 'sqlite::memory:' }, 'npm');
+    const url = await server.url;
+    // npm runs node itself (`exec`), with no shell or loader in between.
+    const [node, ...others] = childrenOf(server.child.pid!);
+    expect(others).toEqual([]);
+    expect(spawnSync('ps', ['-o', 'args=', '-p', String(node)], { encoding: 'utf8' }).stdout).toMatch(/^node .*cli\.js serve/);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(spawnSync('ps', ['-p', String(node)]).status).not.toBe(0);
+    await expect(fetch(url.replace('/graphql', '/live'))).rejects.toThrow();
   });
 
   it('runs on sqlite::memory:', async () => {

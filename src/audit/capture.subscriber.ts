@@ -14,7 +14,7 @@ import {
 import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { currentAuditContext } from './context.js';
 import { currentBuilderScope, installCriteriaCapture, internals, reloadByIds, selectByBuilderCriteria, type BuilderScope } from './criteria-capture.js';
-import { isJsonObject, type JsonObject } from './json.js';
+import { isJsonObject, type JsonObject } from '../shared/json.js';
 import { resolveEntityOptions, type AuditCaptureOptions, type ResolvedEntityOptions } from './options.js';
 import { columnValues, recordId, sanitize } from './snapshot.js';
 import { writeAuditEntries, type AuditEntryDraft } from './writer.js';

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { JsonObject } from './json.js';
+import type { JsonObject } from '../shared/json.js';
+export { DEFAULT_TENANT } from '../shared/tenant.js';
 
 export interface AuditActor {
   id: string;
@@ -32,4 +33,3 @@ export function currentAuditContext(): AuditContext | undefined {
   return storage.getStore();
 }
 
-export const DEFAULT_TENANT = 'default';

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { isJsonObject, type JsonValue } from './json.js';
+import { isJsonObject, type JsonValue } from '../shared/json.js';
 
 export type FieldChangeKind = 'ADDED' | 'REMOVED' | 'CHANGED';
 

@@ -1,6 +1,6 @@
 import type { EntityMetadata, ObjectLiteral } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
-import type { JsonObject, JsonValue } from './json.js';
+import type { JsonObject, JsonValue } from '../shared/json.js';
 import { REDACTED, type ResolvedEntityOptions } from './options.js';
 
 const MAX_DEPTH = 16;

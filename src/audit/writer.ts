@@ -1,7 +1,8 @@
 import type { DataSource, EntityManager, ObjectLiteral } from 'typeorm';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
-import { currentAuditContext, DEFAULT_TENANT, type AuditActor } from './context.js';
-import type { JsonValue } from './json.js';
+import { DEFAULT_TENANT } from '../shared/tenant.js';
+import { currentAuditContext, type AuditActor } from './context.js';
+import type { JsonValue } from '../shared/json.js';
 import { publishAfterCommit, transactionIdFor } from './publish.subscriber.js';
 
 /** What a caller knows about an entry; the writer fills in time, transaction and context. */

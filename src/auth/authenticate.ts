@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import type { DataSource } from 'typeorm';
-import { ErrorCode } from '../services/errors.js';
-import { looksLikeApiKey, verifyApiKey } from '../services/api-keys.js';
+import { ErrorCode } from '../shared/errors.js';
+import { looksLikeApiKey, verifyApiKey } from './api-keys.js';
 import { InvalidCredentials, type JwtVerifier } from './jwt.js';
 import type { Principal } from './principal.js';
 import { looksLikeViewerToken, verifyViewerToken } from './viewer-token.js';

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { DEFAULT_TENANT } from '../audit/context.js';
+import { DEFAULT_TENANT } from '../shared/tenant.js';
 import { parseScopes, type Principal } from './principal.js';
 
 export interface JwtConfig {

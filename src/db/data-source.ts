@@ -5,7 +5,6 @@ import type { SqliteSynchronous } from '../config.js';
 import { AuditLog } from './entities/audit-log.entity.js';
 import { ApiKey } from './entities/api-key.entity.js';
 import { migrations } from './migrations/index.js';
-import { AuditPublishSubscriber } from '../audit/publish.subscriber.js';
 
 export interface SqliteOptions {
   /** File path or `:memory:`. */
@@ -27,7 +26,7 @@ export function sqliteDataSourceOptions(options: SqliteOptions) {
     database: options.database,
     entities: [AuditLog, ApiKey],
     migrations,
-    subscribers: [AuditPublishSubscriber],
+    subscribers: [],
     synchronize: false,
     migrationsRun: false,
     logger: options.logger,

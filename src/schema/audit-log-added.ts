@@ -4,7 +4,7 @@ import { parseAuditLogFilter } from '../services/audit-log-filter.js';
 import { CredentialsExpired, SlowConsumer, streamAuditLogs } from '../services/audit-log-stream.js';
 import { unauthenticated } from '../auth/authenticate.js';
 import { decodeCursor, encodeCursor } from '../services/cursor.js';
-import { ErrorCode } from '../services/errors.js';
+import { ErrorCode } from '../shared/errors.js';
 import { AuditLogFilterInput } from './audit-log-filter.js';
 import { AuditLogRef } from './audit-log.js';
 import { builder } from './builder.js';

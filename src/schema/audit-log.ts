@@ -4,7 +4,7 @@ import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { parseAuditLogFilter } from '../services/audit-log-filter.js';
 import { countAuditLogs, listAuditLogs } from '../services/audit-log-query.js';
 import { decodeCursor, encodeCursor, parseEntryId, positionOf } from '../services/cursor.js';
-import { badUserInput, notFound } from '../services/errors.js';
+import { badUserInput, notFound } from '../shared/errors.js';
 import { confine, visibleTo } from '../services/viewer-tokens.js';
 import { ActorRef } from './actor.js';
 import { AuditLogFilterInput, AuditLogOrderEnum } from './audit-log-filter.js';

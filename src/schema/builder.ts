@@ -3,10 +3,10 @@ import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
 import { Scope } from '../auth/principal.js';
-import { ErrorCode } from '../services/errors.js';
+import { ErrorCode } from '../shared/errors.js';
 import { DateTimeISOResolver, JSONResolver } from 'graphql-scalars';
-import type { GraphQLContext } from '../server/context.js';
-import type { JsonValue } from '../audit/json.js';
+import type { GraphQLContext } from './context.js';
+import type { JsonValue } from '../shared/json.js';
 
 /** Configuration only: plugins, scalars, context. Types live one per file beside this one. */
 export const builder = new SchemaBuilder<{

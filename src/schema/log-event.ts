@@ -1,4 +1,4 @@
-import type { JsonValue } from '../audit/json.js';
+import type { JsonValue } from '../shared/json.js';
 import { logEvent } from '../services/log-event.js';
 import { ActorInput } from './actor.js';
 import { AuditLogRef } from './audit-log.js';

@@ -1,34 +1,7 @@
-import type { DataSource } from 'typeorm';
-import type { Limits } from '../config.js';
-import type { AuditPubSub } from '../pubsub.js';
-import { createLoaders, type Loaders } from '../db/loaders.js';
-import { DEFAULT_TENANT, type AuditContext } from '../audit/context.js';
-import type { Authenticator } from '../auth/authenticate.js';
+import { createLoaders } from '../db/loaders.js';
+import { DEFAULT_TENANT } from '../shared/tenant.js';
 import type { Principal } from '../auth/principal.js';
-import type { Quotas } from '../services/quotas.js';
-
-/** What the server is made of; shared by every request. */
-export interface ServerDeps {
-  dataSource: DataSource;
-  pubsub: AuditPubSub;
-  limits: Limits;
-  auth: Authenticator;
-  quotas: Quotas;
-}
-
-/**
- * One per operation (HTTP request, SSE stream or graphql-ws subscribe), built by the one context factory
- * that all three transports go through.
- */
-export interface GraphQLContext extends ServerDeps {
-  /** `null` without credentials; fields that need one answer UNAUTHENTICATED. */
-  principal: Principal | null;
-  /** Every query, count, chart, stream and lookup is confined to it. */
-  tenantId: string;
-  /** Who is acting and from where; every resolver runs inside it. */
-  audit: AuditContext;
-  loaders: Loaders;
-}
+import type { GraphQLContext, ServerDeps } from '../schema/context.js';
 
 export interface RequestInfo {
   request: Request;

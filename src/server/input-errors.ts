@@ -1,6 +1,6 @@
 import { GraphQLError, validate, type ExecutionResult, ValuesOfCorrectTypeRule } from 'graphql';
 import { handleStreamOrSingleExecutionResult, type Plugin } from 'graphql-yoga';
-import { ErrorCode } from '../services/errors.js';
+import { ErrorCode } from '../shared/errors.js';
 
 function withCode(error: GraphQLError): GraphQLError {
   return new GraphQLError(error.message, {

@@ -7,7 +7,7 @@ import type { Credentials, Authenticator } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
 import { atTime } from '../auth/expiry.js';
 import type { Limits } from '../config.js';
-import { ErrorCode } from '../services/errors.js';
+import { ErrorCode } from '../shared/errors.js';
 import type { AuditYoga } from './yoga.js';
 
 /** Largest WebSocket frame accepted; `ws` would otherwise take 100 MiB. */

@@ -2,11 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { createYoga, createLogger, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { createYoga, type Plugin, type YogaLogger, type YogaServerInstance } from 'graphql-yoga';
+import type { Logger } from '../shared/logger.js';
 import type { Principal } from '../auth/principal.js';
 import { schema } from '../schema/index.js';
 import { useAuditContext } from './audit-context.plugin.js';
-import { buildContext, type GraphQLContext, type ServerDeps } from './context.js';
+import type { GraphQLContext, ServerDeps } from '../schema/context.js';
+import { buildContext } from './context.js';
 import { createErrorMasker } from './errors.js';
 import { useDatabaseHealth } from './health.js';
 import { useInputErrorCodes } from './input-errors.js';
@@ -25,7 +27,7 @@ export type AuditYoga = YogaServerInstance<ServerContext, GraphQLContext>;
 export interface YogaOptions {
   /** @default true */
   graphiql?: boolean;
-  logging?: boolean;
+  logger: Logger;
   /** Introspection and field suggestions off. @default false */
   production?: boolean;
 }
@@ -33,8 +35,19 @@ export interface YogaOptions {
 /** Query shape limits, by graphql-armor. A legitimate dashboard query stays far below each. */
 export const QUERY_LIMITS = { maxDepth: 10, maxAliases: 50, maxDirectives: 20, maxTokens: 5000, maxCost: 50_000 };
 
-export function createAuditYoga(deps: ServerDeps, options: YogaOptions = {}): AuditYoga {
-  const logger = createLogger(options.logging === false ? 'silent' : 'info');
+/** yoga logs through the server's pino logger; its variadic calls become one message and, for errors, `err`. */
+function yogaLogger(logger: Logger): YogaLogger {
+  const at = (level: 'debug' | 'info' | 'warn' | 'error') => (...args: unknown[]) => {
+    const error = args.find((arg) => arg instanceof Error);
+    const message = args.filter((arg) => typeof arg === 'string').join(' ');
+    if (error) logger[level]({ err: error }, message || error.message);
+    else logger[level](message);
+  };
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYoga {
+  const logger = yogaLogger(options.logger);
   // Cast: yoga's plugin types are invariant in the context, so plugins for different contexts do not mix.
   const plugins = [
     useDatabaseHealth(deps.dataSource),

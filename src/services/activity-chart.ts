@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { read } from '../db/transaction.js';
 import { applyAuditLogFilter, type AuditLogFilter } from './audit-log-filter.js';
-import { badUserInput } from './errors.js';
+import { badUserInput } from '../shared/errors.js';
 
 export type ActivityInterval = 'HOUR' | 'DAY' | 'WEEK' | 'MONTH';
 export type ActivityGroupBy = 'ACTION' | 'RESOURCE' | 'AUTHOR';

@@ -1,6 +1,6 @@
 import type { SelectQueryBuilder, ObjectLiteral } from 'typeorm';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
-import { badUserInput } from './errors.js';
+import { badUserInput } from '../shared/errors.js';
 
 /** The filter as clients send it (GraphQL `AuditLogFilter`). */
 export interface AuditLogFilterInput {

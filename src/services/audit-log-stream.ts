@@ -1,6 +1,6 @@
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import { SlowConsumerError, type LiveFeed } from '../pubsub.js';
-import type { ServerDeps } from '../server/context.js';
+import type { ServiceDeps } from './deps.js';
 import { matchesAuditLogFilter, type AuditLogFilter } from './audit-log-filter.js';
 import { entriesAfter } from './audit-log-query.js';
 import { comparePositions, positionOf, type LogPosition } from './cursor.js';
@@ -32,7 +32,7 @@ export interface StreamOptions {
  * comparison sufficient.
  */
 export function streamAuditLogs(
-  deps: ServerDeps,
+  deps: ServiceDeps,
   filter: AuditLogFilter,
   after: LogPosition | undefined,
   options: StreamOptions = {},
@@ -88,7 +88,7 @@ export function streamAuditLogs(
   };
 }
 
-async function* replayThenLive(deps: ServerDeps, filter: AuditLogFilter, after: LogPosition | undefined, feed: LiveFeed): AsyncGenerator<AuditLog | SlowConsumer> {
+async function* replayThenLive(deps: ServiceDeps, filter: AuditLogFilter, after: LogPosition | undefined, feed: LiveFeed): AsyncGenerator<AuditLog | SlowConsumer> {
   let last = after;
   try {
     if (last) {

@@ -1,4 +1,4 @@
-import { badUserInput, notFound } from './errors.js';
+import { badUserInput, notFound } from '../shared/errors.js';
 
 /**
  * A position in the log: (createdAt, id). Entries are written in commit order with a non-decreasing

@@ -1,5 +1,5 @@
 import type { Limits } from '../config.js';
-import { badUserInput } from './errors.js';
+import { badUserInput } from '../shared/errors.js';
 
 /**
  * Checked before anything is stored (or, later, hashed): a JSON value's serialised size, nesting depth and

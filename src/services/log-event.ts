@@ -1,9 +1,9 @@
 import type { AuditActor, AuditContext } from '../audit/context.js';
-import type { JsonValue } from '../audit/json.js';
+import type { JsonValue } from '../shared/json.js';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
-import { groupCommit } from '../db/group-commit.js';
-import type { ServerDeps } from '../server/context.js';
-import { badUserInput, forbidden } from './errors.js';
+import { groupCommit } from '../audit/group-commit.js';
+import type { ServiceDeps } from './deps.js';
+import { badUserInput, forbidden } from '../shared/errors.js';
 import { Scope, type Principal } from '../auth/principal.js';
 import { assertJsonWithinLimits } from './json-limits.js';
 
@@ -29,7 +29,7 @@ function text(value: string | null | undefined, field: keyof typeof MAX_LENGTH, 
   return required ? trimmed : value;
 }
 
-function validate(input: LogEventInput, deps: ServerDeps) {
+function validate(input: LogEventInput, deps: ServiceDeps) {
   const author = input.author
     ? {
         id: text(input.author.id, 'authorId', true)!,
@@ -52,7 +52,7 @@ function validate(input: LogEventInput, deps: ServerDeps) {
  * Records one event. With an idempotency key, a retry by the same author returns the entry the first
  * attempt wrote instead of writing a second one.
  */
-export async function logEvent(deps: ServerDeps, principal: Principal, context: AuditContext, input: LogEventInput): Promise<AuditLog> {
+export async function logEvent(deps: ServiceDeps, principal: Principal, context: AuditContext, input: LogEventInput): Promise<AuditLog> {
   // The author is the caller. Naming someone else is for trusted backends relaying their users, and
   // such entries also record who wrote them.
   if (input.author && !principal.scopes.has(Scope.Impersonate)) {

@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Limits } from '../config.js';
-import { ErrorCode } from './errors.js';
+import { ErrorCode } from '../shared/errors.js';
 
 export interface Quotas {
   /** Counts one write against the principal's rate; throws RATE_LIMITED past it. */

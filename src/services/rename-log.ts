@@ -2,8 +2,8 @@ import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { writeTransaction } from '../db/transaction.js';
 import { withAuditContext, type AuditContext } from '../audit/context.js';
 import { writeAuditEntries } from '../audit/writer.js';
-import type { ServerDeps } from '../server/context.js';
-import { badUserInput, notFound } from './errors.js';
+import type { ServiceDeps } from './deps.js';
+import { badUserInput, notFound } from '../shared/errors.js';
 
 const MAX_NAME = 512;
 
@@ -11,7 +11,7 @@ const MAX_NAME = 512;
  * Changes the human label of an entry and nothing else. The log stays append-only in spirit: the rename
  * is itself recorded, as an entry of resource "audit_log" and action "rename", in the same transaction.
  */
-export async function renameLog(deps: ServerDeps, context: AuditContext, id: number, name: string): Promise<AuditLog> {
+export async function renameLog(deps: ServiceDeps, context: AuditContext, id: number, name: string): Promise<AuditLog> {
   if (name.length > MAX_NAME) throw badUserInput(`name takes at most ${MAX_NAME} characters`, 'name');
   const tenantId = context.tenantId!;
   return withAuditContext(context, () =>

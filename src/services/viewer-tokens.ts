@@ -6,7 +6,7 @@ import type { Principal, ViewerRestriction } from '../auth/principal.js';
 import { MAX_VIEWER_TOKEN_SECONDS, signViewerToken, type SignedViewerToken } from '../auth/viewer-token.js';
 import type { DataSource } from 'typeorm';
 import { matchesAuditLogFilter, type AuditLogFilter } from './audit-log-filter.js';
-import { badUserInput, forbidden } from './errors.js';
+import { badUserInput, forbidden } from '../shared/errors.js';
 
 /**
  * Mints a viewer token for the caller's tenant, limited to `filter`, and records that it did (resource

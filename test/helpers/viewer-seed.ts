@@ -1,6 +1,6 @@
 import type { DataSource, ObjectLiteral } from 'typeorm';
 import { AuditLog } from '../../src/db/entities/audit-log.entity.js';
-import type { JsonValue } from '../../src/audit/json.js';
+import type { JsonValue } from '../../src/shared/json.js';
 
 export interface HistoryRow {
   resource: string;

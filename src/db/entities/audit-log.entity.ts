@@ -1,6 +1,6 @@
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 import { epochMillis } from './epoch-millis.js';
-import type { JsonValue } from '../../audit/json.js';
+import type { JsonValue } from '../../shared/json.js';
 
 /** One recorded fact. Columns carry explicit types because esbuild-based runners emit no decorator metadata. */
 @Entity({ name: 'audit_log' })

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource, EntityManager } from 'typeorm';
-import { writeAuditEntries, type AuditEntryDraft } from '../audit/writer.js';
-import { AuditLog } from './entities/audit-log.entity.js';
-import { writeTransaction } from './transaction.js';
+import { writeAuditEntries, type AuditEntryDraft } from './writer.js';
+import { AuditLog } from '../db/entities/audit-log.entity.js';
+import { writeTransaction } from '../db/transaction.js';
 
 interface Pending {
   draft: AuditEntryDraft & { tenantId: string };

@@ -1,0 +1,24 @@
+import type { AuditContext } from '../audit/context.js';
+import type { Authenticator } from '../auth/authenticate.js';
+import type { Principal } from '../auth/principal.js';
+import type { Loaders } from '../db/loaders.js';
+import type { ServiceDeps } from '../services/deps.js';
+
+/** What the server is made of; shared by every request. */
+export interface ServerDeps extends ServiceDeps {
+  auth: Authenticator;
+}
+
+/**
+ * One per operation (HTTP request, SSE stream or graphql-ws subscribe), built by the one context factory
+ * that all three transports go through (src/server/context.ts).
+ */
+export interface GraphQLContext extends ServerDeps {
+  /** `null` without credentials; fields that need one answer UNAUTHENTICATED. */
+  principal: Principal | null;
+  /** Every query, count, chart, stream and lookup is confined to it. */
+  tenantId: string;
+  /** Who is acting and from where; every resolver runs inside it. */
+  audit: AuditContext;
+  loaders: Loaders;
+}
