@@ -127,10 +127,12 @@ describe.skipIf(missing)('viewer at /audit-log', () => {
     await expectAccessible();
   });
 
-  it('pages with "Load more" until every entry is shown', async () => {
-    await page.getByRole('button', { name: 'Load more' }).click();
+  it('pages by scrolling to the end and with "Load more" until every entry is shown', async () => {
+    // Infinite scroll: the button loads the next page when it scrolls into view.
+    await page.getByRole('button', { name: 'Load more' }).scrollIntoViewIfNeeded();
     await waitForCount('Showing 100 of 117');
-    await page.getByRole('button', { name: 'Load more' }).click();
+    // The button itself (clicked without scrolling to it, which would load by scrolling first).
+    await page.getByRole('button', { name: 'Load more' }).evaluate((button: HTMLButtonElement) => button.click());
     await waitForCount('Showing 117 of 117');
     expect(await rows().count()).toBe(117);
     expect(await page.getByRole('button', { name: 'Load more' }).count()).toBe(0);

@@ -108,14 +108,15 @@ function Viewer({ token, onSignOut }: { token: string; onSignOut(reason: string 
   const [fresh, setFresh] = useState<ReadonlySet<string>>(new Set());
   /** The position the live stream resumes after. */
   const after = useRef<string | null>(null);
-  const [ready, setReady] = useState(false);
+  /** The filter whose first page has loaded: the live stream starts only after it, from its newest entry. */
+  const [readyFor, setReadyFor] = useState<string | null>(null);
   const loadingMore = useRef(false);
 
   useEffect(() => {
     const abort = new AbortController();
     setList(EMPTY_LIST);
     setFresh(new Set());
-    setReady(false);
+    setReadyFor(null);
     after.current = null;
     (async () => {
       // The newest position in the log is read before the page: whatever commits after it reaches us
@@ -125,7 +126,7 @@ function Viewer({ token, onSignOut }: { token: string; onSignOut(reason: string 
       const page = data.auditLogs;
       after.current = page.edges[0]?.cursor ?? head.auditLogs.edges[0]?.cursor ?? null;
       setList({ entries: page.edges.map((e) => e.node), totalCount: page.totalCount, endCursor: page.pageInfo.endCursor, hasMore: page.pageInfo.hasNextPage, loading: false, error: null });
-      setReady(true);
+      setReadyFor(filterKey);
     })().catch((failure: unknown) => {
       const message = fail(failure);
       if (message !== null) setList({ ...EMPTY_LIST, loading: false, error: message });
@@ -178,7 +179,7 @@ function Viewer({ token, onSignOut }: { token: string; onSignOut(reason: string 
   const live = useLive({
     token,
     filter,
-    enabled: ready && !paused && reachesNow(view),
+    enabled: readyFor === filterKey && !paused && reachesNow(view),
     paused,
     after,
     onAuthError,
