@@ -125,6 +125,8 @@ describe.skipIf(missing)('viewer at /audit-log', () => {
     await expect(page.locator('#chart-title').locator('..').innerText()).resolves.toContain('Europe/Berlin');
     await shot('list');
     await expectAccessible();
+    // This server has no /export endpoint, so there are no export buttons.
+    expect(await page.getByRole('button', { name: /^Export/ }).count()).toBe(0);
   });
 
   it('pages by scrolling to the end and with "Load more" until every entry is shown', async () => {
@@ -198,9 +200,13 @@ describe.skipIf(missing)('viewer at /audit-log', () => {
     expect(new URL(page.url()).searchParams.get('tx')).toBeTruthy();
   });
 
-  it('narrows the time range when a chart bar is chosen', async () => {
+  it('splits the chart by action, and narrows the time range when a bar is chosen', async () => {
     await page.getByRole('button', { name: 'Reset' }).click();
     await waitForCount('Showing 50 of 117');
+    await page.getByLabel('Split by').selectOption('ACTION');
+    await page.getByRole('list', { name: 'Legend' }).waitFor();
+    expect((await page.getByRole('list', { name: 'Legend' }).innerText()).split('\n').sort()).toEqual(['create', 'delete', 'update']);
+    expect(new URL(page.url()).searchParams.get('groupBy')).toBe('ACTION');
     const bars = page.locator('.bars button');
     const labels = await bars.evaluateAll((buttons) => buttons.map((b) => b.getAttribute('aria-label') ?? ''));
     // The newest busy bar: the oldest one is cut by the range's start, a chosen bar is not.
