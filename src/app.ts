@@ -46,7 +46,7 @@ export interface AuditServer {
    * own `server` (whose request handler hands audit requests to `yoga`) to serve the audit API next to an app.
    */
   start(options?: { port?: number; host?: string; server?: Server }): Promise<{ url: string; port: number }>;
-  /** Ends subscriptions, closes every connection and stops listening. Leaves the DataSource open. */
+  /** Ends subscriptions, closes every connection and stops listening. Leaves the DataSource open. A second call does nothing. */
   stop(): Promise<void>;
 }
 
@@ -96,13 +96,17 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     },
     async stop() {
       unregisterPublisher(dataSource, pubsub);
-      if (ws) {
-        for (const client of ws.wsServer.clients) client.terminate();
-        await ws.close();
+      // Taken before the first await, so a second stop() finds nothing left to close.
+      const [openWs, openServer] = [ws, server];
+      ws = undefined;
+      server = undefined;
+      if (openWs) {
+        for (const client of openWs.wsServer.clients) client.terminate();
+        await openWs.close();
       }
-      if (server) {
-        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
-        server.closeAllConnections();
+      if (openServer) {
+        const closed = new Promise<void>((resolve) => openServer.close(() => resolve()));
+        openServer.closeAllConnections();
         await closed;
       }
       await store.close();

@@ -27,4 +27,5 @@ export async function serve(config: Config): Promise<void> {
 
   const { url } = await server.start({ port: config.port, host: config.host });
   logger.info(`auditql listening on ${url} (database: ${config.database})`);
+  logger.info(`audit-log viewer at ${url.replace(/\/graphql$/, '/audit-log')}`);
 }

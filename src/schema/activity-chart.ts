@@ -2,6 +2,7 @@ import { activityChart, type ActivityBucket, type ActivityGroup } from '../servi
 import { parseAuditLogFilter } from '../services/audit-log-filter.js';
 import { AuditLogFilterInput } from './audit-log-filter.js';
 import { builder } from './builder.js';
+import { confine } from '../services/viewer-tokens.js';
 
 const ActivityInterval = builder.enumType('ActivityInterval', { values: ['HOUR', 'DAY', 'WEEK', 'MONTH'] as const });
 const ActivityGroupBy = builder.enumType('ActivityGroupBy', { values: ['ACTION', 'RESOURCE', 'AUTHOR'] as const });
@@ -25,7 +26,7 @@ const ActivityBucketRef = builder.objectRef<ActivityBucket>('ActivityBucket').im
 builder.queryField('activityChart', (t) =>
   t.field({
     type: [ActivityBucketRef],
-    authScopes: { read: true },
+    authScopes: { restrictedRead: true },
     description:
       'Entry counts per interval, with buckets starting at local interval starts in `timezone` (weeks start on Monday). ' +
       'The range is filter.from..filter.to; without them, the last 48 hours (HOUR), 30 days (DAY), 26 weeks (WEEK) or 12 months (MONTH). ' +
@@ -38,7 +39,7 @@ builder.queryField('activityChart', (t) =>
     },
     resolve: (_root, args, ctx) =>
       activityChart(ctx, {
-        filter: parseAuditLogFilter(args.filter, ctx.tenantId),
+        filter: confine(parseAuditLogFilter(args.filter, ctx.tenantId), ctx.principal?.restriction),
         interval: args.interval ?? 'DAY',
         timezone: args.timezone ?? 'UTC',
         groupBy: args.groupBy,

@@ -8,11 +8,12 @@ import { ErrorCode } from '../shared/errors.js';
 import { AuditLogFilterInput } from './audit-log-filter.js';
 import { AuditLogRef } from './audit-log.js';
 import { builder } from './builder.js';
+import { confine } from '../services/viewer-tokens.js';
 
 builder.subscriptionField('auditLogAdded', (t) =>
   t.field({
     type: AuditLogRef,
-    authScopes: { read: true },
+    authScopes: { restrictedRead: true },
     description:
       'Every new entry matching the filter, in commit order. With `after` (a cursor from auditLogs, or the `cursor` of the last ' +
       'entry received), first replays every matching entry committed after it, then continues live with no gap and no duplicate. ' +
@@ -22,7 +23,7 @@ builder.subscriptionField('auditLogAdded', (t) =>
       after: t.arg.string(),
     },
     subscribe: async (_root, args, ctx) => {
-      const filter = parseAuditLogFilter(args.filter, ctx.tenantId);
+      const filter = confine(parseAuditLogFilter(args.filter, ctx.tenantId), ctx.principal?.restriction);
       const after = args.after != null ? decodeCursor(args.after, 'after') : undefined;
       const principal = ctx.principal!;
       const release = await ctx.quotas.acquireSubscription(principal.id);

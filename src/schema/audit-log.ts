@@ -5,6 +5,7 @@ import { parseAuditLogFilter } from '../services/audit-log-filter.js';
 import { countAuditLogs, listAuditLogs } from '../services/audit-log-query.js';
 import { decodeCursor, encodeCursor, parseEntryId, positionOf } from '../services/cursor.js';
 import { badUserInput, notFound } from '../shared/errors.js';
+import { confine, visibleTo } from '../services/viewer-tokens.js';
 import { ActorRef } from './actor.js';
 import { AuditLogFilterInput, AuditLogOrderEnum } from './audit-log-filter.js';
 import { builder } from './builder.js';
@@ -55,12 +56,12 @@ builder.queryField('auditLog', (t) =>
   t.field({
     type: AuditLogRef,
     nullable: true,
-    authScopes: { read: true },
+    authScopes: { restrictedRead: true },
     args: { id: t.arg.id({ required: true }) },
     description: 'One entry by id; an unknown id is a NOT_FOUND error.',
     resolve: async (_root, args, ctx) => {
       const entry = await ctx.loaders.auditLogById.load(parseEntryId(String(args.id)));
-      if (!entry) throw notFound(`No audit log entry with id "${args.id}"`);
+      if (!entry || !visibleTo(entry, ctx.principal)) throw notFound(`No audit log entry with id "${args.id}"`);
       return entry;
     },
   }),
@@ -70,7 +71,7 @@ builder.queryField('auditLogs', (t) =>
   t.connection(
     {
       type: AuditLogRef,
-      authScopes: { read: true },
+      authScopes: { restrictedRead: true },
       description: `Entries matching the filter, newest first by default. Keyset-paginated: pages stay stable while new entries arrive. "first" defaults to ${DEFAULT_PAGE_SIZE}, at most ${MAX_PAGE_SIZE}.`,
       args: {
         filter: t.arg({ type: AuditLogFilterInput }),
@@ -80,7 +81,7 @@ builder.queryField('auditLogs', (t) =>
         pageArgs(args);
         const after = args.after != null ? decodeCursor(args.after, 'after') : undefined;
         const before = args.before != null ? decodeCursor(args.before, 'before') : undefined;
-        const filter = parseAuditLogFilter(args.filter, ctx.tenantId);
+        const filter = confine(parseAuditLogFilter(args.filter, ctx.tenantId), ctx.principal?.restriction);
         const connection = await resolveCursorConnection(
           { args, toCursor: (entry: AuditLog) => encodeCursor(positionOf(entry)), defaultSize: DEFAULT_PAGE_SIZE, maxSize: MAX_PAGE_SIZE },
           ({ limit, inverted }: ResolveCursorConnectionArgs) => listAuditLogs(ctx, filter, args.orderBy ?? 'NEWEST_FIRST', { after, before, limit, inverted }, ctx.reads),

@@ -12,6 +12,7 @@ import { buildContext } from './context.js';
 import { createErrorMasker } from './errors.js';
 import { useHealthEndpoints } from './health.js';
 import { useInputErrorCodes } from './input-errors.js';
+import { useViewer, viewerFeatures } from './viewer.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
 export interface ServerContext {
@@ -50,6 +51,7 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
   // Cast: yoga's plugin types are invariant in the context, so plugins for different contexts do not mix.
   const plugins = [
     useHealthEndpoints(deps.dataSource, deps.store.health),
+    useViewer({ features: viewerFeatures(schema) }),
     // Browsers may only send requests that a CORS preflight guards: JSON bodies, or this header.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
     EnvelopArmorPlugin({

@@ -7,7 +7,7 @@ import type { DataSource, Logger } from 'typeorm';
 import WebSocket from 'ws';
 import { createAuditServer, type AuditServer } from '../../src/app.js';
 import type { AuditPubSub } from '../../src/pubsub.js';
-import type { Limits } from '../../src/config.js';
+import type { AuthConfig, Limits } from '../../src/config.js';
 import type { StoreOptions } from '../../src/db/store.js';
 import { createSqliteDataSource, openDatabase } from '../../src/db/data-source.js';
 import { createApiKey } from '../../src/services/api-keys.js';
@@ -67,7 +67,9 @@ export interface TestApp {
 }
 
 /** One place that builds an app on a fresh SQLite file, listening on an ephemeral port, and disposes it. */
-export async function startTestApp(options: { limits?: Partial<Limits>; database?: string; production?: boolean; store?: Partial<StoreOptions> } = {}): Promise<TestApp> {
+export async function startTestApp(
+  options: { limits?: Partial<Limits>; database?: string; production?: boolean; store?: Partial<StoreOptions>; auth?: Partial<AuthConfig> } = {},
+): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-test-'));
   const file = options.database ?? join(dir, 'audit.sqlite');
   const sql = new StatementCounter();
@@ -77,7 +79,7 @@ export async function startTestApp(options: { limits?: Partial<Limits>; database
     dataSource,
     limits: options.limits,
     logging: false,
-    auth: { jwtSecret: TEST_JWT_SECRET },
+    auth: options.auth ?? { jwtSecret: TEST_JWT_SECRET },
     production: options.production ?? false,
     // Reads run on reader threads, out of TypeORM's sight: count them where they are handed over.
     store: { ownsConnection: true, ...options.store, onRead: (statement) => sql.logQuery(statement.sql) },

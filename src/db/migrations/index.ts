@@ -3,6 +3,14 @@ import { AddRedactedChanges1763800000001 } from './1763800000001-add-redacted-ch
 import { ApiKeys1763800000002 } from './1763800000002-api-keys.js';
 import { ActivityRollup1763800000003 } from './1763800000003-activity-rollup.js';
 import { StorageProbe1763800000004 } from './1763800000004-storage-probe.js';
+import { ServerSecrets1763800000016 } from './1763800000016-server-secrets.js';
 
 /** Every migration, oldest first. Listed explicitly so that bundlers and the library face need no glob. */
-export const migrations = [CreateAuditLog1763800000000, AddRedactedChanges1763800000001, ApiKeys1763800000002, ActivityRollup1763800000003, StorageProbe1763800000004];
+export const migrations = [
+  CreateAuditLog1763800000000,
+  AddRedactedChanges1763800000001,
+  ApiKeys1763800000002,
+  ActivityRollup1763800000003,
+  StorageProbe1763800000004,
+  ServerSecrets1763800000016,
+];
