@@ -9,8 +9,14 @@ export interface Config {
   port: number;
   /** @default '0.0.0.0' */
   host: string;
-  /** Path of the SQLite file, or `:memory:`. @default './data/auditql.sqlite' */
+  /** Path of the SQLite file, or `:memory:`; or the PostgreSQL URL. @default './data/auditql.sqlite' */
   database: string;
+  /** Which database `database` names. */
+  dialect: 'sqlite' | 'postgres';
+  /** PostgreSQL connections for writes (reads use READ_WORKERS more). @default 10 */
+  poolSize: number;
+  /** Redis, for live entries, API-key revocations and rate limits shared across instances. */
+  redis?: RedisConfig;
   /**
    * SQLite `synchronous` level. `FULL` (the default) means an acknowledged entry survives a power loss;
    * `NORMAL` is about 3x faster per write but may lose the last transactions on power loss (never on a crash).
@@ -21,6 +27,13 @@ export interface Config {
   store: StorageSettings;
   /** Introspection, field suggestions and GraphiQL are off unless `NODE_ENV=development`. */
   production: boolean;
+}
+
+export interface RedisConfig {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` */
+  url: string;
+  /** Prefix of every channel and key, so that several deployments can share one Redis. @default 'auditql' */
+  prefix: string;
 }
 
 /** JWT verification; with neither a secret nor a JWKS URL the server accepts API keys only. */
@@ -98,15 +111,32 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
-/** `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:` or a plain file path. */
-export function parseDatabaseUrl(url: string): string {
-  if (url === 'sqlite::memory:' || url === ':memory:') return ':memory:';
+/** `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:`, a plain file path, or `postgres://…` / `postgresql://…`. */
+export function parseDatabaseUrl(url: string): { database: string; dialect: 'sqlite' | 'postgres' } {
+  if (url === 'sqlite::memory:' || url === ':memory:') return { database: ':memory:', dialect: 'sqlite' };
   const match = /^sqlite:(?:\/\/)?(.+)$/.exec(url);
-  if (match?.[1]) return match[1];
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
-    throw new ConfigError(`DATABASE_URL: only SQLite is supported by this version (sqlite:PATH or sqlite::memory:), got "${url.split(':')[0]}:"`);
+  if (match?.[1]) return { database: match[1], dialect: 'sqlite' };
+  if (/^postgres(ql)?:\/\//i.test(url)) {
+    try {
+      new URL(url);
+    } catch {
+      throw new ConfigError('DATABASE_URL: not a valid postgres:// URL');
+    }
+    return { database: url, dialect: 'postgres' };
   }
-  return url;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    throw new ConfigError(`DATABASE_URL: SQLite (sqlite:PATH, sqlite::memory:) or PostgreSQL (postgres://…) are supported, got "${url.split(':')[0]}:"`);
+  }
+  return { database: url, dialect: 'sqlite' };
+}
+
+function parseRedis(env: NodeJS.ProcessEnv): RedisConfig | undefined {
+  const url = env.REDIS_URL;
+  if (!url) return undefined;
+  if (!/^rediss?:\/\//i.test(url)) throw new ConfigError('REDIS_URL must be a redis:// or rediss:// URL');
+  const prefix = env.REDIS_PREFIX || 'auditql';
+  if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(prefix)) throw new ConfigError('REDIS_PREFIX takes 1 to 64 letters, digits, ":", "_", "." or "-"');
+  return { url, prefix };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -120,7 +150,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     port: integer(env, 'PORT', 4000, 0, 65535),
     host: env.HOST || '0.0.0.0',
-    database: parseDatabaseUrl(env.DATABASE_URL || 'sqlite:./data/auditql.sqlite'),
+    ...parseDatabaseUrl(env.DATABASE_URL || 'sqlite:./data/auditql.sqlite'),
+    poolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
+    redis: parseRedis(env),
     sqliteSynchronous: synchronous,
     limits: {
       maxJsonBytes: integer(env, 'MAX_JSON_BYTES', defaultLimits.maxJsonBytes, 1024, 16 * 1024 * 1024),

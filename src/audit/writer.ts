@@ -5,6 +5,7 @@ import { currentAuditContext, type AuditActor, type AuditContext } from './conte
 import type { JsonValue } from '../shared/json.js';
 import { dialectOf, exec, runAsync, type Dialect, type Work } from '../db/sql.js';
 import { publishAfterCommit, transactionIdFor } from './publish.subscriber.js';
+import { claimTenants, setPrecedingPosition, type LogPoint } from '../db/tenant-order.js';
 
 /** What a caller knows about an entry; the writer fills in time, transaction and context. */
 export interface AuditEntryDraft {
@@ -110,8 +111,19 @@ const ROWS_PER_STATEMENT = 500;
  * save, so this path is hot: TypeORM's insert builder (events, entity merging) cost more than the insert
  * itself (measured: audited saves at 0.2–0.5× the unaudited rate with it). SQLite and MySQL hand back one
  * id and the ids of one statement are consecutive; PostgreSQL returns them.
+ *
+ * On PostgreSQL the tenants' logs are claimed first (db/tenant-order.ts): one writer per tenant until
+ * commit, the time taken from the database's clock under that lock, and each entry told the position it
+ * follows, so that cursors and live subscribers see the entries in commit order.
  */
 export function* insertEntries(dialect: Dialect, rows: AuditLog[]): Work<void> {
+  const claims = yield* claimTenants(dialect, rows.map((row) => row.tenantId));
+  if (claims.size > 0) {
+    for (const row of rows) {
+      const claim = claims.get(row.tenantId)!;
+      row.createdAt = new Date(Math.max(claim.now, claim.head?.createdAt ?? 0));
+    }
+  }
   const quote = (name: string) => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
   const columnList = COLUMNS.map(([name]) => quote(name)).join(', ');
   for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
@@ -127,9 +139,17 @@ export function* insertEntries(dialect: Dialect, rows: AuditLog[]): Work<void> {
       returned.forEach((r, i) => (chunk[i]!.id = Number(r.id)));
     } else {
       const { lastInsertId } = yield* exec(sql, params);
-      // SQLite reports the last id of the statement, MySQL the first.
+      // SQLite reports the last id of the statement, MySQL the first: InnoDB reserves one consecutive block
+      // for a "simple insert" (INSERT … VALUES, its row count known in advance) in every lock mode.
       const first = dialect === 'mysql' ? lastInsertId! : lastInsertId! - chunk.length + 1;
       chunk.forEach((row, i) => (row.id = first + i));
+    }
+  }
+  if (claims.size > 0) {
+    const last = new Map<string, LogPoint | null>([...claims].map(([tenant, claim]) => [tenant, claim.head]));
+    for (const row of rows) {
+      setPrecedingPosition(row, last.get(row.tenantId) ?? null);
+      last.set(row.tenantId, { createdAt: row.createdAt.getTime(), id: row.id });
     }
   }
 }

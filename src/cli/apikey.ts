@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { ALL_SCOPES } from '../auth/principal.js';
 import { loadConfig } from '../config.js';
-import { createSqliteDataSource, openDatabase } from '../db/data-source.js';
+import { createServerDataSource, openDatabase } from '../db/data-source.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.js';
 import type { DataSource } from 'typeorm';
 
 async function withDatabase<T>(work: (dataSource: DataSource) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const dataSource = await openDatabase(createSqliteDataSource({ database: config.database, synchronous: config.sqliteSynchronous }));
+  const dataSource = await openDatabase(createServerDataSource(config));
   try {
     return await work(dataSource);
   } finally {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
-import { createSqliteDataSource } from '../db/data-source.js';
+import { createServerDataSource } from '../db/data-source.js';
 
 /** `auditql migrate`: applies pending migrations and says which (the server also does this on start). */
 export function migrateCommand(program: Command): void {
@@ -9,7 +9,7 @@ export function migrateCommand(program: Command): void {
     .description('apply pending database migrations to DATABASE_URL (the server also applies them on start)')
     .action(async () => {
       const config = loadConfig();
-      const dataSource = await createSqliteDataSource({ database: config.database, synchronous: config.sqliteSynchronous }).initialize();
+      const dataSource = await createServerDataSource(config).initialize();
       try {
         const applied = await dataSource.runMigrations({ transaction: 'each' });
         process.stdout.write(applied.length === 0 ? 'the database is up to date\n' : applied.map((m) => `applied ${m.name}\n`).join(''));

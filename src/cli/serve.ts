@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import { createAuditServer } from '../app.js';
 import type { Config } from '../config.js';
-import { createSqliteDataSource, openDatabase } from '../db/data-source.js';
+import { createServerDataSource, openDatabase } from '../db/data-source.js';
 import { ensureAdminKey } from '../services/bootstrap.js';
 import { createLogger } from '../shared/logger.js';
 
@@ -14,7 +14,7 @@ const SHUTDOWN_GRACE_MS = 10_000;
  */
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger({ pretty: !config.production });
-  const dataSource = await openDatabase(createSqliteDataSource({ database: config.database, synchronous: config.sqliteSynchronous }));
+  const dataSource = await openDatabase(createServerDataSource(config));
   await ensureAdminKey(dataSource, config.auth, (line) => process.stdout.write(`${line}\n`));
   const server = createAuditServer({ dataSource, limits: config.limits, auth: config.auth, production: config.production, logger, store: { ...config.store, ownsConnection: true } });
 
@@ -26,6 +26,13 @@ export async function serve(config: Config): Promise<void> {
   });
 
   const { url } = await server.start({ port: config.port, host: config.host });
-  logger.info(`auditql listening on ${url} (database: ${config.database})`);
+  logger.info(`auditql listening on ${url} (database: ${describeDatabase(config)})`);
   logger.info(`audit-log viewer at ${url.replace(/\/graphql$/, '/audit-log')}`);
+}
+
+/** Where the data is, for the log: never a password. */
+function describeDatabase(config: Config): string {
+  if (config.dialect === 'sqlite') return config.database;
+  const url = new URL(config.database);
+  return `${url.protocol}//${url.host}${url.pathname}`;
 }

@@ -39,6 +39,37 @@ export function sqliteDataSourceOptions(options: SqliteOptions) {
   };
 }
 
+export interface PostgresOptions {
+  /** `postgres://user:password@host:port/database` (any libpq-style URL node-postgres accepts). */
+  url: string;
+  /** Connections for writes (reads have a pool of their own, see postgres/store.ts). @default 10 */
+  poolSize?: number;
+  logger?: Logger;
+}
+
+/** The server's DataSource options on PostgreSQL: the same entities and migrations as on SQLite. */
+export function postgresDataSourceOptions(options: PostgresOptions) {
+  return {
+    type: 'postgres' as const,
+    url: options.url,
+    entities: [AuditLog, ApiKey],
+    migrations,
+    subscribers: [],
+    synchronize: false,
+    migrationsRun: false,
+    poolSize: options.poolSize ?? 10,
+    applicationName: 'auditql',
+    logger: options.logger,
+    logging: options.logger ? ('all' as const) : false,
+  };
+}
+
+/** The server's database as DATABASE_URL names it. */
+export function createServerDataSource(config: { database: string; dialect: 'sqlite' | 'postgres'; sqliteSynchronous?: SqliteSynchronous; poolSize?: number }): DataSource {
+  if (config.dialect === 'postgres') return new DataSource(postgresDataSourceOptions({ url: config.database, poolSize: config.poolSize }));
+  return createSqliteDataSource({ database: config.database, synchronous: config.sqliteSynchronous });
+}
+
 export function createSqliteDataSource(options: SqliteOptions): DataSource {
   if (options.database !== ':memory:') mkdirSync(dirname(options.database), { recursive: true });
   return new DataSource(sqliteDataSourceOptions(options));

@@ -5,11 +5,12 @@ import { ReadPool, queryTimeout, type ReadOptions } from './read-pool.js';
 import { dialectOf, numberedPlaceholders, runAsync, runSync, type Dialect, type Statement, type SyncDatabase, type Work } from './sql.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import { StorageHealth } from './storage-health.js';
+import { postgresStore } from './postgres/store.js';
 
 export type { ReadOptions } from './read-pool.js';
 
 export interface StoreOptions {
-  /** Reader threads for SQLite files. @default 2 */
+  /** Reader threads for SQLite files; read connections on PostgreSQL. @default 2 */
   readWorkers: number;
   /** Longest one read may take before it is cancelled with QUERY_TIMEOUT. @default 5000 */
   readTimeoutMs: number;
@@ -40,8 +41,10 @@ export const defaultStoreOptions: StoreOptions = { ...defaultStorage, ownsConnec
  *   (sqlite-writer.ts).
  * - SQLite in memory: the same writes; reads on the one connection (a second connection would see another
  *   database), so without a time budget.
- * - Anything else (PostgreSQL, MySQL, or SQLite through the `sqlite3` driver): TypeORM transactions and
- *   queries on the DataSource; on the `sqlite3` driver's single connection, one transaction at a time.
+ * - PostgreSQL: reads on a pool of their own with `statement_timeout` as the budget, writes as TypeORM
+ *   transactions (postgres/store.ts).
+ * - Anything else (MySQL, or SQLite through the `sqlite3` driver): TypeORM transactions and queries on the
+ *   DataSource; on the `sqlite3` driver's single connection, one transaction at a time.
  */
 export interface AuditStore {
   readonly dialect: Dialect;
@@ -98,6 +101,7 @@ export function createStore(dataSource: DataSource, options: Partial<StoreOption
       },
     };
   }
+  if (dialect === 'postgres') return postgresStore(dataSource, health, settings);
   return dataSourceStore(dataSource, dialect, health, settings);
 }
 

@@ -4,6 +4,7 @@ import { ApiKeys1763800000002 } from './1763800000002-api-keys.js';
 import { ActivityRollup1763800000003 } from './1763800000003-activity-rollup.js';
 import { StorageProbe1763800000004 } from './1763800000004-storage-probe.js';
 import { ServerSecrets1763800000016 } from './1763800000016-server-secrets.js';
+import { Postgres1763800000200 } from './1763800000200-postgres.js';
 
 /** Every migration, oldest first. Listed explicitly so that bundlers and the library face need no glob. */
 export const migrations = [
@@ -13,4 +14,5 @@ export const migrations = [
   ActivityRollup1763800000003,
   StorageProbe1763800000004,
   ServerSecrets1763800000016,
+  Postgres1763800000200,
 ];
