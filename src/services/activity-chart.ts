@@ -75,9 +75,9 @@ interface CountRow {
   key?: string | null;
 }
 
-/** The hourly rollup answers when the filter and grouping use only its columns (SQLite keeps it, by trigger). */
+/** The hourly rollup answers when the filter and grouping use only its columns (kept by triggers on SQLite and PostgreSQL). */
 function rollupApplies(deps: Deps, filter: AuditLogFilter, groupBy: ActivityGroupBy | null | undefined): boolean {
-  if (deps.store.dialect !== 'sqlite') return false;
+  if (deps.store.dialect === 'mysql') return false;
   if (filter.resourceId !== undefined || filter.authorId || filter.transactionId !== undefined || filter.search !== undefined) return false;
   return !groupBy || ROLLUP_GROUP[groupBy] !== undefined;
 }

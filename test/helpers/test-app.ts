@@ -3,13 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
-import type { DataSource, Logger } from 'typeorm';
+import { DataSource, type Logger } from 'typeorm';
 import WebSocket from 'ws';
 import { createAuditServer, type AuditServer } from '../../src/app.js';
 import type { AuditPubSub } from '../../src/pubsub.js';
 import type { AuthConfig, Limits } from '../../src/config.js';
 import type { StoreOptions } from '../../src/db/store.js';
-import { createSqliteDataSource, openDatabase } from '../../src/db/data-source.js';
+import { createSqliteDataSource, openDatabase, postgresDataSourceOptions } from '../../src/db/data-source.js';
 import { createApiKey } from '../../src/services/api-keys.js';
 import { ALL_SCOPES } from '../../src/auth/principal.js';
 import { SignJWT } from 'jose';
@@ -68,15 +68,27 @@ export interface TestApp {
 
 /** One place that builds an app on a fresh SQLite file, listening on an ephemeral port, and disposes it. */
 export async function startTestApp(
-  options: { limits?: Partial<Limits>; database?: string; production?: boolean; store?: Partial<StoreOptions>; auth?: Partial<AuthConfig> } = {},
+  options: {
+    limits?: Partial<Limits>;
+    database?: string;
+    /** Runs on this PostgreSQL database instead of a SQLite file. */
+    postgresUrl?: string;
+    production?: boolean;
+    store?: Partial<StoreOptions>;
+    auth?: Partial<AuthConfig>;
+    pubsub?: AuditPubSub;
+  } = {},
 ): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-test-'));
   const file = options.database ?? join(dir, 'audit.sqlite');
   const sql = new StatementCounter();
-  const dataSource = await openDatabase(createSqliteDataSource({ database: file, logger: sql }));
+  const dataSource = await openDatabase(
+    options.postgresUrl ? new DataSource(postgresDataSourceOptions({ url: options.postgresUrl, logger: sql })) : createSqliteDataSource({ database: file, logger: sql }),
+  );
   const { secret: adminKey } = await createApiKey(dataSource, { name: 'test admin', scopes: [...ALL_SCOPES] });
   const server = createAuditServer({
     dataSource,
+    pubsub: options.pubsub,
     limits: options.limits,
     logging: false,
     auth: options.auth ?? { jwtSecret: TEST_JWT_SECRET },

@@ -3,8 +3,8 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 /**
  * Hourly entry counts per (tenant, action, resource), kept by triggers in the same transaction as every
  * insert or delete of an entry, so the activity chart reads hundreds of rows instead of every entry
- * (measured at 1M entries: grouped by action 143 ms from the entries). SQLite only for now; on other
- * databases the chart counts entries directly.
+ * (measured at 1M entries: grouped by action 143 ms from the entries). SQLite here; PostgreSQL gets the
+ * same table from 1763800000200-postgres.ts; on MySQL the chart counts entries directly.
  */
 export class ActivityRollup1763800000003 implements MigrationInterface {
   name = 'ActivityRollup1763800000003';

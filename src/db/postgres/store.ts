@@ -99,16 +99,30 @@ export function postgresStore(dataSource: DataSource, health: StorageHealth, set
     return gate.run(options.principal, () => runRead(statement, options)) as Promise<Row[]>;
   };
 
+  /**
+   * One transaction, run again when that is safe: after a serialization failure or deadlock (PostgreSQL
+   * rolled it back), or when BEGIN itself failed on a pooled connection that had died meanwhile (nothing
+   * was sent). A connection lost later may have lost the COMMIT's answer only, so that is not retried.
+   */
   const attempt = async <T>(work: () => Work<T>): Promise<T> => {
     for (let tries = 1; ; tries++) {
+      const runner = dataSource.createQueryRunner('master');
+      let began = false;
       try {
-        return await dataSource.transaction((manager) => runAsync(manager, work()));
+        await runner.startTransaction();
+        began = true;
+        const result = await runAsync(runner.manager, work());
+        await runner.commitTransaction();
+        return result;
       } catch (error) {
-        if (isRetryable(error) && tries < MAX_RETRIES) {
+        if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+        if ((isRetryable(error) || (!began && storageFailure(error))) && tries < MAX_RETRIES) {
           await sleep(Math.random() * 5 * tries);
           continue;
         }
         throw error;
+      } finally {
+        await runner.release().catch(() => undefined);
       }
     }
   };
