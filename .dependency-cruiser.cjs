@@ -6,7 +6,7 @@
 const layers = [
   ['shared', '^src/(shared/|config\\.ts$)'],
   ['db', '^src/db/'],
-  ['pubsub', '^src/pubsub\\.ts$'],
+  ['pubsub', '^src/pubsub(\\.ts$|/)'],
   ['audit and auth', '^src/(audit|auth)/'],
   ['services', '^src/services/'],
   ['schema', '^src/schema/'],

@@ -13,14 +13,36 @@ import { createAuditYoga, type AuditYoga } from './server/yoga.js';
 import { createGroupCommit } from './audit/group-commit.js';
 import { nextTimestamp } from './audit/writer.js';
 import { createStore, type AuditStore, type StoreOptions } from './db/store.js';
-import { toEntries } from './services/audit-log-query.js';
 import { createLogger, silentLogger, type Logger } from './shared/logger.js';
+import { randomUUID } from 'node:crypto';
+import { createRelayedPubSub } from './pubsub/relay.js';
+import { connectRedis } from './pubsub/redis.js';
+import { forgetApiKey, onApiKeyRevoked } from './auth/api-keys.js';
+import { entriesAfter, tenantHead, toEntries } from './services/audit-log-query.js';
+
+/** Logs a recurring problem at most once a minute (a Redis outage would otherwise log every retry). */
+function throttled(logger: Logger, what: string): (error: unknown) => void {
+  let last = 0;
+  return (error) => {
+    if (Date.now() - last < 60_000) return;
+    last = Date.now();
+    logger.warn({ err: error }, `${what}: ${(error as Error)?.message ?? String(error)}`);
+  };
+}
 
 export interface AuditServerOptions {
   /** An initialised DataSource that includes the `AuditLog` entity and its migrations. */
   dataSource: DataSource;
-  /** Defaults to an in-process pub/sub; pass one over a shared EventTarget to fan out across instances. */
+  /**
+   * Defaults to an in-process pub/sub (relayed in commit order on PostgreSQL, and across instances when
+   * `redis` is given); pass your own to take over delivery.
+   */
   pubsub?: AuditPubSub;
+  /**
+   * Redis shared by every instance of the server: live entries reach subscribers on any instance, API-key
+   * revocations take effect everywhere at once, and rates are counted together.
+   */
+  redis?: { url: string; prefix?: string };
   limits?: Partial<Limits>;
   /** @default true */
   graphiql?: boolean;
@@ -57,16 +79,31 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   if (!dataSource.subscribers.some((s) => s instanceof AuditPublishSubscriber)) {
     (dataSource.subscribers as AuditPublishSubscriber[]).push(new AuditPublishSubscriber());
   }
-  const pubsub = options.pubsub ?? createAuditPubSub();
-  registerPublisher(dataSource, pubsub);
   const limits = { ...defaultLimits, ...options.limits };
+  const logger = options.logging === false ? silentLogger() : (options.logger ?? createLogger());
+  const store = createStore(dataSource, options.store);
+  const redis = options.redis ? connectRedis({ ...options.redis, onError: throttled(logger, 'redis') }) : undefined;
+  const relayed =
+    options.pubsub === undefined && (redis !== undefined || store.dialect !== 'sqlite')
+      ? createRelayedPubSub({
+          local: createAuditPubSub(),
+          transport: redis?.transport,
+          instanceId: randomUUID(),
+          readAfter: (tenantId, after, limit) => entriesAfter({ dataSource, store }, { tenantId }, after ?? { createdAt: -1, id: -1 }, limit),
+          head: (tenantId) => tenantHead({ dataSource, store }, tenantId),
+          onError: throttled(logger, 'live relay'),
+        })
+      : undefined;
+  const pubsub = options.pubsub ?? relayed ?? createAuditPubSub();
+  registerPublisher(dataSource, pubsub);
+  const stopAnnouncing = redis ? onApiKeyRevoked(dataSource, (id) => redis.announceRevocation(id)) : () => undefined;
+  redis?.onRevocation((id) => forgetApiKey(dataSource, id));
   const jwt = options.auth ?? {};
   const auth = createAuthenticator(
     dataSource,
     createJwtVerifier({ secret: jwt.jwtSecret, jwksUrl: jwt.jwksUrl, issuer: jwt.jwtIssuer, audience: jwt.jwtAudience, tenantClaim: jwt.tenantClaim ?? 'tenant' }),
   );
-  const quotas = createQuotas(limits);
-  const store = createStore(dataSource, options.store);
+  const quotas = createQuotas(limits, redis ? { client: redis.client, prefix: redis.prefix } : undefined);
   const commit = createGroupCommit({
     store,
     clock: () => nextTimestamp(dataSource),
@@ -74,7 +111,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     publish: (entries) => entries.forEach((entry) => pubsub.publish(entry)),
   });
   const production = options.production ?? process.env.NODE_ENV !== 'development';
-  const yoga = createAuditYoga({ dataSource, store, commit, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger: options.logging === false ? silentLogger() : (options.logger ?? createLogger()), production });
+  const readiness = redis ? [{ name: 'redis', check: () => redis.ping() }] : [];
+  const yoga = createAuditYoga({ dataSource, store, commit, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger, production, readiness });
 
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;
@@ -109,6 +147,9 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
         openServer.closeAllConnections();
         await closed;
       }
+      stopAnnouncing();
+      await relayed?.close();
+      await redis?.close();
       await store.close();
     },
   };

@@ -20,7 +20,11 @@ export class SlowConsumerError extends Error {
 
 export interface AuditPubSub {
   publish(entry: AuditLog): void;
-  subscribe(options: { limit: number; accept?: (entry: AuditLog) => boolean }): LiveFeed;
+  /**
+   * `tenantId`: the one tenant whose entries `accept` can take; a relayed pub/sub follows only tenants
+   * someone subscribed to.
+   */
+  subscribe(options: { limit: number; accept?: (entry: AuditLog) => boolean; tenantId?: string }): LiveFeed;
   /** Live subscriptions right now. */
   readonly subscriberCount: number;
   /** Calls `listener` with the new count whenever a subscriber comes or goes; returns the unsubscribe. */
@@ -30,6 +34,11 @@ export interface AuditPubSub {
 /** An async iterator over newly committed entries. `return()` detaches it. */
 export interface LiveFeed extends AsyncIterableIterator<AuditLog> {
   return(): Promise<IteratorResult<AuditLog>>;
+  /**
+   * Resolves once the feed knows where it starts (a relayed feed reads its tenant's newest position):
+   * a replay that runs after it reaches at least that far, so replay and feed leave no gap.
+   */
+  readonly ready?: Promise<void>;
 }
 
 /** Entries arrive as objects in-process and as JSON through a remote event target. */

@@ -14,8 +14,8 @@ export const hashSecret = (secret: string) => createHash('sha256').update(secret
 
 /**
  * Verified keys are remembered for a few seconds, so that a busy client does not cost a lookup and a
- * hash per request. Revoking a key forgets it at once in this process; other instances notice within
- * VERIFIED_TTL_MS.
+ * hash per request. Revoking a key forgets it at once in this process; other instances hear of it
+ * through Redis when REDIS_URL is set, and notice within VERIFIED_TTL_MS otherwise.
  */
 const VERIFIED_TTL_MS = 10_000;
 interface Verified {
@@ -31,6 +31,28 @@ function verifiedCache(dataSource: DataSource): LRUCache<string, Verified> {
     verifiedCaches.set(dataSource, cache);
   }
   return cache;
+}
+
+const revocationListeners = new WeakMap<DataSource, Set<(id: string) => void>>();
+
+/**
+ * Called with the id of every key revoked through this DataSource, after the revocation committed (the
+ * server passes it on to its other instances through Redis). Returns the unsubscribe.
+ */
+export function onApiKeyRevoked(dataSource: DataSource, listener: (id: string) => void): () => void {
+  let listeners = revocationListeners.get(dataSource);
+  if (!listeners) {
+    listeners = new Set();
+    revocationListeners.set(dataSource, listeners);
+  }
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+/** Call after the transaction that revoked the key has committed: forgets it here and tells the listeners. */
+export function apiKeyRevoked(dataSource: DataSource, id: string): void {
+  forgetApiKey(dataSource, id);
+  revocationListeners.get(dataSource)?.forEach((listener) => listener(id));
 }
 
 /** Forgets a key's verified tokens in this process, so that a revocation takes effect at once. */

@@ -14,13 +14,34 @@ async function databaseAnswers(dataSource: DataSource): Promise<boolean> {
   }
 }
 
+/** A further condition of readiness: its name in the answer, and whether it holds now. */
+export interface ReadinessCheck {
+  name: string;
+  check(): Promise<boolean>;
+}
+
+/** Once every migration this version knows is applied it stays so: asked until then, remembered after. */
+const migrated = new WeakSet<DataSource>();
+async function migrationsApplied(dataSource: DataSource): Promise<boolean> {
+  if (migrated.has(dataSource)) return true;
+  try {
+    if (await dataSource.showMigrations()) return false;
+    migrated.add(dataSource);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * `GET /health`: 200 when the database answers a query, 503 otherwise (`/live` only says the process is up).
  * `GET /ready`: 200 only when the server can also store entries — after a storage failure (disk full, I/O
  * error, corruption, a lock held too long) it answers 503 with the reason until a write succeeds again,
- * so a load balancer sends writers elsewhere while reads of what is stored keep working.
+ * so a load balancer sends writers elsewhere while reads of what is stored keep working. It also needs
+ * every migration this version knows applied (a new instance waits for the migration another one runs)
+ * and every further check to hold (Redis, when instances share it).
  */
-export function useHealthEndpoints(dataSource: DataSource, storage: StorageHealth): Plugin {
+export function useHealthEndpoints(dataSource: DataSource, storage: StorageHealth, checks: ReadinessCheck[] = []): Plugin {
   return {
     async onRequest({ url, endResponse, fetchAPI }) {
       if (url.pathname === '/health') {
@@ -29,12 +50,15 @@ export function useHealthEndpoints(dataSource: DataSource, storage: StorageHealt
       } else if (url.pathname === '/ready') {
         const up = await databaseAnswers(dataSource);
         const problem = storage.problem;
-        const ready = up && !problem;
+        const [applied, ...results] = await Promise.all([up && migrationsApplied(dataSource), ...checks.map((c) => c.check().catch(() => false))]);
+        const ready = up && !problem && applied && results.every(Boolean);
         endResponse(
           json(fetchAPI, ready ? 200 : 503, {
             status: ready ? 'ready' : 'not ready',
             database: up ? 'up' : 'down',
             writes: problem ? { ok: false, reason: problem.code, since: new Date(problem.since).toISOString() } : { ok: up },
+            migrations: applied ? 'applied' : up ? 'pending' : 'unknown',
+            ...Object.fromEntries(checks.map((c, i) => [c.name, results[i] ? 'up' : 'down'])),
           }),
         );
       }

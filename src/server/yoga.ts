@@ -10,7 +10,7 @@ import { useAuditContext } from './audit-context.plugin.js';
 import type { GraphQLContext, ServerDeps } from '../schema/context.js';
 import { buildContext } from './context.js';
 import { createErrorMasker } from './errors.js';
-import { useHealthEndpoints } from './health.js';
+import { useHealthEndpoints, type ReadinessCheck } from './health.js';
 import { useInputErrorCodes } from './input-errors.js';
 import { useViewer, viewerFeatures } from './viewer.js';
 
@@ -25,6 +25,8 @@ export interface ServerContext {
 export type AuditYoga = YogaServerInstance<ServerContext, GraphQLContext>;
 
 export interface YogaOptions {
+  /** More conditions of `/ready` (Redis reachable, …). */
+  readiness?: ReadinessCheck[];
   /** @default true */
   graphiql?: boolean;
   logger: Logger;
@@ -50,7 +52,7 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
   const logger = yogaLogger(options.logger);
   // Cast: yoga's plugin types are invariant in the context, so plugins for different contexts do not mix.
   const plugins = [
-    useHealthEndpoints(deps.dataSource, deps.store.health),
+    useHealthEndpoints(deps.dataSource, deps.store.health, options.readiness),
     useViewer({ features: viewerFeatures(schema) }),
     // Browsers may only send requests that a CORS preflight guards: JSON bodies, or this header.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { DEFAULT_TENANT } from '../shared/tenant.js';
-import { forgetApiKey, hashSecret } from '../auth/api-keys.js';
+import { apiKeyRevoked, forgetApiKey, hashSecret } from '../auth/api-keys.js';
 import { ALL_SCOPES } from '../auth/principal.js';
 import { ApiKey } from '../db/entities/api-key.entity.js';
 import { writeTransaction } from '../db/transaction.js';
@@ -43,7 +43,7 @@ export function listApiKeys(dataSource: DataSource, tenantId?: string): Promise<
 
 export async function revokeApiKey(dataSource: DataSource, id: string, tenantId?: string): Promise<ApiKey> {
   forgetApiKey(dataSource, id);
-  return writeTransaction(dataSource, async (manager) => {
+  const revoked = await writeTransaction(dataSource, async (manager) => {
     const key = await manager.findOne(ApiKey, { where: tenantId ? { id, tenantId } : { id } });
     if (!key) throw notFound(`No API key with id "${id}"`);
     if (!key.revokedAt) {
@@ -52,6 +52,9 @@ export async function revokeApiKey(dataSource: DataSource, id: string, tenantId?
     }
     return key;
   });
+  // Again after the commit (a request may have remembered the key meanwhile), and for the other instances.
+  apiKeyRevoked(dataSource, id);
+  return revoked;
 }
 
 export async function countActiveApiKeys(dataSource: DataSource): Promise<number> {

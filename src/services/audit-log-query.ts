@@ -59,3 +59,11 @@ export async function countAuditLogs(deps: Deps, filter: AuditLogFilter, reads: 
 export function entriesAfter(deps: Deps, filter: AuditLogFilter, position: LogPosition, limit: number, reads: ReadOptions = {}): Promise<AuditLog[]> {
   return listAuditLogs(deps, filter, 'OLDEST_FIRST', { after: position, limit, inverted: false }, reads);
 }
+
+/** A tenant's newest committed position (null for an empty log): where a live relay starts following it. */
+export async function tenantHead(deps: Deps, tenantId: string): Promise<LogPosition | null> {
+  const qb = deps.dataSource.createQueryBuilder(AuditLog, 'a').select('a.createdAt', 'created_at').addSelect('a.id', 'id').where('a.tenantId = :tenantId', { tenantId });
+  qb.orderBy('a.createdAt', 'DESC').addOrderBy('a.id', 'DESC').limit(1);
+  const [row] = await deps.store.read<{ created_at: number | string; id: number | string }>(toStatement(qb));
+  return row ? { createdAt: Number(row.created_at), id: Number(row.id) } : null;
+}

@@ -37,7 +37,7 @@ export function streamAuditLogs(
   after: LogPosition | undefined,
   options: StreamOptions = {},
 ): AsyncIterableIterator<AuditLog | SlowConsumer | CredentialsExpired> {
-  const feed = deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, accept: (entry) => matchesAuditLogFilter(entry, filter) });
+  const feed = deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, accept: (entry) => matchesAuditLogFilter(entry, filter), tenantId: filter.tenantId });
   let expired = false;
   const cancelExpiry =
     options.expiresAt != null
@@ -91,6 +91,7 @@ export function streamAuditLogs(
 async function* replayThenLive(deps: ServiceDeps & Caller, filter: AuditLogFilter, after: LogPosition | undefined, feed: LiveFeed): AsyncGenerator<AuditLog | SlowConsumer> {
   let last = after;
   try {
+    await feed.ready;
     if (last) {
       for (;;) {
         const page = await entriesAfter(deps, filter, last, REPLAY_PAGE, deps.reads);

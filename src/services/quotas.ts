@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Limits } from '../config.js';
 import { ErrorCode } from '../shared/errors.js';
 
@@ -17,12 +17,27 @@ function rateLimited(what: string, result: RateLimiterRes): GraphQLError {
   });
 }
 
-/** Per-principal rates (rate-limiter-flexible, in memory) and caps on live subscriptions. */
-export function createQuotas(limits: Pick<Limits, 'writesPerSecond' | 'subscriptionStartsPerMinute' | 'subscriptionsPerPrincipal'>): Quotas {
-  const writes = new RateLimiterMemory({ points: limits.writesPerSecond, duration: 1 });
-  const starts = new RateLimiterMemory({ points: limits.subscriptionStartsPerMinute, duration: 60 });
+/** Where rates are counted when several instances share them (rate-limiter-flexible's Redis store). */
+export interface SharedRateStore {
+  /** An ioredis client (best with `enableOfflineQueue: false`). */
+  client: unknown;
+  prefix: string;
+}
+
+/**
+ * Per-principal rates (rate-limiter-flexible: in memory, or in Redis shared by every instance, falling back
+ * to memory while Redis is away) and caps on live subscriptions (per instance).
+ */
+export function createQuotas(limits: Pick<Limits, 'writesPerSecond' | 'subscriptionStartsPerMinute' | 'subscriptionsPerPrincipal'>, shared?: SharedRateStore): Quotas {
+  const limiter = (points: number, duration: number, name: string): RateLimiterAbstract => {
+    const memory = new RateLimiterMemory({ points, duration });
+    if (!shared) return memory;
+    return new RateLimiterRedis({ storeClient: shared.client, keyPrefix: `${shared.prefix}:rate:${name}`, points, duration, insuranceLimiter: memory });
+  };
+  const writes = limiter(limits.writesPerSecond, 1, 'writes');
+  const starts = limiter(limits.subscriptionStartsPerMinute, 60, 'subscriptions');
   const live = new Map<string, number>();
-  const consume = async (limiter: RateLimiterMemory, key: string, what: string) => {
+  const consume = async (limiter: RateLimiterAbstract, key: string, what: string) => {
     try {
       await limiter.consume(key);
     } catch (error) {

@@ -3,7 +3,7 @@ import { ErrorCode, StorageError } from '../../shared/errors.js';
 import { queryTimeout, type ReadOptions } from '../read-pool.js';
 import { exec, numberedPlaceholders, runAsync, type Statement, type Work } from '../sql.js';
 import type { StorageHealth } from '../storage-health.js';
-import type { AuditStore, StoreOptions } from '../store.js';
+import type { AuditStore, StoreOptions } from '../store-types.js';
 import { PrincipalGate } from '../principal-gate.js';
 import { isRetryable, QUERY_CANCELED, storageFailure } from './errors.js';
 

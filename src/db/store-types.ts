@@ -1,0 +1,51 @@
+import type { ReadOptions } from './read-pool.js';
+import type { Dialect, Statement, Work } from './sql.js';
+import type { StorageHealth } from './storage-health.js';
+
+export interface StoreOptions {
+  /** Reader threads for SQLite files; read connections on PostgreSQL. @default 2 */
+  readWorkers: number;
+  /** Longest one read may take before it is cancelled with QUERY_TIMEOUT. @default 5000 */
+  readTimeoutMs: number;
+  /** Reads of one principal running at once (its others wait). @default 1 */
+  readsPerPrincipal: number;
+  /** Reads of one principal that may wait; more are refused at once with RATE_LIMITED. @default 16 */
+  readsWaitingPerPrincipal?: number;
+  /** Longest a write waits for a lock held by another connection. @default 10000 */
+  lockWaitMs: number;
+  /**
+   * The server owns the DataSource's connection (it runs the server on its own database): its writes may
+   * then stop SQLite's busy handler from blocking the event loop. An app's DataSource keeps its settings.
+   * @default false
+   */
+  ownsConnection: boolean;
+  /** Called with every read statement before it runs (statement counts in tests, tracing). */
+  onRead?: (statement: Statement) => void;
+}
+
+/**
+ * Where the server's use cases read and write. Services build statements (with TypeORM's query builder or
+ * by hand) and hand them here; the store decides how they run on the database at hand:
+ *
+ * - SQLite file (better-sqlite3): reads on reader threads with their own read-only connections and a time
+ *   budget; writes as synchronous `BEGIN IMMEDIATE` transactions on the DataSource's connection
+ *   (sqlite-writer.ts).
+ * - SQLite in memory: the same writes; reads on the one connection (a second connection would see another
+ *   database), so without a time budget.
+ * - PostgreSQL: reads on a pool of their own with `statement_timeout` as the budget, writes as TypeORM
+ *   transactions (postgres/store.ts).
+ * - Anything else (MySQL, or SQLite through the `sqlite3` driver): TypeORM transactions and queries on the
+ *   DataSource; on the `sqlite3` driver's single connection, one transaction at a time.
+ */
+export interface AuditStore {
+  readonly dialect: Dialect;
+  readonly health: StorageHealth;
+  read<Row = Record<string, unknown>>(statement: Statement, options?: ReadOptions): Promise<Row[]>;
+  /** Rows in batches, read as the consumer asks for them (exports, verification, replays). */
+  stream<Row = Record<string, unknown>>(statement: Statement, batchSize: number, options?: ReadOptions): AsyncIterable<Row[]>;
+  /** Runs `work()` as one transaction and resolves once it has committed. */
+  write<T>(work: () => Work<T>): Promise<T>;
+  /** Stops the reader threads; leaves the DataSource open. */
+  close(): Promise<void>;
+}
+
