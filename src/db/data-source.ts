@@ -75,9 +75,30 @@ export function createSqliteDataSource(options: SqliteOptions): DataSource {
   return new DataSource(sqliteDataSourceOptions(options));
 }
 
-/** Initialises the DataSource if needed and applies pending migrations (never `synchronize`). */
+/**
+ * Initialises the DataSource if needed and applies pending migrations (never `synchronize`). On
+ * PostgreSQL, instances starting together take turns (a session advisory lock): one migrates, the others
+ * then find nothing left to do.
+ */
 export async function openDatabase(dataSource: DataSource): Promise<DataSource> {
   if (!dataSource.isInitialized) await dataSource.initialize();
-  await dataSource.runMigrations({ transaction: 'each' });
+  if (dataSource.options.type !== 'postgres') {
+    await dataSource.runMigrations({ transaction: 'each' });
+    return dataSource;
+  }
+  const runner = dataSource.createQueryRunner('master');
+  try {
+    await runner.query(`SELECT pg_advisory_lock(${MIGRATION_LOCK[0]}, ${MIGRATION_LOCK[1]})`);
+    try {
+      await dataSource.runMigrations({ transaction: 'each' });
+    } finally {
+      await runner.query(`SELECT pg_advisory_unlock(${MIGRATION_LOCK[0]}, ${MIGRATION_LOCK[1]})`);
+    }
+  } finally {
+    await runner.release();
+  }
   return dataSource;
 }
+
+/** auditql's advisory-lock space ("AQL") and the key of migrations in it. */
+const MIGRATION_LOCK = [0x41514c, 0] as const;
