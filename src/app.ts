@@ -43,6 +43,11 @@ export interface AuditServerOptions {
    * revocations take effect everywhere at once, and rates are counted together.
    */
   redis?: { url: string; prefix?: string };
+  /**
+   * How often the live relay (PostgreSQL, or Redis) compares each followed tenant's log with what it
+   * delivered, to catch commits nobody announced (an app process writing entries on its own). @default 2000
+   */
+  liveCheckIntervalMs?: number;
   limits?: Partial<Limits>;
   /** @default true */
   graphiql?: boolean;
@@ -92,6 +97,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
           readAfter: (tenantId, after, limit) => entriesAfter({ dataSource, store }, { tenantId }, after ?? { createdAt: -1, id: -1 }, limit),
           head: (tenantId) => tenantHead({ dataSource, store }, tenantId),
           onError: throttled(logger, 'live relay'),
+          checkIntervalMs: options.liveCheckIntervalMs,
         })
       : undefined;
   const pubsub = options.pubsub ?? relayed ?? createAuditPubSub();

@@ -17,6 +17,8 @@ export interface Config {
   poolSize: number;
   /** Redis, for live entries, API-key revocations and rate limits shared across instances. */
   redis?: RedisConfig;
+  /** How often live subscribers' logs are checked for commits nobody announced (PostgreSQL, Redis). @default 2000 */
+  liveCheckIntervalMs: number;
   /**
    * SQLite `synchronous` level. `FULL` (the default) means an acknowledged entry survives a power loss;
    * `NORMAL` is about 3x faster per write but may lose the last transactions on power loss (never on a crash).
@@ -153,6 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...parseDatabaseUrl(env.DATABASE_URL || 'sqlite:./data/auditql.sqlite'),
     poolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
     redis: parseRedis(env),
+    liveCheckIntervalMs: integer(env, 'LIVE_CHECK_INTERVAL_MS', 2000, 100, 3_600_000),
     sqliteSynchronous: synchronous,
     limits: {
       maxJsonBytes: integer(env, 'MAX_JSON_BYTES', defaultLimits.maxJsonBytes, 1024, 16 * 1024 * 1024),
