@@ -4,6 +4,7 @@ import { chart } from './cases/chart.js';
 import { list } from './cases/list.js';
 import { ingest } from './cases/ingest.js';
 import { burst, fanOut } from './cases/fan-out.js';
+import { postgresChart, postgresFanOut, postgresIngest, postgresList } from './cases/postgres.js';
 import type { CaseResult } from './stats.js';
 
 /**
@@ -17,6 +18,10 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   chart,
   'fan-out': fanOut,
   burst,
+  'pg-ingest': postgresIngest,
+  'pg-list': postgresList,
+  'pg-chart': postgresChart,
+  'pg-fan-out': postgresFanOut,
 };
 
 const only = process.env.BENCH_CASE;

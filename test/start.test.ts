@@ -3,8 +3,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createPostgresDatabase, REDIS_URL, servicesAvailable, uniqueName } from './helpers/services.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'auditql-start-'));
+const services = await servicesAvailable('test/start.test.ts (PostgreSQL and Redis)', 'postgres', 'redis');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 interface Started {
@@ -100,9 +102,29 @@ describe('the server process', () => {
     expect(await server.exited).toBe(0);
   });
 
+  it.skipIf(!services)('starts on PostgreSQL with Redis from the README\'s command, ready, and closes cleanly on SIGTERM', async () => {
+    const database = await createPostgresDatabase();
+    try {
+      const server = startServer({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: database.url, REDIS_URL, REDIS_PREFIX: uniqueName('auditql_test') }, 'npm');
+      const url = await server.url;
+      const key = /^\s+(aql_\S+)$/m.exec(server.output())?.[1];
+      expect(key).toBeDefined();
+      // The log names the database without credentials.
+      expect(server.output()).toMatch(/database: postgres:\/\/127\.0\.0\.1:5432\//);
+      expect((await (await post(url, 'mutation { logEvent(input: { resource: "posts", action: "create" }) { id } }', key)).json()).data.logEvent.id).toBe('1');
+      const ready = await fetch(url.replace('/graphql', '/ready'));
+      expect(await ready.json()).toMatchObject({ status: 'ready', database: 'up', migrations: 'applied', redis: 'up' });
+      server.child.kill('SIGTERM');
+      expect(await server.exited).toBe(0);
+    } finally {
+      await database.drop();
+    }
+  });
+
   it.each([
     [{ PORT: 'eighty', DATABASE_URL: 'sqlite::memory:' }, /PORT must be an integer/],
-    [{ DATABASE_URL: 'postgres://db/audit' }, /DATABASE_URL: only SQLite is supported/],
+    [{ DATABASE_URL: 'mysql://db/audit' }, /DATABASE_URL: SQLite \(sqlite:PATH, sqlite::memory:\) or PostgreSQL \(postgres:\/\/…\) are supported, got "mysql:"/],
+    [{ DATABASE_URL: 'sqlite::memory:', REDIS_URL: 'localhost:6379' }, /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
     [{ DATABASE_URL: 'sqlite::memory:', SQLITE_SYNCHRONOUS: 'OFF' }, /SQLITE_SYNCHRONOUS must be FULL or NORMAL/],
     [{ DATABASE_URL: 'sqlite::memory:', JWT_SECRET: 'short' }, /JWT_SECRET must be at least 32 characters/],
   ])('refuses a bad setting at start with a message naming it (%o)', async (env, message) => {
