@@ -128,6 +128,9 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     store,
     pubsub,
     async start({ port = 4000, host = '0.0.0.0', server: own } = {}) {
+      // Shared rates and live entries need Redis: wait for it a moment before taking requests (without it
+      // the instance still serves, counting rates on its own, and /ready says so).
+      if (redis && !(await redis.connected(5000))) logger.warn('Redis (REDIS_URL) does not answer yet; serving without it until it does');
       server = own ?? createServer(limitBodySize(yoga, limits.maxBodyBytes));
       ws = attachWebSocketServer(server, yoga, auth, limits);
       await new Promise<void>((resolve, reject) => {

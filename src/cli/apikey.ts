@@ -4,13 +4,21 @@ import { loadConfig } from '../config.js';
 import { createServerDataSource, openDatabase } from '../db/data-source.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.js';
 import type { DataSource } from 'typeorm';
+import { onApiKeyRevoked } from '../auth/api-keys.js';
+import { connectRedis } from '../pubsub/redis.js';
 
 async function withDatabase<T>(work: (dataSource: DataSource) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const dataSource = await openDatabase(createServerDataSource(config));
+  // With REDIS_URL, a revocation made here reaches the running instances at once (they forget the key).
+  const redis = config.redis ? connectRedis(config.redis) : undefined;
+  if (redis && !(await redis.connected())) process.stderr.write('Redis (REDIS_URL) did not answer: running instances notice a revocation within 10 s\n');
+  const stopAnnouncing = redis ? onApiKeyRevoked(dataSource, (id) => redis.announceRevocation(id)) : () => undefined;
   try {
     return await work(dataSource);
   } finally {
+    stopAnnouncing();
+    await redis?.close();
     await dataSource.destroy();
   }
 }

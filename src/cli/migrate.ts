@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.js';
-import { createServerDataSource } from '../db/data-source.js';
+import { createServerDataSource, withMigrationLock } from '../db/data-source.js';
 
 /** `auditql migrate`: applies pending migrations and says which (the server also does this on start). */
 export function migrateCommand(program: Command): void {
@@ -11,7 +11,7 @@ export function migrateCommand(program: Command): void {
       const config = loadConfig();
       const dataSource = await createServerDataSource(config).initialize();
       try {
-        const applied = await dataSource.runMigrations({ transaction: 'each' });
+        const applied = await withMigrationLock(dataSource, () => dataSource.runMigrations({ transaction: 'each' }));
         process.stdout.write(applied.length === 0 ? 'the database is up to date\n' : applied.map((m) => `applied ${m.name}\n`).join(''));
       } finally {
         await dataSource.destroy();

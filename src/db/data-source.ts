@@ -75,29 +75,31 @@ export function createSqliteDataSource(options: SqliteOptions): DataSource {
   return new DataSource(sqliteDataSourceOptions(options));
 }
 
-/**
- * Initialises the DataSource if needed and applies pending migrations (never `synchronize`). On
- * PostgreSQL, instances starting together take turns (a session advisory lock): one migrates, the others
- * then find nothing left to do.
- */
+/** Initialises the DataSource if needed and applies pending migrations (never `synchronize`). */
 export async function openDatabase(dataSource: DataSource): Promise<DataSource> {
   if (!dataSource.isInitialized) await dataSource.initialize();
-  if (dataSource.options.type !== 'postgres') {
-    await dataSource.runMigrations({ transaction: 'each' });
-    return dataSource;
-  }
+  await withMigrationLock(dataSource, () => dataSource.runMigrations({ transaction: 'each' }));
+  return dataSource;
+}
+
+/**
+ * Runs `work` (migrating) while no other process migrates the same PostgreSQL database: instances starting
+ * together take turns (a session advisory lock), and the later ones find nothing left to do. Elsewhere it
+ * just runs `work` (SQLite's write lock already serialises migrations).
+ */
+export async function withMigrationLock<T>(dataSource: DataSource, work: () => Promise<T>): Promise<T> {
+  if (dataSource.options.type !== 'postgres') return work();
   const runner = dataSource.createQueryRunner('master');
   try {
     await runner.query(`SELECT pg_advisory_lock(${MIGRATION_LOCK[0]}, ${MIGRATION_LOCK[1]})`);
     try {
-      await dataSource.runMigrations({ transaction: 'each' });
+      return await work();
     } finally {
       await runner.query(`SELECT pg_advisory_unlock(${MIGRATION_LOCK[0]}, ${MIGRATION_LOCK[1]})`);
     }
   } finally {
     await runner.release();
   }
-  return dataSource;
 }
 
 /** auditql's advisory-lock space ("AQL") and the key of migrations in it. */

@@ -20,6 +20,8 @@ export interface RedisLink {
   readonly prefix: string;
   /** Whether Redis answers within `timeoutMs` (readiness). */
   ping(timeoutMs?: number): Promise<boolean>;
+  /** Resolves once the command connection is up (false after `timeoutMs`): publishing does not queue. */
+  connected(timeoutMs?: number): Promise<boolean>;
   /** Tells every instance that an API key was revoked (they forget it at once). */
   announceRevocation(keyId: string): void;
   onRevocation(listener: (keyId: string) => void): void;
@@ -117,6 +119,20 @@ export function connectRedis(options: RedisOptions): RedisLink {
       } finally {
         clearTimeout(timer);
       }
+    },
+    connected(timeoutMs = 5000) {
+      if (client.status === 'ready') return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          client.off('ready', ready);
+          resolve(false);
+        }, timeoutMs);
+        const ready = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        client.once('ready', ready);
+      });
     },
     announceRevocation: (keyId) => publish(revokedChannel, keyId),
     onRevocation: (listener) => revocationListeners.push(listener),
