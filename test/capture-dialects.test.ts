@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DataSource, EntitySchema, MoreThan, Table, type MigrationInterface, type QueryRunner } from 'typeorm';
-import { AuditLog, AuditSubscriber, auditEntities, auditMigrations, withAuditContext, writeAuditEntries } from '../src/typeorm.js';
-import { createMariaDatabase, createPostgresDatabase, MARIADB, servicesAvailable } from './helpers/services.js';
+import { AuditLog, withAuditContext, writeAuditEntries } from '../src/typeorm.js';
+import { appDatabases } from './helpers/dialects.js';
 
 /**
  * The capture library on an app's own PostgreSQL and MariaDB/MySQL: every write path records its entries
- * in the app's own transaction. (The shared capture suite, parameterised by database, plugs in through
- * `dialects` below: each entry gives a fresh DataSource factory and a cleanup.)
+ * in the app's own transaction. The databases come from helpers/dialects.ts, which the shared capture
+ * suite can loop over too.
  */
 interface Note {
   id: number;
@@ -52,47 +52,10 @@ const createNotes = (dateType: 'timestamp' | 'datetime') =>
     }
   };
 
-const pg = await servicesAvailable('test/capture-dialects.test.ts (PostgreSQL)', 'postgres');
-const maria = await servicesAvailable('test/capture-dialects.test.ts (MariaDB)', 'mariadb');
+const dialects = await Promise.all(appDatabases.map(async (database) => ({ database, available: await database.available('test/capture-dialects.test.ts') })));
 
-const dialects = [
-  {
-    name: 'PostgreSQL (pg)',
-    available: pg,
-    async open() {
-      const database = await createPostgresDatabase('auditql_capture');
-      const dataSource = new DataSource({
-        type: 'postgres',
-        url: database.url,
-        entities: [noteSchema('timestamp'), ...auditEntities],
-        migrations: [createNotes('timestamp'), ...auditMigrations],
-        subscribers: [AuditSubscriber],
-      });
-      return { dataSource, drop: () => database.drop() };
-    },
-  },
-  {
-    name: 'MariaDB (mysql2)',
-    available: maria,
-    async open() {
-      const database = await createMariaDatabase('auditql_capture');
-      const dataSource = new DataSource({
-        type: 'mysql',
-        host: MARIADB.host,
-        port: MARIADB.port,
-        username: MARIADB.user,
-        database: database.name,
-        entities: [noteSchema('datetime'), ...auditEntities],
-        migrations: [createNotes('datetime'), ...auditMigrations],
-        subscribers: [AuditSubscriber],
-      });
-      return { dataSource, drop: () => database.drop() };
-    },
-  },
-];
-
-for (const dialect of dialects) {
-  describe.skipIf(!dialect.available)(`capture on the app's ${dialect.name}`, () => {
+for (const { database, available } of dialects) {
+  describe.skipIf(!available)(`capture on the app's ${database.name}`, () => {
     let ds: DataSource;
     let drop: () => Promise<void>;
     let mark = 0;
@@ -101,7 +64,7 @@ for (const dialect of dialects) {
     const notes = () => ds.getRepository<Note>('Note');
 
     beforeAll(async () => {
-      const opened = await dialect.open();
+      const opened = await database.open([noteSchema(database.dateType)], [createNotes(database.dateType)]);
       drop = opened.drop;
       ds = await opened.dataSource.initialize();
       await ds.runMigrations({ transaction: 'each' });
