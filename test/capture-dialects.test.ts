@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DataSource, EntitySchema, MoreThan, Table, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { EntitySchema, MoreThan, Table, type DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
 import { AuditLog, withAuditContext, writeAuditEntries } from '../src/typeorm.js';
 import { appDatabases } from './helpers/dialects.js';
 

@@ -67,6 +67,10 @@ describe.skipIf(!available)('a subscriber that misses Redis messages still gets 
     // Then Redis goes away while the burst goes on, and comes back, empty, on the same port, after the last
     // write: nothing announced later can reveal the gap, only the resync after reconnecting can.
     await redis.stop();
+    // Not ready without Redis (a load balancer sends traffic elsewhere), yet writes go on.
+    const ready = await fetch(a.url.replace('/graphql', '/ready'));
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ status: 'not ready', database: 'up', redis: 'down' });
     await burst(300, 600);
     redis = await startOwnRedis(redis.port);
     expect(acknowledged).toHaveLength(600);
