@@ -27,6 +27,8 @@ export interface AuditPubSub {
   subscribe(options: { limit: number; accept?: (entry: AuditLog) => boolean; tenantId?: string }): LiveFeed;
   /** Live subscriptions right now. */
   readonly subscriberCount: number;
+  /** Entries published but not yet handed to subscribers (the ordered outbox). */
+  readonly backlog?: number;
   /** Calls `listener` with the new count whenever a subscriber comes or goes; returns the unsubscribe. */
   watchSubscribers(listener: (count: number) => void): () => void;
 }
@@ -172,6 +174,9 @@ export function createAuditPubSub(target: EventTarget = new EventTarget()): Audi
     },
     get subscriberCount() {
       return feeds.size;
+    },
+    get backlog() {
+      return outbox.length;
     },
     watchSubscribers(listener) {
       watchers.add(listener);

@@ -133,6 +133,10 @@ class TenantLog {
 
   private async readFromDatabase(): Promise<void> {
     for (;;) {
+      // A long gap (Redis away for an hour) is read page by page as the outbox hands entries on, not all
+      // at once into memory: subscribers that cannot keep up are closed with SLOW_CONSUMER meanwhile and
+      // resume through their own replay.
+      while ((this.options.local.backlog ?? 0) > 2 * PAGE) await new Promise((resolve) => setTimeout(resolve, 5));
       const page = await this.options.readAfter(this.tenantId, this.last ?? null, PAGE);
       for (const entry of page) this.deliver(entry);
       if (page.length < PAGE) return;
@@ -228,6 +232,9 @@ export function createRelayedPubSub(options: RelayOptions): AuditPubSub & { clos
     },
     get subscriberCount() {
       return local.subscriberCount;
+    },
+    get backlog() {
+      return local.backlog;
     },
     watchSubscribers: (listener) => local.watchSubscribers(listener),
     async close() {
