@@ -65,6 +65,23 @@ describe.skipIf(!available)('several server processes on one PostgreSQL and one 
     live.unsubscribe();
   });
 
+  it('starting together on a fresh database, they migrate once and mint one admin key between them', async () => {
+    const fresh = await createPostgresDatabase();
+    try {
+      const env = { DATABASE_URL: fresh.url, REDIS_URL, REDIS_PREFIX: uniqueName('auditql_test') };
+      const servers = await Promise.all([startServerProcess(env), startServerProcess(env), startServerProcess(env)]);
+      try {
+        const keys = servers.map((server) => /^\s+(aql_\S+)$/m.exec(server.output())?.[1]).filter(Boolean);
+        expect(keys).toHaveLength(1);
+        for (const server of servers) expect((await server.gql('{ auditLogs { totalCount } }', {}, keys[0])).data).toEqual({ auditLogs: { totalCount: 0 } });
+      } finally {
+        await Promise.all(servers.map((server) => server.stop()));
+      }
+    } finally {
+      await fresh.drop();
+    }
+  });
+
   it('shares rate limits: a principal over its rate across both instances is limited', async () => {
     const limited = [await startServerProcess({ ...env, WRITE_RATE_LIMIT: '6' }, token), await startServerProcess({ ...env, WRITE_RATE_LIMIT: '6' }, token)];
     try {

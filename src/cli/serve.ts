@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import { createAuditServer } from '../app.js';
 import type { Config } from '../config.js';
-import { createServerDataSource, openDatabase } from '../db/data-source.js';
+import { createServerDataSource, openDatabase, withMigrationLock } from '../db/data-source.js';
 import { ensureAdminKey } from '../services/bootstrap.js';
 import { createLogger } from '../shared/logger.js';
 
@@ -15,7 +15,8 @@ const SHUTDOWN_GRACE_MS = 10_000;
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger({ pretty: !config.production });
   const dataSource = await openDatabase(createServerDataSource(config));
-  await ensureAdminKey(dataSource, config.auth, (line) => process.stdout.write(`${line}\n`));
+  // Under the migration lock: instances starting together on a fresh database mint one admin key, not one each.
+  await withMigrationLock(dataSource, () => ensureAdminKey(dataSource, config.auth, (line) => process.stdout.write(`${line}\n`)));
   const server = createAuditServer({ dataSource, redis: config.redis, liveCheckIntervalMs: config.liveCheckIntervalMs, limits: config.limits, auth: config.auth, production: config.production, logger, store: { ...config.store, ownsConnection: true } });
 
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS + 5_000, logger: { error: (message: unknown) => logger.error({ err: message }, 'shutdown') } }, async ({ signal, err }) => {
