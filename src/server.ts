@@ -7,7 +7,7 @@ import { restoreGlobals } from './shared/keep-globals.js';
 export { createAuditServer, type AuditServer, type AuditServerOptions } from './app.js';
 export { useAuditContext } from './server/audit-context.plugin.js';
 export { createAuditPubSub, type AuditPubSub } from './pubsub.js';
-export { createSqliteDataSource, sqliteDataSourceOptions, openDatabase } from './db/data-source.js';
+export { createSqliteDataSource, sqliteDataSourceOptions, postgresDataSourceOptions, openDatabase } from './db/data-source.js';
 export { writeTransaction } from './db/transaction.js';
 export { createApiKey, revokeApiKey, listApiKeys, type CreatedApiKey } from './services/api-keys.js';
 export { Scope, type Principal } from './auth/principal.js';
