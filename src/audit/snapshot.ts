@@ -5,11 +5,15 @@ import { REDACTED, type ResolvedEntityOptions } from './options.js';
 
 const MAX_DEPTH = 16;
 
+/** Which field rules to apply: records get all three, `meta` only redaction and drop rules. */
+export type SanitizeRules = Pick<ResolvedEntityOptions, 'isIgnored' | 'isRedacted' | 'isDropped'>;
+
 /**
  * A JSON-safe copy of a value: dates as ISO strings, bigints as strings, buffers as a short description,
- * circular references cut, ignored and dropped fields removed and redacted fields masked at any depth.
+ * circular references cut, ignored and dropped fields removed and redacted fields masked at any depth
+ * (inside arrays too).
  */
-export function sanitize(value: unknown, options: ResolvedEntityOptions, seen = new WeakSet<object>(), depth = 0): JsonValue {
+export function sanitize(value: unknown, options: SanitizeRules, seen = new WeakSet<object>(), depth = 0): JsonValue {
   if (value === null || value === undefined) return null;
   if (typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
@@ -45,29 +49,72 @@ function exactNumber(column: ColumnMetadata, value: unknown): unknown {
   return value;
 }
 
-/** Column values of an entity (relations appear as their foreign-key ids), before sanitising. */
-export function columnValues(metadata: EntityMetadata, entity: ObjectLiteral, fallback?: ObjectLiteral): ObjectLiteral {
-  const out: ObjectLiteral = {};
-  for (const column of metadata.columns) {
+/**
+ * A row's image: its column values by property path (`firstName`, `counters.likes`, `category` for a
+ * relation's join column, holding the referenced id), before sanitising.
+ */
+export type Image = ObjectLiteral;
+
+const imageColumnsByMetadata = new WeakMap<EntityMetadata, ColumnMetadata[]>();
+
+/**
+ * The columns an image holds: every stored column, except computed `@VirtualColumn`s and the bookkeeping
+ * columns of tree entities (materialized path, nested-set bounds), which TypeORM rewrites for other rows with
+ * raw SQL that no subscriber sees; a tree is recorded through its parent relation instead.
+ */
+export function imageColumns(metadata: EntityMetadata): ColumnMetadata[] {
+  let columns = imageColumnsByMetadata.get(metadata);
+  if (!columns) {
+    const seen = new Set<string>();
+    columns = metadata.columns.filter((column) => {
+      if (column.isVirtualProperty || column.isMaterializedPath || column.isNestedSetLeft || column.isNestedSetRight) return false;
+      if (seen.has(column.propertyPath)) return false;
+      seen.add(column.propertyPath);
+      return true;
+    });
+    imageColumnsByMetadata.set(metadata, columns);
+  }
+  return columns;
+}
+
+/** The image of an entity object (as TypeORM hands it to subscribers); columns it does not hold are absent. */
+export function columnValues(metadata: EntityMetadata, entity: ObjectLiteral, fallback?: Image): Image {
+  const out: Image = {};
+  for (const column of imageColumns(metadata)) {
     let value = column.getEntityValue(entity);
-    if (value === undefined && fallback) value = column.getEntityValue(fallback);
+    if (value === undefined && fallback) value = fallback[column.propertyPath];
+    else if (value !== undefined) value = exactNumber(column, value);
     if (value === undefined) continue;
-    out[column.propertyPath] = exactNumber(column, value);
+    out[column.propertyPath] = value;
   }
   return out;
 }
 
+/** The image of a raw database row (keyed by column database names), hydrated by the driver like TypeORM does. */
+export function hydrateImage(metadata: EntityMetadata, driver: { prepareHydratedValue(value: unknown, column: ColumnMetadata): unknown }, raw: ObjectLiteral): Image {
+  const out: Image = {};
+  for (const column of imageColumns(metadata)) {
+    if (!(column.databaseName in raw)) continue;
+    out[column.propertyPath] = exactNumber(column, driver.prepareHydratedValue(raw[column.databaseName], column));
+  }
+  return out;
+}
+
+/** Whether an image lacks a column it should hold (the entity object did not carry it). */
+export function isIncomplete(metadata: EntityMetadata, image: Image): boolean {
+  return imageColumns(metadata).some((column) => !(column.propertyPath in image));
+}
+
 /** The primary key as recorded in `resourceId`: the value itself, or sorted-key JSON for composite keys. */
-export function recordId(metadata: EntityMetadata, ...sources: Array<ObjectLiteral | undefined>): string | null {
+export function recordId(metadata: EntityMetadata, image: Image | undefined): string | null {
+  if (!image) return null;
   const parts: Array<[string, unknown]> = [];
   for (const column of metadata.primaryColumns) {
-    let value: unknown;
-    for (const source of sources) {
-      if (source && value === undefined) value = column.getEntityValue(source);
-    }
+    const value: unknown = image[column.propertyPath];
     if (value === undefined || value === null) return null;
     parts.push([column.propertyPath, value instanceof Date ? value.toISOString() : typeof value === 'bigint' ? value.toString() : value]);
   }
+  if (parts.length === 0) return null;
   if (parts.length === 1) return String(parts[0]![1]);
   parts.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return JSON.stringify(Object.fromEntries(parts));

@@ -2,7 +2,8 @@ import type { DataSource, EntityManager, ObjectLiteral } from 'typeorm';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { currentAuditContext, DEFAULT_TENANT, type AuditActor } from './context.js';
 import type { JsonValue } from './json.js';
-import { publishAfterCommit, transactionIdFor } from './publish.subscriber.js';
+import { ensureTransactionTracking, publishAfterCommit } from './publish.subscriber.js';
+import { transactionIdFor } from './transaction-state.js';
 
 /** What a caller knows about an entry; the writer fills in time, transaction and context. */
 export interface AuditEntryDraft {
@@ -46,6 +47,7 @@ export async function writeAuditEntries(manager: EntityManager, drafts: AuditEnt
   if (drafts.length === 0) return [];
   const context = currentAuditContext();
   const runner = manager.queryRunner;
+  ensureTransactionTracking(manager.connection);
   const transactionId = transactionIdFor(runner);
   const createdAt = new Date(nextTimestamp(manager.connection));
   const rows = drafts.map((draft) => {
