@@ -112,7 +112,13 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
       if (!entity) return;
       if (!event.databaseEntity) return recordWriteStatement(event.manager, event.metadata, entity, 'update', event.entity);
       const before = await beforeImageOf(event.metadata, event.databaseEntity);
-      const after = event.entity ? columnValues(event.metadata, event.entity, before.image) : before.image;
+      // Only what TypeORM wrote is read from the entity: after a save it also sets every nullable column the
+      // entity left undefined to null (SubjectExecutor), which says nothing about the row.
+      const written = new Set<ColumnMetadata>(event.updatedColumns);
+      const relations = new Set(event.updatedRelations);
+      const wrote = (column: ColumnMetadata) =>
+        written.has(column) || column.isUpdateDate || column.isVersion || (column.relationMetadata !== undefined && relations.has(column.relationMetadata));
+      const after = event.entity ? columnValues(event.metadata, event.entity, before.image, wrote) : before.image;
       return recordDraft(event.manager, event.metadata, entity, 'update', before.image, after, before.partial);
     }
 

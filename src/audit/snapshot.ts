@@ -77,11 +77,14 @@ export function imageColumns(metadata: EntityMetadata): ColumnMetadata[] {
   return columns;
 }
 
-/** The image of an entity object (as TypeORM hands it to subscribers); columns it does not hold are absent. */
-export function columnValues(metadata: EntityMetadata, entity: ObjectLiteral, fallback?: Image): Image {
+/**
+ * The image of an entity object (as TypeORM hands it to subscribers); columns it does not hold are absent, or
+ * taken from `fallback`; `only` limits which columns are read from the entity (the rest come from `fallback`).
+ */
+export function columnValues(metadata: EntityMetadata, entity: ObjectLiteral, fallback?: Image, only?: (column: ColumnMetadata) => boolean): Image {
   const out: Image = {};
   for (const column of imageColumns(metadata)) {
-    let value = column.getEntityValue(entity);
+    let value = only && !only(column) ? undefined : column.getEntityValue(entity);
     if (value === undefined && fallback) value = fallback[column.propertyPath];
     else if (value !== undefined) value = exactNumber(column, value);
     if (value === undefined) continue;
