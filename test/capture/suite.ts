@@ -176,7 +176,9 @@ async function attempt(run: () => Promise<unknown>): Promise<{ value?: unknown; 
   try {
     return { value: await run() };
   } catch (error) {
-    return { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
+    // The two sides run on databases of different names, which server errors may quote.
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    return { error: message.replace(/auditql_[0-9a-f]{16}/g, '<database>') };
   }
 }
 
