@@ -14,7 +14,7 @@ import {
 } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
-import { currentAuditContext } from './context.js';
+import { currentAuditContext, type AuditContext } from './context.js';
 import { AUDITS, currentBuilderScope, installCriteriaCapture, internals, oncePerStatement, type Audits, type BuilderScope } from './criteria-capture.js';
 import { isJsonObject, type JsonObject, type JsonValue } from './json.js';
 import { resolveEntityOptions, type AuditCaptureOptions, type CaptureWarning, type ResolvedEntityOptions } from './options.js';
@@ -205,7 +205,7 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
       const reason = before ? before.error : new Error('the rows of this write could not be known');
       warn({ resource: entity.resource, action, message: describe(reason), cause: reason });
       const data = values ? (sanitize(values, entity) as JsonValue) : null;
-      return record(manager, [{ ...contextFields(entity), resource: entity.resource, action, resourceId: null, data, meta: partialMeta(entity) }]);
+      return record(manager, [{ ...contextFields(entity, currentAuditContext(), true), resource: entity.resource, action, resourceId: null, data }]);
     }
     if (before.value.length === 0) return;
     let after = new Map<string, ReadRow>();
@@ -235,7 +235,7 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
         manager,
         sets.map((set) => {
           const image = columnValues(metadata, set);
-          return { ...contextFields(entity), resource: entity.resource, action: 'create', resourceId: recordId(metadata, image), data: sanitize(image, entity), meta: partialMeta(entity) };
+          return { ...contextFields(entity, currentAuditContext(), true), resource: entity.resource, action: 'create', resourceId: recordId(metadata, image), data: sanitize(image, entity) };
         }),
       );
     }
@@ -275,27 +275,26 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
       if (changed.length === 0) return null;
       redactedChanges = changed.filter((key) => isDeepStrictEqual(previousData?.[key] ?? null, data?.[key] ?? null));
     }
+    const context = currentAuditContext();
     return {
-      ...contextFields(entity),
       resource: entity.resource,
       resourceId: id !== undefined ? id : (recordId(metadata, after) ?? recordId(metadata, before)),
       action,
       data,
       previousData,
       redactedChanges,
-      meta: partial !== undefined ? partialMeta(entity) : sanitizeMeta(entity, currentAuditContext()?.meta),
+      ...contextFields(entity, context, partial !== undefined),
     };
   }
 
-  /** Who and where, fixed when the change is seen (entries may be written a moment later, in a batch). */
-  function contextFields(entity: ResolvedEntityOptions): Partial<AuditEntryDraft> {
-    const context = currentAuditContext();
+  /** Who, where and why, fixed when the change is seen (entries may be written a moment later, in a batch). */
+  function contextFields(entity: ResolvedEntityOptions, context: AuditContext | undefined, partial = false) {
     return {
       author: context?.author ?? null,
       ip: context?.ip ?? null,
       userAgent: context?.userAgent ?? null,
       tenantId: context?.tenantId,
-      meta: sanitizeMeta(entity, context?.meta),
+      meta: partial ? partialMeta(entity) : sanitizeMeta(entity, context?.meta),
     };
   }
 

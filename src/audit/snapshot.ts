@@ -13,7 +13,12 @@ export type SanitizeRules = Pick<ResolvedEntityOptions, 'isIgnored' | 'isRedacte
  * circular references cut, ignored and dropped fields removed and redacted fields masked at any depth
  * (inside arrays too).
  */
-export function sanitize(value: unknown, options: SanitizeRules, seen = new WeakSet<object>(), depth = 0): JsonValue {
+export function sanitize(value: unknown, options: SanitizeRules): JsonValue {
+  return sanitizeValue(value, options, []);
+}
+
+/** `path` holds the objects being copied above this one (at most MAX_DEPTH): a cycle is one found in it. */
+function sanitizeValue(value: unknown, options: SanitizeRules, path: object[]): JsonValue {
   if (value === null || value === undefined) return null;
   if (typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? value : String(value);
@@ -21,29 +26,41 @@ export function sanitize(value: unknown, options: SanitizeRules, seen = new Weak
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
   if (Buffer.isBuffer(value) || value instanceof Uint8Array) return `<binary ${value.byteLength} bytes>`;
   if (typeof value !== 'object') return String(value);
-  if (seen.has(value) || depth >= MAX_DEPTH) return '[Circular]';
-  seen.add(value);
+  if (path.length >= MAX_DEPTH || path.includes(value)) return '[Circular]';
+  path.push(value);
   try {
-    if (Array.isArray(value)) return value.map((item) => sanitize(item, options, seen, depth + 1));
+    if (Array.isArray(value)) return value.map((item) => sanitizeValue(item, options, path));
     const out: JsonObject = {};
-    for (const [key, child] of Object.entries(value)) {
+    for (const key in value) {
+      if (!Object.hasOwn(value, key)) continue;
+      const child: unknown = (value as Record<string, unknown>)[key];
       if (child === undefined || typeof child === 'function' || options.isIgnored(key) || options.isDropped(key)) continue;
-      out[key] = options.isRedacted(key) ? REDACTED : sanitize(child, options, seen, depth + 1);
+      out[key] = options.isRedacted(key) ? REDACTED : sanitizeValue(child, options, path);
     }
     return out;
   } finally {
-    seen.delete(value);
+    path.pop();
   }
 }
 
 const EXACT_NUMBERS = new Set(['decimal', 'numeric', 'dec', 'money', 'bigint', 'int8']);
+const exactByColumn = new WeakMap<ColumnMetadata, boolean>();
+
+function isExact(column: ColumnMetadata): boolean {
+  let exact = exactByColumn.get(column);
+  if (exact === undefined) {
+    exact = typeof column.type === 'string' && EXACT_NUMBERS.has(column.type.toLowerCase());
+    exactByColumn.set(column, exact);
+  }
+  return exact;
+}
 
 /**
  * Exact numbers are recorded as strings, the same on every driver (PostgreSQL returns decimals as strings,
  * SQLite as floats): a decimal with its scale ("9.50"), a bigint in full.
  */
 function exactNumber(column: ColumnMetadata, value: unknown): unknown {
-  if (typeof column.type !== 'string' || !EXACT_NUMBERS.has(column.type.toLowerCase())) return value;
+  if (!isExact(column)) return value;
   if (typeof value === 'number' && column.scale !== undefined) return value.toFixed(column.scale);
   if (typeof value === 'number' || typeof value === 'bigint') return String(value);
   return value;
