@@ -261,7 +261,16 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
   }
 
   /** The entry for one row, or `null` for an update that changes nothing once ignored fields are left out. */
-  function draft(entity: ResolvedEntityOptions, metadata: EntityMetadata, action: CapturedAction, before: Image | undefined, after: Image | undefined, partial?: unknown, id?: string | null): AuditEntryDraft | null {
+  function draft(
+    entity: ResolvedEntityOptions,
+    metadata: EntityMetadata,
+    action: CapturedAction,
+    before: Image | undefined,
+    after: Image | undefined,
+    partial?: unknown,
+    id?: string | null,
+    context = currentAuditContext(),
+  ): AuditEntryDraft | null {
     const previousData = before ? (sanitize(before, entity) as JsonObject) : null;
     const data = after ? (sanitize(after, entity) as JsonObject) : null;
     let redactedChanges: string[] = [];
@@ -275,7 +284,6 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
       if (changed.length === 0) return null;
       redactedChanges = changed.filter((key) => isDeepStrictEqual(previousData?.[key] ?? null, data?.[key] ?? null));
     }
-    const context = currentAuditContext();
     return {
       resource: entity.resource,
       resourceId: id !== undefined ? id : (recordId(metadata, after) ?? recordId(metadata, before)),
@@ -303,10 +311,19 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
     return { ...(isJsonObject(meta) ? meta : {}), ...PARTIAL_CAPTURE };
   }
 
-  async function recordDraft(manager: EntityManager, metadata: EntityMetadata, entity: ResolvedEntityOptions, action: CapturedAction, before: Image | undefined, after: Image | undefined, partial?: unknown, id?: string | null): Promise<void> {
+  /** Queues the entry of one `save()`/`remove()` subject; the round's entries are built and written together. */
+  function recordDraft(manager: EntityManager, metadata: EntityMetadata, entity: ResolvedEntityOptions, action: CapturedAction, before: Image | undefined, after: Image | undefined, partial?: unknown, id?: string | null): Promise<void> {
     if (partial !== undefined) warn({ resource: entity.resource, action, message: describe(partial), cause: partial });
-    const entry = draft(entity, metadata, action, before, after, partial, id);
-    if (entry) await entryWriter(manager).load(entry);
+    const context = currentAuditContext();
+    return roundOf(manager).add(() => {
+      try {
+        return draft(entity, metadata, action, before, after, partial, id, context);
+      } catch (error) {
+        // A value nobody foresaw (a getter that throws, say): the change is still recorded, as partial.
+        warn({ resource: entity.resource, action, message: describe(error), cause: error });
+        return { ...contextFields(entity, context, true), resource: entity.resource, action, resourceId: id ?? recordId(metadata, after ?? before) };
+      }
+    });
   }
 
   return AuditSubscriber;
@@ -374,11 +391,50 @@ function byKey(columns: ColumnMetadata[], rows: ReadRow[]): Map<string, ReadRow>
 }
 
 /**
- * Batches per query runner (one per transaction, or TypeORM's one shared runner on SQLite). They hold no
- * per-transaction data: DataLoader with `cache: false` forgets each batch once it is dispatched.
+ * The entries of one round of hooks. TypeORM announces a `save()` of many entities as one synchronous loop
+ * over their subjects and then waits for all the hooks, so entries queued in that loop (and in the promise
+ * jobs that follow it) are written once the loop is over: one multi-row insert per 500 entries instead of one
+ * insert per entry. Entries are built chunk by chunk at that moment, so a save of 10,000 entities does not
+ * hold 10,000 finished entries in memory at once. (DataLoader schedules its batches the same way; it is used
+ * for the reads, but a promise per entry is all the entries need not.)
+ */
+class Round {
+  private queued: Array<() => AuditEntryDraft | null> = [];
+  private written: Promise<void> | undefined;
+
+  constructor(private readonly manager: EntityManager) {}
+
+  add(build: () => AuditEntryDraft | null): Promise<void> {
+    this.queued.push(build);
+    this.written ??= Promise.resolve()
+      .then(() => new Promise<void>((resolve) => process.nextTick(resolve)))
+      .then(() => this.flush());
+    return this.written;
+  }
+
+  private async flush(): Promise<void> {
+    const queued = this.queued;
+    this.queued = [];
+    this.written = undefined;
+    for (let start = 0; start < queued.length; start += ENTRIES_PER_WRITE) {
+      const drafts: AuditEntryDraft[] = [];
+      for (let i = start; i < Math.min(start + ENTRIES_PER_WRITE, queued.length); i++) {
+        const entry = queued[i]!();
+        if (entry) drafts.push(entry);
+      }
+      if (drafts.length > 0) await writeAuditEntries(this.manager, drafts);
+    }
+  }
+}
+const ENTRIES_PER_WRITE = 500;
+
+/**
+ * Per query runner (one per transaction, or TypeORM's one shared runner on SQLite). Neither holds anything
+ * about a transaction once its round is written: the round empties itself, DataLoader (`cache: false`)
+ * forgets each batch once it is dispatched.
  */
 interface RunnerBatches {
-  entries: DataLoader<AuditEntryDraft, AuditLog>;
+  round: Round;
   rows: Map<EntityMetadata, DataLoader<Row, ReadRow | undefined>>;
 }
 const batches = new WeakMap<QueryRunner | EntityManager, RunnerBatches>();
@@ -387,18 +443,14 @@ function batchesFor(manager: EntityManager): RunnerBatches {
   const owner = manager.queryRunner ?? manager;
   let found = batches.get(owner);
   if (!found) {
-    found = {
-      entries: new DataLoader((drafts) => writeAuditEntries(manager, [...drafts]), { cache: false }),
-      rows: new Map(),
-    };
+    found = { round: new Round(manager), rows: new Map() };
     batches.set(owner, found);
   }
   return found;
 }
 
-/** Entries of one round of hooks are written together, in the order they were seen. */
-function entryWriter(manager: EntityManager): DataLoader<AuditEntryDraft, AuditLog> {
-  return batchesFor(manager).entries;
+function roundOf(manager: EntityManager): Round {
+  return batchesFor(manager).round;
 }
 
 /** A row by the primary key in `image`, read together with every other row asked for in the same round. */
