@@ -103,6 +103,22 @@ const json = (value: unknown) => (value === null || value === undefined ? null :
 const ROWS_PER_STATEMENT = 500;
 const SQLITE = new Set(['sqlite', 'better-sqlite3']);
 
+const statements = new Map<string, string>();
+
+/** The INSERT for `rowCount` entries, built once per size (a bulk write reuses the same text, and driver caches key on it). */
+function insertStatement(dialect: 'postgres' | 'sqlite', rowCount: number): string {
+  const key = `${dialect}:${rowCount}`;
+  let sql = statements.get(key);
+  if (!sql) {
+    let n = 0;
+    const tuple = () => `(${COLUMNS.map(() => (dialect === 'postgres' ? `$${++n}` : '?')).join(', ')})`;
+    sql = `INSERT INTO "audit_log" (${COLUMNS.map(([name]) => `"${name}"`).join(', ')}) VALUES ${Array.from({ length: rowCount }, tuple).join(', ')}`;
+    if (statements.size >= 32) statements.clear(); // sizes other than the full chunk are rare; keep the memo small
+    statements.set(key, sql);
+  }
+  return sql;
+}
+
 /**
  * One plain multi-row INSERT per 500 entries. Audit rows ride on every audited save, so this path is hot:
  * TypeORM's insert builder (events, entity merging) cost more than the insert itself (measured: audited
@@ -116,18 +132,12 @@ async function insertRows(manager: EntityManager, rows: AuditLog[]): Promise<voi
     await manager.createQueryBuilder().insert().into(AuditLog).values(rows as ObjectLiteral[]).execute();
     return;
   }
-  const columnList = COLUMNS.map(([name]) => `"${name}"`).join(', ');
+  const dialect = type === 'postgres' ? 'postgres' : 'sqlite';
   for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
     const chunk = rows.slice(start, start + ROWS_PER_STATEMENT);
     const params: unknown[] = [];
-    const tuples = chunk.map((row) => {
-      const marks = COLUMNS.map(([, value]) => {
-        params.push(value(row));
-        return type === 'postgres' ? `$${params.length}` : '?';
-      });
-      return `(${marks.join(', ')})`;
-    });
-    const sql = `INSERT INTO "audit_log" (${columnList}) VALUES ${tuples.join(', ')}`;
+    for (const row of chunk) for (const [, value] of COLUMNS) params.push(value(row));
+    const sql = insertStatement(dialect, chunk.length);
     if (type === 'postgres') {
       const returned = (await manager.query(`${sql} RETURNING "id"`, params)) as Array<{ id: number | string }>;
       returned.forEach((r, i) => (chunk[i]!.id = Number(r.id)));
