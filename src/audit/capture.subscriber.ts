@@ -248,13 +248,16 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
       const old = previous.get(key);
       drafts.push(draft(entity, metadata, old ? 'update' : 'create', old?.image, row.image));
     }
-    // A row the statement stored but that cannot be found again by its key (no key came back).
+    // A value set that names no row: no key came back for it (and, for an upsert or or-ignore insert, it has
+    // no unique key either), or a plain insert whose row is not there to be read.
+    const keySets = insertKeySets(metadata, current);
     const unseen = sets.filter((set) => {
-      const key = keyOf(manager, metadata.primaryColumns, set);
-      return !key || (!found.has(keyString(metadata.primaryColumns, key)) && !overwrites(current));
+      const primary = keyOf(manager, metadata.primaryColumns, set);
+      if (!overwrites(current)) return !primary || !found.has(keyString(metadata.primaryColumns, primary));
+      return keySets.every((columns) => !keyOf(manager, columns, set));
     });
     if (unseen.length > 0) {
-      warn({ resource: entity.resource, action: 'create', message: `${unseen.length} inserted row(s) could not be read back by primary key` });
+      warn({ resource: entity.resource, action: 'create', message: `${unseen.length} inserted row(s) could not be read back by a key` });
       for (const set of unseen) drafts.push(draft(entity, metadata, 'create', undefined, columnValues(metadata, set), true));
     }
     return record(manager, drafts);
@@ -363,15 +366,34 @@ function conflictColumns(metadata: EntityMetadata, current: BuilderScope): Colum
   return metadata.columns.filter((c) => names.includes(c.databaseName) || names.includes(c.propertyPath));
 }
 
-/** The rows an insert statement's value sets name: by primary key, and for an upsert by its conflict columns. */
+/**
+ * The keys that name the rows of an insert statement: the primary key and, for an upsert or an or-ignore
+ * insert, every unique key as well (its conflict may be on any of them, and the ids a driver reports for such
+ * a statement need not match its value sets: PostgreSQL returns only the rows it inserted).
+ */
+function insertKeySets(metadata: EntityMetadata, current: BuilderScope): ColumnMetadata[][] {
+  const sets = [metadata.primaryColumns];
+  if (overwrites(current)) {
+    sets.push(conflictColumns(metadata, current));
+    for (const unique of metadata.uniques) sets.push(unique.columns);
+    for (const index of metadata.indices) if (index.isUnique && !index.where) sets.push(index.columns);
+  }
+  const seen = new Set<string>();
+  return sets.filter((columns) => {
+    const id = columns.map((c) => c.databaseName).sort().join('\u0000');
+    if (columns.length === 0 || seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
+/** The rows an insert statement's value sets name, by each of its keys (see `insertKeySets`). */
 async function readInsertTargets(manager: EntityManager, metadata: EntityMetadata, current: BuilderScope): Promise<ReadRow[]> {
   const sets = valueSets(current);
-  const byPrimary = sets.map((set) => keyOf(manager, metadata.primaryColumns, set)).filter((key): key is Row => key !== undefined);
-  const rows = await readByKeys(manager, metadata, byPrimary);
-  const conflict = conflictColumns(metadata, current);
-  if (conflict.length > 0 && overwrites(current)) {
-    const byConflict = sets.map((set) => keyOf(manager, conflict, set)).filter((key): key is Row => key !== undefined);
-    rows.push(...(await readByKeys(manager, metadata, byConflict, conflict)));
+  const rows: ReadRow[] = [];
+  for (const columns of insertKeySets(metadata, current)) {
+    const keys = sets.map((set) => keyOf(manager, columns, set)).filter((key): key is Row => key !== undefined);
+    rows.push(...(await readByKeys(manager, metadata, keys, columns)));
   }
   return [...byKey(metadata.primaryColumns, rows).values()];
 }
