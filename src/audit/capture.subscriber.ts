@@ -61,10 +61,15 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
   };
   const audits: Audits = (metadata) => optionsFor(metadata) !== undefined;
 
+  const warned = new Set<string>();
   const warn = (warning: CaptureWarning) => {
     try {
-      if (options.onWarning) options.onWarning(warning);
-      else process.emitWarning(`auditql: ${warning.resource} ${warning.action} recorded as partial: ${warning.message}`, { code: 'AUDITQL_PARTIAL_CAPTURE' });
+      if (options.onWarning) return options.onWarning(warning);
+      // Once per kind of failure, so that a write path that keeps failing does not flood the app's log.
+      const kind = `${warning.resource}\u0000${warning.action}\u0000${warning.message}`;
+      if (warned.has(kind) || warned.size >= 100) return;
+      warned.add(kind);
+      process.emitWarning(`auditql: ${warning.resource} ${warning.action} recorded as partial: ${warning.message}`, { code: 'AUDITQL_PARTIAL_CAPTURE' });
     } catch {
       // A warning handler that throws must not turn into an error in the app's write.
     }

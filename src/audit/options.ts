@@ -44,7 +44,8 @@ export interface AuditCaptureOptions {
   entities?: Record<string, EntityAuditOptions>;
   /**
    * Called when a change was recorded with `meta.auditCapture = "partial"` (its rows could not be read): the
-   * app's write went ahead. @default a Node process warning (`process.emitWarning`, code `AUDITQL_PARTIAL_CAPTURE`)
+   * app's write went ahead. @default a Node process warning (`process.emitWarning`, code `AUDITQL_PARTIAL_CAPTURE`),
+   * once per entity, action and reason
    */
   onWarning?: (warning: CaptureWarning) => void;
 }

@@ -237,6 +237,23 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
       text: { property: 'firstName', of: (i) => `first${i}` },
       numeric: 'logins',
       conflict: ['email'],
+      extra: [
+        {
+          name: 'query-builder update and delete through a repository alias',
+          run: (ds) =>
+            ds.transaction(async (manager) => {
+              const repo = manager.getRepository(Person);
+              const updated = await repo.createQueryBuilder('p').update().set({ lastName: 'aliased' }).where('firstName = :first', { first: 'first3' }).execute();
+              const deleted = await repo.createQueryBuilder('p').delete().where('lastName = :last', { last: 'aliased' }).execute();
+              return [updated, deleted];
+            }),
+        },
+        {
+          // TypeORM renders `p.firstName` as it is in an UPDATE, which the database rejects: it must fail alike.
+          name: 'query-builder update with an alias-prefixed WHERE',
+          run: (ds) => ds.getRepository(Person).createQueryBuilder('p').update().set({ lastName: 'x' }).where('p.firstName = :first', { first: 'first4' }).execute(),
+        },
+      ],
     },
     {
       name: 'snake-case naming strategy',
