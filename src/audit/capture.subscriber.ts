@@ -45,8 +45,8 @@ type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
  * in the app's write. Writing the entries is part of the change: if that fails, the change rolls back.
  *
  * Batching: TypeORM announces a `save()` of many entities as one synchronous round of hooks per kind of
- * event, so every read and every entry of one round is collected (DataLoader) and done as one query / one
- * multi-row insert; a builder statement is captured with one read before, one after and one insert.
+ * event, so the reads of one round are done as one query (DataLoader) and its entries as multi-row inserts
+ * of 500 (`Round`); a builder statement is captured with one read before, one after and one insert.
  */
 export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
   const resolved = new WeakMap<EntityMetadata, ResolvedEntityOptions>();
@@ -220,11 +220,15 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
       if (reloaded.ok) after = byKey(metadata.primaryColumns, reloaded.value);
       else partial = reloaded.error;
     }
+    let lost = 0;
     const drafts = before.value.map((row) => {
-      const next = action === 'delete' ? undefined : after.get(keyString(metadata.primaryColumns, row.raw))?.image;
-      return draft(entity, metadata, action, row.image, next, partial);
+      if (action === 'delete') return draft(entity, metadata, action, row.image, undefined);
+      const next = after.get(keyString(metadata.primaryColumns, row.raw))?.image;
+      if (!next && partial === undefined) lost++; // its key changed, most likely: the entry says what is known
+      return draft(entity, metadata, action, row.image, next, next ? partial : (partial ?? true));
     });
     if (partial !== undefined) warn({ resource: entity.resource, action, message: describe(partial), cause: partial });
+    if (lost > 0) warn({ resource: entity.resource, action, message: `${lost} row(s) could not be read back by their primary key after the write` });
     return record(manager, drafts);
   }
 
@@ -268,7 +272,7 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
     return record(manager, drafts);
   }
 
-  /** The entry for one row, or `null` for an update that changes nothing once ignored fields are left out. */
+  /** The entry for one row, or `null` for a change that changes nothing once ignored fields are left out. */
   function draft(
     entity: ResolvedEntityOptions,
     metadata: EntityMetadata,
@@ -282,7 +286,7 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
     const previousData = before ? (sanitize(before, entity) as JsonObject) : null;
     const data = after ? (sanitize(after, entity) as JsonObject) : null;
     let redactedChanges: string[] = [];
-    if (action === 'update' && before && after) {
+    if (before && after) {
       // Change detection compares unredacted values (never stored), so a changed secret still shows as changed.
       const plain = { ...entity, isRedacted: () => false };
       const a = sanitize(before, plain);

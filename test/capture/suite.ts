@@ -138,6 +138,7 @@ function operationsOf(shape: Shape): Operation[] {
     ops.push(
       { name: 'softDelete() by criteria', run: (ds) => repo(ds).softDelete(shape.criteria(6)), kinds: ['softDelete'] },
       { name: 'restore() by criteria', run: (ds) => repo(ds).restore(shape.criteria(6)), kinds: ['restore'] },
+      { name: 'restore() of a row that is not deleted (no change, no entry)', run: (ds) => repo(ds).restore(shape.criteria(6)), kinds: [] },
       { name: 'softRemove() of a loaded entity', run: async (ds) => repo(ds).softRemove(await find(ds, 7)), kinds: ['softDelete'] },
       {
         name: 'recover() of a soft-removed entity',
