@@ -4,7 +4,8 @@ import { DEFAULT_TENANT } from '../shared/tenant.js';
 import { currentAuditContext, type AuditActor, type AuditContext } from './context.js';
 import type { JsonValue } from '../shared/json.js';
 import { dialectOf, exec, runAsync, type Dialect, type Work } from '../db/sql.js';
-import { publishAfterCommit, transactionIdFor } from './publish.subscriber.js';
+import { ensureTransactionTracking, publishAfterCommit } from './publish.subscriber.js';
+import { transactionIdFor } from './transaction-state.js';
 
 /** What a caller knows about an entry; the writer fills in time, transaction and context. */
 export interface AuditEntryDraft {
@@ -75,6 +76,7 @@ export function entryRows(drafts: AuditEntryDraft[], shared: { transactionId: st
 export async function writeAuditEntries(manager: EntityManager, drafts: AuditEntryDraft[]): Promise<AuditLog[]> {
   if (drafts.length === 0) return [];
   const runner = manager.queryRunner;
+  ensureTransactionTracking(manager.connection);
   const rows = entryRows(drafts, { transactionId: transactionIdFor(runner), createdAt: new Date(nextTimestamp(manager.connection)), context: currentAuditContext() });
   await runAsync(manager, insertEntries(dialectOf(manager.connection), rows));
   publishAfterCommit(manager.connection, runner, rows);
@@ -104,6 +106,21 @@ const COLUMNS: Array<[string, (row: AuditLog) => unknown]> = [
 ];
 const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
 const ROWS_PER_STATEMENT = 500;
+const statements = new Map<string, string>();
+
+/** The INSERT for `rowCount` entries, built once per size (a bulk write reuses the same text, and driver caches key on it). */
+function insertStatement(dialect: Dialect, rowCount: number): string {
+  const key = `${dialect}:${rowCount}`;
+  let sql = statements.get(key);
+  if (!sql) {
+    const quote = (name: string) => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
+    const tuple = `(${COLUMNS.map(() => '?').join(', ')})`;
+    sql = `INSERT INTO ${quote('audit_log')} (${COLUMNS.map(([name]) => quote(name)).join(', ')}) VALUES ${Array.from({ length: rowCount }, () => tuple).join(', ')}`;
+    if (statements.size >= 32) statements.clear(); // sizes other than the full chunk are rare; keep the memo small
+    statements.set(key, sql);
+  }
+  return sql;
+}
 
 /**
  * Inserts the rows, 500 per plain multi-row INSERT, and sets their ids. Audit rows ride on every audited
@@ -112,16 +129,11 @@ const ROWS_PER_STATEMENT = 500;
  * id and the ids of one statement are consecutive; PostgreSQL returns them.
  */
 export function* insertEntries(dialect: Dialect, rows: AuditLog[]): Work<void> {
-  const quote = (name: string) => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
-  const columnList = COLUMNS.map(([name]) => quote(name)).join(', ');
   for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
     const chunk = rows.slice(start, start + ROWS_PER_STATEMENT);
     const params: unknown[] = [];
-    const tuples = chunk.map((row) => {
-      for (const [, value] of COLUMNS) params.push(value(row));
-      return `(${COLUMNS.map(() => '?').join(', ')})`;
-    });
-    const sql = `INSERT INTO ${quote('audit_log')} (${columnList}) VALUES ${tuples.join(', ')}`;
+    for (const row of chunk) for (const [, value] of COLUMNS) params.push(value(row));
+    const sql = insertStatement(dialect, chunk.length);
     if (dialect === 'postgres') {
       const { rows: returned } = yield* exec<{ id: number | string }>(`${sql} RETURNING "id"`, params);
       returned.forEach((r, i) => (chunk[i]!.id = Number(r.id)));
