@@ -28,6 +28,8 @@ export interface AuditServerOptions {
   auth?: Partial<AuthConfig>;
   /** Introspection, field suggestions and GraphiQL off. @default NODE_ENV !== 'development' */
   production?: boolean;
+  /** Origins whose browser pages may call the API (`['*']`: any, never with credentials). @default [] (none) */
+  corsOrigins?: readonly string[];
 }
 
 export interface AuditServer {
@@ -59,7 +61,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   );
   const quotas = createQuotas(limits);
   const production = options.production ?? process.env.NODE_ENV !== 'development';
-  const yoga = createAuditYoga({ dataSource, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger: options.logging === false ? silentLogger() : (options.logger ?? createLogger()), production });
+  const yoga = createAuditYoga({ dataSource, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger: options.logging === false ? silentLogger() : (options.logger ?? createLogger()), production, corsOrigins: options.corsOrigins });
 
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;

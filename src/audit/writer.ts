@@ -40,6 +40,21 @@ function nextTimestamp(dataSource: DataSource): number {
 }
 
 /**
+ * Values that come from request headers (or a peer address) are cut to their column's size, which the
+ * entity's metadata gives: SQLite would store a 15,000-character User-Agent as it is, PostgreSQL would fail
+ * the whole write (and with it the app's own change).
+ */
+const HEADER_PROPERTIES = ['ip', 'userAgent'] as const;
+
+function fitToColumn(connection: DataSource, property: (typeof HEADER_PROPERTIES)[number], value: string | null): string | null {
+  if (value === null) return null;
+  const length = Number(connection.getMetadata(AuditLog).findColumnWithPropertyName(property)?.length);
+  if (!(length > 0) || value.length <= length) return value;
+  // Cut by code points (what a varchar(n) counts), so a surrogate pair is never split in half.
+  return Array.from(value).slice(0, length).join('');
+}
+
+/**
  * Writes entries through `manager`, so they commit or roll back with the caller's transaction, and
  * hands them to the after-commit publisher.
  */
@@ -63,8 +78,8 @@ export async function writeAuditEntries(manager: EntityManager, drafts: AuditEnt
       data: draft.data ?? null,
       previousData: draft.previousData ?? null,
       meta: draft.meta !== undefined ? draft.meta : (context?.meta ?? null),
-      ip: draft.ip !== undefined ? draft.ip : (context?.ip ?? null),
-      userAgent: draft.userAgent !== undefined ? draft.userAgent : (context?.userAgent ?? null),
+      ip: fitToColumn(manager.connection, 'ip', draft.ip !== undefined ? draft.ip : (context?.ip ?? null)),
+      userAgent: fitToColumn(manager.connection, 'userAgent', draft.userAgent !== undefined ? draft.userAgent : (context?.userAgent ?? null)),
       transactionId: draft.transactionId ?? transactionId,
       idempotencyKey: draft.idempotencyKey ?? null,
       redactedChanges: draft.redactedChanges?.length ? draft.redactedChanges : null,

@@ -12,6 +12,10 @@ import { buildContext } from './context.js';
 import { createErrorMasker } from './errors.js';
 import { useDatabaseHealth } from './health.js';
 import { useInputErrorCodes } from './input-errors.js';
+import { corsPolicy } from './cors.js';
+import { selfHostedGraphiQL } from './graphiql.js';
+import { useSecurityHeaders } from './security-headers.js';
+import { useWellFormedInput } from './well-formed-input.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
 export interface ServerContext {
@@ -29,6 +33,8 @@ export interface YogaOptions {
   logger: Logger;
   /** Introspection and field suggestions off. @default false */
   production?: boolean;
+  /** Origins allowed to call the API from a browser page (`*`: any). @default [] (none) */
+  corsOrigins?: readonly string[];
 }
 
 /** Query shape limits, by graphql-armor. A legitimate dashboard query stays far below each. */
@@ -47,6 +53,7 @@ function yogaLogger(logger: Logger): YogaLogger {
 
 export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYoga {
   const logger = yogaLogger(options.logger);
+  const graphiql = selfHostedGraphiQL();
   // Cast: yoga's plugin types are invariant in the context, so plugins for different contexts do not mix.
   const plugins = [
     useDatabaseHealth(deps.dataSource),
@@ -61,6 +68,8 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
       blockFieldSuggestion: { enabled: options.production ?? false },
     }),
     useInputErrorCodes(),
+    useWellFormedInput(),
+    useSecurityHeaders({ htmlPolicy: graphiql.policy }),
     useAuditContext<GraphQLContext>((context) => context.audit),
   ] as unknown as Plugin[];
   if (options.production) plugins.push(useDisableIntrospection());
@@ -69,6 +78,8 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/live',
     graphiql: options.graphiql ?? true,
+    renderGraphiQL: (options) => graphiql.render(options),
+    cors: corsPolicy(options.corsOrigins ?? []),
     logging: logger,
     // Uploads are not part of the API, and multipart forms are a CSRF vector.
     multipart: false,
