@@ -9,6 +9,8 @@ export const ErrorCode = {
   SlowConsumer: 'SLOW_CONSUMER',
   RateLimited: 'RATE_LIMITED',
   SubscriptionLimit: 'SUBSCRIPTION_LIMIT',
+  /** The server is stopping; retry against another instance or later (live streams carry `after`). */
+  ShuttingDown: 'SHUTTING_DOWN',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
