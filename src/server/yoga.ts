@@ -35,6 +35,8 @@ export interface YogaOptions {
   production?: boolean;
   /** Origins allowed to call the API from a browser page (`*`: any). @default [] (none) */
   corsOrigins?: readonly string[];
+  /** More plugins, after the server's own. */
+  plugins?: Plugin[];
 }
 
 /** Query shape limits, by graphql-armor. A legitimate dashboard query stays far below each. */
@@ -73,6 +75,7 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
     useAuditContext<GraphQLContext>((context) => context.audit),
   ] as unknown as Plugin[];
   if (options.production) plugins.push(useDisableIntrospection());
+  plugins.push(...(options.plugins ?? []));
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
