@@ -13,7 +13,7 @@ export interface ServerProcess {
   output(): string;
   /** Resolves when the output matches `pattern` (already or later). */
   waitFor(pattern: RegExp): Promise<string>;
-  /** Resident set size of the server process in bytes, read from /proc. */
+  /** Resident set size of the server process in bytes, read from /proc; 0 once it has exited. */
   rss(): number;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -56,8 +56,13 @@ export async function startServerProcess(env: Record<string, string>, nodeArgs: 
     output: () => output,
     waitFor,
     rss: () => {
-      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
-      return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+      let status = '';
+      try {
+        status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      } catch {
+        return 0;
+      }
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
     },
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
