@@ -102,6 +102,8 @@ export class Connections {
   /** From now on new requests get 503 SHUTTING_DOWN and new WebSockets are refused. */
   beginDrain(): void {
     this.draining = true;
+    // Answers still to come close their connection after them, so no keep-alive socket outlives the drain.
+    for (const { res } of this.streams) if (!res.headersSent) res.setHeader('connection', 'close');
     this.checkIdle();
   }
 
