@@ -32,6 +32,9 @@ export function sqliteDataSourceOptions(options: SqliteOptions) {
     logger: options.logger,
     logging: options.logger ? ('all' as const) : false,
     prepareDatabase: (db: { pragma: (source: string) => unknown }) => {
+      // Also when the file was opened through these options alone (the TypeORM CLI via ormconfig.ts), and
+      // before WAL mode creates the -wal and -shm files, which take the database file's mode.
+      protectDatabaseFiles(options.database);
       if (options.database !== ':memory:') db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${synchronous}`);
       db.pragma('foreign_keys = ON');
