@@ -46,10 +46,18 @@ function nextTimestamp(dataSource: DataSource): number {
  */
 const HEADER_PROPERTIES = ['ip', 'userAgent'] as const;
 
+const columnLengths = new WeakMap<DataSource, Partial<Record<(typeof HEADER_PROPERTIES)[number], number>>>();
+
 function fitToColumn(connection: DataSource, property: (typeof HEADER_PROPERTIES)[number], value: string | null): string | null {
   if (value === null) return null;
-  const length = Number(connection.getMetadata(AuditLog).findColumnWithPropertyName(property)?.length);
-  if (!(length > 0) || value.length <= length) return value;
+  let lengths = columnLengths.get(connection);
+  if (!lengths) {
+    const metadata = connection.getMetadata(AuditLog);
+    lengths = Object.fromEntries(HEADER_PROPERTIES.map((name) => [name, Number(metadata.findColumnWithPropertyName(name)?.length) || undefined]));
+    columnLengths.set(connection, lengths);
+  }
+  const length = lengths[property];
+  if (length === undefined || value.length <= length) return value;
   // Cut by code points (what a varchar(n) counts), so a surrogate pair is never split in half.
   return Array.from(value).slice(0, length).join('');
 }
