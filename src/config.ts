@@ -46,6 +46,8 @@ export interface Limits {
   maxJsonDepth: number;
   /** Entries that may wait for one live subscriber before it is closed as too slow. @default 1000 */
   subscriberQueue: number;
+  /** Bytes of entries (their JSON values, plus 1 KB each) that may wait for one live subscriber. @default 16777216 */
+  subscriberQueueBytes: number;
   /** Most buckets one activity chart may return. @default 1000 */
   maxChartBuckets: number;
   /** Largest request body accepted over HTTP. @default 1048576 */
@@ -79,6 +81,7 @@ export const defaultLimits: Limits = {
   maxJsonBytes: 64 * 1024,
   maxJsonDepth: 32,
   subscriberQueue: 1000,
+  subscriberQueueBytes: 16 * 1024 * 1024,
   maxChartBuckets: 1000,
   maxBodyBytes: 1024 * 1024,
   maxJsonKeys: 2000,
@@ -156,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxJsonBytes: integer(env, 'MAX_JSON_BYTES', defaultLimits.maxJsonBytes, 1024, 16 * 1024 * 1024),
       maxJsonDepth: integer(env, 'MAX_JSON_DEPTH', defaultLimits.maxJsonDepth, 1, 256),
       subscriberQueue: integer(env, 'SUBSCRIBER_QUEUE_LIMIT', defaultLimits.subscriberQueue, 1, 1_000_000),
+      subscriberQueueBytes: integer(env, 'SUBSCRIBER_QUEUE_BYTES', defaultLimits.subscriberQueueBytes, 64 * 1024, 1024 * 1024 * 1024),
       maxChartBuckets: integer(env, 'MAX_CHART_BUCKETS', defaultLimits.maxChartBuckets, 1, 100_000),
       maxBodyBytes: integer(env, 'MAX_BODY_BYTES', defaultLimits.maxBodyBytes, 1024, 64 * 1024 * 1024),
       maxJsonKeys: integer(env, 'MAX_JSON_KEYS', defaultLimits.maxJsonKeys, 1, 1_000_000),

@@ -61,7 +61,7 @@ builder.subscriptionField('auditLogAdded', (t) =>
       if (payload instanceof ShuttingDown) throw shuttingDown(payload.resumeAfter);
       if (payload instanceof CredentialsExpired) throw unauthenticated('The credentials of this subscription have expired; subscribe again with fresh ones');
       if (payload instanceof SlowConsumer) {
-        throw new GraphQLError(`Subscriber fell more than ${payload.limit} entries behind and was closed; resubscribe with "after" to resume`, {
+        throw new GraphQLError(`Subscriber fell more than ${payload.what} behind and was closed; resubscribe with "after" to resume`, {
           extensions: { code: ErrorCode.SlowConsumer, after: payload.lastDelivered ? encodeCursor(payload.lastDelivered) : null },
         });
       }

@@ -11,7 +11,8 @@ const REPLAY_PAGE_ROWS = 500;
 
 /** Yielded once, last, to a subscriber that fell too far behind; the field resolver turns it into an error. */
 export class SlowConsumer {
-  constructor(readonly limit: number, readonly lastDelivered: LogPosition | undefined) {}
+  /** `what`: the bound passed, "1000 entries" or "16777216 bytes". */
+  constructor(readonly limit: number, readonly lastDelivered: LogPosition | undefined, readonly what = `${limit} entries`) {}
 }
 
 /** Yielded once, last, when the subscriber's credentials expire. */
@@ -77,7 +78,8 @@ export function streamAuditLogs(deps: ServiceDeps, filter: AuditLogFilter, after
 
   let last = after;
   let resumeFrom = after;
-  const openFeed = () => deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, accept: (entry) => matchesAuditLogFilter(entry, filter) });
+  const openFeed = () =>
+    deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, maxBytes: deps.limits.subscriberQueueBytes, accept: (entry) => matchesAuditLogFilter(entry, filter) });
 
   async function* replay(from: LogPosition): AsyncGenerator<AuditLog> {
     const release = await deps.replays.acquire(options.principalKey ?? filter.tenantId, stop.signal).catch(() => undefined);
@@ -116,7 +118,7 @@ export function streamAuditLogs(deps: ServiceDeps, filter: AuditLogFilter, after
         next = await live.next();
       } catch (error) {
         if (error instanceof SlowConsumerError) {
-          yield new SlowConsumer(error.limit, last ?? resumeFrom);
+          yield new SlowConsumer(error.limit, last ?? resumeFrom, error.what);
           return;
         }
         throw error;
