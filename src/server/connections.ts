@@ -84,17 +84,17 @@ export class Connections {
   /** A yoga plugin counting operations being executed on any transport (graphql-ws ones are not HTTP requests). */
   plugin(): Plugin {
     return {
-      onExecute: () => {
-        this.operations++;
-        let done = false;
-        return {
-          onExecuteDone: () => {
-            if (done) return;
-            done = true;
+      onExecute: ({ executeFn, setExecuteFn }) => {
+        // Wrapping the execution itself (not onExecuteDone) also counts down when it throws.
+        setExecuteFn(async (args) => {
+          this.operations++;
+          try {
+            return await executeFn(args);
+          } finally {
             this.operations--;
             this.checkIdle();
-          },
-        };
+          }
+        });
       },
     };
   }
