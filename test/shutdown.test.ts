@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startServerProcess } from './helpers/server-process.js';
 import { openSse } from './helpers/sse.js';
-import { deferred, type GraphQLResponse } from './helpers/test-app.js';
+import { collect, deferred, startTestApp, type GraphQLResponse } from './helpers/test-app.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'auditql-shutdown-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -160,5 +160,42 @@ describe('shutdown on SIGTERM', () => {
     holder.send();
     expect((await holder.answer).status).toBe(200);
     expect(await server.exited).toBe(0);
+  });
+
+  it('refuses new WebSockets and new subscriptions on open sockets while it drains', async () => {
+    const app = await startTestApp();
+    try {
+      const client = app.wsClient();
+      const connected = deferred();
+      client.on('connected', () => connected.resolve());
+      const open = collect(client, ADDED);
+      await connected.promise;
+      // A write in flight keeps the server draining while the late arrivals knock.
+      const holder = inFlightWrite(app.url, app.adminKey, 'holder');
+      await holder.accepted;
+      const stopped = app.server.stop({ timeoutMs: 20_000 });
+
+      const late = collect(client, ADDED);
+      const { error, received } = await late.done;
+      const errors = (error as Array<{ extensions?: Record<string, unknown> }> | undefined) ?? received[0]?.errors;
+      expect(errors?.[0]?.extensions?.code).toBe('SHUTTING_DOWN');
+      const ended = await open.done;
+      expect(ended.received.at(-1)?.errors?.[0]?.extensions?.code).toBe('SHUTTING_DOWN');
+
+      const refused = new WebSocket(app.wsUrl, 'graphql-transport-ws');
+      const status = await new Promise<number>((resolve) => {
+        refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        refused.once('error', () => resolve(0));
+      });
+      // The listening socket is closed (connection refused); an upgrade on a connection still open gets 400.
+      expect([0, 400]).toContain(status);
+      expect(refused.readyState).not.toBe(WebSocket.OPEN);
+
+      holder.send();
+      expect((await holder.answer).status).toBe(200);
+      await stopped;
+    } finally {
+      await app.close();
+    }
   });
 });
