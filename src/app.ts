@@ -5,10 +5,12 @@ import { defaultLimits, type AuthConfig, type Limits } from './config.js';
 import { createAuthenticator } from './auth/authenticate.js';
 import { createJwtVerifier } from './auth/jwt.js';
 import { createQuotas } from './services/quotas.js';
+import { createReplaySlots } from './services/replay-slots.js';
 import { limitBodySize } from './server/http.js';
 import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from './audit/publish.subscriber.js';
 import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
+import { CloseCode, Connections } from './server/connections.js';
 import { createAuditYoga, type AuditYoga } from './server/yoga.js';
 import { createGroupCommit } from './audit/group-commit.js';
 import { nextTimestamp } from './audit/writer.js';
@@ -34,6 +36,8 @@ export interface AuditServerOptions {
   store?: Partial<StoreOptions>;
   /** Introspection, field suggestions and GraphiQL off. @default NODE_ENV !== 'development' */
   production?: boolean;
+  /** Origins whose browser pages may call the API (`['*']`: any, never with credentials). @default [] (none) */
+  corsOrigins?: readonly string[];
 }
 
 export interface AuditServer {
@@ -46,9 +50,17 @@ export interface AuditServer {
    * own `server` (whose request handler hands audit requests to `yoga`) to serve the audit API next to an app.
    */
   start(options?: { port?: number; host?: string; server?: Server }): Promise<{ url: string; port: number }>;
-  /** Ends subscriptions, closes every connection and stops listening. Leaves the DataSource open. A second call does nothing. */
-  stop(): Promise<void>;
+  /**
+   * Shuts down, draining: stops accepting (new requests get 503 SHUTTING_DOWN), ends live streams with a
+   * SHUTTING_DOWN error that carries the cursor to resume from, lets requests and operations already under way
+   * finish (their writes commit, group commit included) for up to `timeoutMs`, closes WebSockets with 1001, then
+   * every connection left. Leaves the DataSource open. Calling it again returns the same promise.
+   */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
 }
+
+/** How long `stop()` waits for in-flight requests by default. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** The audit-log GraphQL server over a DataSource; building it and listening are separate steps. */
 export function createAuditServer(options: AuditServerOptions): AuditServer {
@@ -73,19 +85,50 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     toEntries: (rows) => toEntries({ dataSource }, rows),
     publish: (entries) => entries.forEach((entry) => pubsub.publish(entry)),
   });
+  const replays = createReplaySlots(limits);
+  const closing = new AbortController();
   const production = options.production ?? process.env.NODE_ENV !== 'development';
-  const yoga = createAuditYoga({ dataSource, store, commit, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger: options.logging === false ? silentLogger() : (options.logger ?? createLogger()), production });
+  const logger = options.logging === false ? silentLogger() : (options.logger ?? createLogger());
+  const connections = new Connections(limits, logger);
+  const yoga = createAuditYoga(
+    { dataSource, store, commit, pubsub, limits, auth, quotas, replays, closing: closing.signal },
+    { graphiql: options.graphiql ?? !production, logger, production, corsOrigins: options.corsOrigins, plugins: [connections.plugin()] },
+  );
 
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;
+  let stopping: Promise<void> | undefined;
+
+  const drainAndClose = async (timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    const left = () => Math.max(0, deadline - Date.now());
+    // Stop accepting: no new connections, 503 for new requests on open ones, no new WebSockets.
+    connections.beginDrain();
+    const closed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
+    server?.closeIdleConnections();
+    // Live streams end with SHUTTING_DOWN and their resume cursor; requests under way finish.
+    closing.abort();
+    const drained = await connections.whenIdle(left());
+    if (!drained) logger.warn(`shutdown: requests still running after ${timeoutMs} ms are cut off`);
+    await connections.closeSockets(CloseCode.GoingAway, 'Server shutting down', Math.min(left(), 2_000));
+    connections.stopWatching();
+    unregisterPublisher(dataSource, pubsub);
+    if (ws) await ws.close();
+    if (server) {
+      server.closeAllConnections();
+      await closed;
+    }
+    await store.close();
+  };
 
   return {
     yoga,
     store,
     pubsub,
     async start({ port = 4000, host = '0.0.0.0', server: own } = {}) {
-      server = own ?? createServer(limitBodySize(yoga, limits.maxBodyBytes));
+      server = own ?? createServer(connections.handle(limitBodySize(yoga, limits.maxBodyBytes)));
       ws = attachWebSocketServer(server, yoga, auth, limits);
+      connections.watch(ws.wsServer);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
         server!.listen(port, host, () => resolve());
@@ -94,22 +137,9 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
       const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
       return { url: `http://${shownHost}:${address.port}${yoga.graphqlEndpoint}`, port: address.port };
     },
-    async stop() {
-      unregisterPublisher(dataSource, pubsub);
-      // Taken before the first await, so a second stop() finds nothing left to close.
-      const [openWs, openServer] = [ws, server];
-      ws = undefined;
-      server = undefined;
-      if (openWs) {
-        for (const client of openWs.wsServer.clients) client.terminate();
-        await openWs.close();
-      }
-      if (openServer) {
-        const closed = new Promise<void>((resolve) => openServer.close(() => resolve()));
-        openServer.closeAllConnections();
-        await closed;
-      }
-      await store.close();
+    stop({ timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS } = {}) {
+      stopping ??= drainAndClose(timeoutMs);
+      return stopping;
     },
   };
 }

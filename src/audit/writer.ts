@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { AuditLog } from '../db/entities/audit-log.entity.js';
+import { AuditLog, COLUMN_LENGTH } from '../db/entities/audit-log.entity.js';
 import { DEFAULT_TENANT } from '../shared/tenant.js';
 import { currentAuditContext, type AuditActor, type AuditContext } from './context.js';
 import type { JsonValue } from '../shared/json.js';
@@ -41,6 +41,16 @@ export function nextTimestamp(database: object): number {
   return now;
 }
 
+/**
+ * Values that come from request headers (or a peer address) are cut to their column's size: SQLite would
+ * store a 15,000-character User-Agent as it is, PostgreSQL would fail the whole write (and with it the app's
+ * own change). Cut by code points (what a varchar(n) counts), so a surrogate pair is never split in half.
+ */
+function fitToColumn(value: string | null, length: number): string | null {
+  if (value === null || value.length <= length) return value;
+  return Array.from(value).slice(0, length).join('');
+}
+
 /** The rows for `drafts`, filled in from the acting context where a draft leaves a fact out. */
 export function entryRows(drafts: AuditEntryDraft[], shared: { transactionId: string; createdAt: Date; context?: AuditContext }): AuditLog[] {
   const { context } = shared;
@@ -58,8 +68,8 @@ export function entryRows(drafts: AuditEntryDraft[], shared: { transactionId: st
       data: draft.data ?? null,
       previousData: draft.previousData ?? null,
       meta: draft.meta !== undefined ? draft.meta : (context?.meta ?? null),
-      ip: draft.ip !== undefined ? draft.ip : (context?.ip ?? null),
-      userAgent: draft.userAgent !== undefined ? draft.userAgent : (context?.userAgent ?? null),
+      ip: fitToColumn(draft.ip !== undefined ? draft.ip : (context?.ip ?? null), COLUMN_LENGTH.ip),
+      userAgent: fitToColumn(draft.userAgent !== undefined ? draft.userAgent : (context?.userAgent ?? null), COLUMN_LENGTH.userAgent),
       transactionId: draft.transactionId ?? shared.transactionId,
       idempotencyKey: draft.idempotencyKey ?? null,
       redactedChanges: draft.redactedChanges?.length ? draft.redactedChanges : null,
