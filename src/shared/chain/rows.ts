@@ -1,0 +1,77 @@
+/** Reading chain rows out of the `audit_log` table (the server, the CLI, the migration). */
+import type { ChainRow } from './canonical.js';
+
+/** Columns of `audit_log` a ChainRow is made of, as a SELECT list. */
+export const CHAIN_COLUMNS =
+  '"tenant_id", "sequence", "hash", "previous_hash", "hash_version", "salt", "personal_paths", "erased_digests", "created_at", ' +
+  '"resource", "resource_id", "action", "author_id", "author_name", "author_type", "data", "previous_data", "meta", "ip", ' +
+  '"user_agent", "transaction_id", "idempotency_key", "redacted_changes", "recorded_by"';
+
+export interface RawChainRow {
+  tenant_id: string;
+  sequence: number | string | null;
+  hash: string | null;
+  previous_hash: string | null;
+  hash_version: number | string | null;
+  salt: string | null;
+  personal_paths: string | null;
+  erased_digests: string | null;
+  created_at: number | string;
+  resource: string;
+  resource_id: string | null;
+  action: string;
+  author_id: string | null;
+  author_name: string | null;
+  author_type: string | null;
+  data: string | null;
+  previous_data: string | null;
+  meta: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  transaction_id: string | null;
+  idempotency_key: string | null;
+  redacted_changes: string | null;
+  recorded_by: string | null;
+}
+
+function parseJson<T>(text: string | null, fallback: T): T {
+  if (text === null) return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    // Left for the verifier to report: an unparsable value cannot be what was hashed.
+    return fallback;
+  }
+}
+
+export function chainRowFromDb(raw: RawChainRow): ChainRow {
+  return {
+    tenantId: raw.tenant_id,
+    sequence: Number(raw.sequence),
+    hash: raw.hash ?? '',
+    previousHash: raw.previous_hash ?? '',
+    hashVersion: Number(raw.hash_version),
+    salt: raw.salt,
+    personalPaths: parseJson<string[]>(raw.personal_paths, []),
+    erasedDigests: parseJson<Record<string, string> | null>(raw.erased_digests, null),
+    createdAt: Number(raw.created_at),
+    resource: raw.resource,
+    resourceId: raw.resource_id,
+    action: raw.action,
+    authorId: raw.author_id,
+    authorName: raw.author_name,
+    authorType: raw.author_type,
+    data: raw.data,
+    previousData: raw.previous_data,
+    meta: raw.meta,
+    ip: raw.ip,
+    userAgent: raw.user_agent,
+    transactionId: raw.transaction_id,
+    idempotencyKey: raw.idempotency_key,
+    redactedChanges: parseJson<string[] | null>(raw.redacted_changes, null),
+    recordedBy: raw.recorded_by,
+  };
+}
+
+/** Stored form of the personal paths: NULL for none. */
+export const personalPathsColumn = (paths: string[]) => (paths.length === 0 ? null : JSON.stringify(paths));
