@@ -11,6 +11,11 @@ import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
 import { createAuditYoga, type AuditYoga } from './server/yoga.js';
 import { createLogger, silentLogger, type Logger } from './shared/logger.js';
+import type { KeyObject } from 'node:crypto';
+import { configureAuditChain, type AuditChainOptions } from './audit/chain/settings.js';
+import { loadCheckpointKey } from './services/checkpoint-key.js';
+import { scheduleCheckpoints } from './services/checkpoints.js';
+import { createMetaAudit, type MetaAuditOptions } from './services/meta-audit.js';
 
 export interface AuditServerOptions {
   /** An initialised DataSource that includes the `AuditLog` entity and its migrations. */
@@ -28,6 +33,18 @@ export interface AuditServerOptions {
   auth?: Partial<AuthConfig>;
   /** Introspection, field suggestions and GraphiQL off. @default NODE_ENV !== 'development' */
   production?: boolean;
+  /** The chain, checkpoints and the audit of the audit log (README, "Evidence"). */
+  evidence?: EvidenceOptions;
+}
+
+export interface EvidenceOptions {
+  /** Ed25519 private key (PEM or KeyObject) that signs checkpoints. @default one generated next to the database file */
+  checkpointPrivateKey?: string | KeyObject;
+  /** A checkpoint per tenant whose chain moved, this often; 0: none on a schedule. @default 3600000 */
+  checkpointIntervalMs?: number;
+  metaAudit?: MetaAuditOptions;
+  /** Personal fields inside data, previousData and meta. @default DEFAULT_PERSONAL_FIELDS */
+  personalFields?: AuditChainOptions['personalFields'];
 }
 
 export interface AuditServer {
@@ -59,7 +76,14 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   );
   const quotas = createQuotas(limits);
   const production = options.production ?? process.env.NODE_ENV !== 'development';
-  const yoga = createAuditYoga({ dataSource, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger: options.logging === false ? silentLogger() : (options.logger ?? createLogger()), production });
+  const logger = options.logging === false ? silentLogger() : (options.logger ?? createLogger());
+  const evidence = options.evidence ?? {};
+  if (evidence.personalFields !== undefined) configureAuditChain(dataSource, { personalFields: evidence.personalFields });
+  const database = typeof dataSource.options.database === 'string' ? dataSource.options.database : undefined;
+  const checkpointKey = loadCheckpointKey({ privateKey: evidence.checkpointPrivateKey, database }, logger);
+  const metaAudit = createMetaAudit(dataSource, logger, evidence.metaAudit);
+  const yoga = createAuditYoga({ dataSource, pubsub, limits, auth, quotas, checkpointKey, metaAudit }, { graphiql: options.graphiql ?? !production, logger, production });
+  let stopCheckpoints: (() => void) | undefined;
 
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;
@@ -74,11 +98,16 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
         server!.once('error', reject);
         server!.listen(port, host, () => resolve());
       });
+      const interval = evidence.checkpointIntervalMs ?? 3_600_000;
+      if (interval > 0 && !stopCheckpoints) stopCheckpoints = scheduleCheckpoints(dataSource, checkpointKey, interval, logger);
       const address = server.address() as AddressInfo;
       const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
       return { url: `http://${shownHost}:${address.port}${yoga.graphqlEndpoint}`, port: address.port };
     },
     async stop() {
+      stopCheckpoints?.();
+      stopCheckpoints = undefined;
+      await metaAudit.flush();
       unregisterPublisher(dataSource, pubsub);
       if (ws) {
         for (const client of ws.wsServer.clients) client.terminate();

@@ -16,7 +16,20 @@ export async function serve(config: Config): Promise<void> {
   const logger = createLogger({ pretty: !config.production });
   const dataSource = await openDatabase(createSqliteDataSource({ database: config.database, synchronous: config.sqliteSynchronous }));
   await ensureAdminKey(dataSource, config.auth, (line) => process.stdout.write(`${line}\n`));
-  const server = createAuditServer({ dataSource, limits: config.limits, auth: config.auth, production: config.production, logger });
+  const { evidence } = config;
+  const server = createAuditServer({
+    dataSource,
+    limits: config.limits,
+    auth: config.auth,
+    production: config.production,
+    logger,
+    evidence: {
+      checkpointPrivateKey: evidence.checkpointPrivateKey,
+      checkpointIntervalMs: evidence.checkpointIntervalMs,
+      metaAudit: { mode: evidence.metaAudit, windowMs: evidence.metaAuditWindowMs },
+      personalFields: evidence.personalFields,
+    },
+  });
 
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS + 5_000, logger: { error: (message: unknown) => logger.error({ err: message }, 'shutdown') } }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'closing after an unexpected error');

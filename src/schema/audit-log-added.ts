@@ -26,6 +26,7 @@ builder.subscriptionField('auditLogAdded', (t) =>
       const after = args.after != null ? decodeCursor(args.after, 'after') : undefined;
       const principal = ctx.principal!;
       const release = await ctx.quotas.acquireSubscription(principal.id);
+      ctx.metaAudit.read(ctx, { action: 'subscribe', operation: 'auditLogAdded', filter: { ...args.filter, after: args.after } });
       return streamAuditLogs(ctx, filter, after, { expiresAt: principal.expiresAt, onEnd: release });
     },
     resolve: (payload: AuditLog | SlowConsumer | CredentialsExpired) => {

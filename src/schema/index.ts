@@ -8,5 +8,7 @@ import './log-event.js';
 import './rename-log.js';
 import './audit-log-added.js';
 import './api-key.js';
+import './chain-verification.js';
+import './checkpoint.js';
 
 export const schema = builder.toSchema({ sortSchema: true });

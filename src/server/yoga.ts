@@ -11,6 +11,7 @@ import type { GraphQLContext, ServerDeps } from '../schema/context.js';
 import { buildContext } from './context.js';
 import { createErrorMasker } from './errors.js';
 import { useDatabaseHealth } from './health.js';
+import { useCheckpointEndpoints } from './checkpoints.js';
 import { useInputErrorCodes } from './input-errors.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
@@ -50,6 +51,7 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
   // Cast: yoga's plugin types are invariant in the context, so plugins for different contexts do not mix.
   const plugins = [
     useDatabaseHealth(deps.dataSource),
+    useCheckpointEndpoints(deps),
     // Browsers may only send requests that a CORS preflight guards: JSON bodies, or this header.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
     EnvelopArmorPlugin({

@@ -1,5 +1,7 @@
 import type { DataSource, ObjectLiteral } from 'typeorm';
 import { AuditLog } from '../../src/db/entities/audit-log.entity.js';
+import { appendToChain } from '../../src/audit/chain/append.js';
+import { nameRuleMatcher } from '../../src/shared/chain/personal.js';
 
 export interface SeedRow {
   resource: string;
@@ -12,7 +14,10 @@ export interface SeedRow {
   tenantId?: string;
 }
 
-/** Inserts rows with chosen timestamps straight into the real database (the API always stamps "now"). */
+/**
+ * Inserts rows with chosen timestamps straight into the real database (the API always stamps "now"), with
+ * their place in the chain, as the writer gives it.
+ */
 export async function seed(dataSource: DataSource, rows: SeedRow[]): Promise<AuditLog[]> {
   const entities = rows.map((row) =>
     Object.assign(new AuditLog(), {
@@ -31,11 +36,20 @@ export async function seed(dataSource: DataSource, rows: SeedRow[]): Promise<Aud
       userAgent: null,
       transactionId: null,
       idempotencyKey: null,
+      redactedChanges: null,
+      recordedBy: null,
       createdAt: row.createdAt,
     }),
   );
+  const personal = nameRuleMatcher([]);
   for (let i = 0; i < entities.length; i += 200) {
-    await dataSource.createQueryBuilder().insert().into(AuditLog).values(entities.slice(i, i + 200) as ObjectLiteral[]).execute();
+    const chunk = entities.slice(i, i + 200);
+    await dataSource.transaction((manager) =>
+      appendToChain(manager, chunk.map((e) => ({ ...e, createdAt: e.createdAt.getTime() })), personal, async (m, linked) => {
+        linked.forEach((link, k) => Object.assign(chunk[k]!, { sequence: link.sequence, hash: link.hash, previousHash: link.previousHash, hashVersion: link.hashVersion, salt: link.salt }));
+        await m.createQueryBuilder().insert().into(AuditLog).values(chunk as ObjectLiteral[]).execute();
+      }),
+    );
   }
   return entities;
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import type { DataSource, Logger } from 'typeorm';
 import WebSocket from 'ws';
-import { createAuditServer, type AuditServer } from '../../src/app.js';
+import { createAuditServer, type AuditServer, type EvidenceOptions } from '../../src/app.js';
 import type { Limits } from '../../src/config.js';
 import { createSqliteDataSource, openDatabase } from '../../src/db/data-source.js';
 import { createApiKey } from '../../src/services/api-keys.js';
@@ -65,13 +65,16 @@ export interface TestApp {
 }
 
 /** One place that builds an app on a fresh SQLite file, listening on an ephemeral port, and disposes it. */
-export async function startTestApp(options: { limits?: Partial<Limits>; database?: string; production?: boolean } = {}): Promise<TestApp> {
+export async function startTestApp(options: { limits?: Partial<Limits>; database?: string; production?: boolean; evidence?: EvidenceOptions } = {}): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-test-'));
   const file = options.database ?? join(dir, 'audit.sqlite');
   const sql = new StatementCounter();
   const dataSource = await openDatabase(createSqliteDataSource({ database: file, logger: sql }));
   const { secret: adminKey } = await createApiKey(dataSource, { name: 'test admin', scopes: [...ALL_SCOPES] });
-  const server = createAuditServer({ dataSource, limits: options.limits, logging: false, auth: { jwtSecret: TEST_JWT_SECRET }, production: options.production ?? false });
+  // The audit of the audit log is off unless a test asks for it: its entries would change the counts
+  // other tests check. Scheduled checkpoints likewise.
+  const evidence: EvidenceOptions = { checkpointIntervalMs: 0, ...options.evidence, metaAudit: { mode: 'off', ...options.evidence?.metaAudit } };
+  const server = createAuditServer({ dataSource, limits: options.limits, logging: false, auth: { jwtSecret: TEST_JWT_SECRET }, production: options.production ?? false, evidence });
   const { port } = await server.start({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${port}/graphql`;
   const wsUrl = `ws://127.0.0.1:${port}/graphql`;

@@ -8,6 +8,7 @@ export const CHAIN_COLUMNS =
   '"user_agent", "transaction_id", "idempotency_key", "redacted_changes", "recorded_by"';
 
 export interface RawChainRow {
+  id?: number | string;
   tenant_id: string;
   sequence: number | string | null;
   hash: string | null;
@@ -75,3 +76,27 @@ export function chainRowFromDb(raw: RawChainRow): ChainRow {
 
 /** Stored form of the personal paths: NULL for none. */
 export const personalPathsColumn = (paths: string[]) => (paths.length === 0 ? null : JSON.stringify(paths));
+
+export type RowQuery = (sql: string, params: unknown[]) => Promise<RawChainRow[]> | RawChainRow[];
+
+/**
+ * A tenant's entries in sequence order, `batchSize` at a time, from `from` through `to`, each batch read by
+ * `query` (a keyset range on the unique (tenant_id, sequence) index, so every batch costs the same; the id
+ * breaks ties, so that a duplicated sequence is seen twice, as it is). Between batches it yields to the event
+ * loop, so that a long verification never holds up the requests around it.
+ */
+export async function* chainBatches(query: RowQuery, tenant: string, from: number, to: number, batchSize = 2000): AsyncGenerator<ChainRow[]> {
+  let after: [number, number] = [from - 1, Number.MAX_SAFE_INTEGER];
+  const upTo = Number.isFinite(to) ? to : Number.MAX_SAFE_INTEGER;
+  for (;;) {
+    const raw = await query(
+      `SELECT "id", ${CHAIN_COLUMNS} FROM "audit_log" WHERE "tenant_id" = ? AND ("sequence", "id") > (?, ?) AND "sequence" <= ? ORDER BY "sequence", "id" LIMIT ?`,
+      [tenant, after[0], after[1], upTo, batchSize],
+    );
+    if (raw.length > 0) yield raw.map(chainRowFromDb);
+    if (raw.length < batchSize) return;
+    const last = raw[raw.length - 1]!;
+    after = [Number(last.sequence), Number(last.id)];
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
