@@ -12,6 +12,7 @@ import { attachWebSocketServer } from './server/ws.js';
 import { createAuditYoga, type AuditYoga } from './server/yoga.js';
 import { createLogger, silentLogger, type Logger } from './shared/logger.js';
 import type { KeyObject } from 'node:crypto';
+import type { CheckpointKey } from './shared/chain/checkpoint.js';
 import { configureAuditChain, type AuditChainOptions } from './audit/chain/settings.js';
 import { loadCheckpointKey } from './services/checkpoint-key.js';
 import { scheduleCheckpoints } from './services/checkpoints.js';
@@ -50,6 +51,8 @@ export interface EvidenceOptions {
 export interface AuditServer {
   yoga: AuditYoga;
   pubsub: AuditPubSub;
+  /** The key that signs checkpoints (configured, or generated next to the database). */
+  checkpointKey: CheckpointKey;
   /**
    * Listens on HTTP (queries, mutations, SSE) and WebSocket (graphql-ws), both at `/graphql`. Pass your
    * own `server` (whose request handler hands audit requests to `yoga`) to serve the audit API next to an app.
@@ -91,6 +94,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   return {
     yoga,
     pubsub,
+    checkpointKey,
     async start({ port = 4000, host = '0.0.0.0', server: own } = {}) {
       server = own ?? createServer(limitBodySize(yoga, limits.maxBodyBytes));
       ws = attachWebSocketServer(server, yoga, auth, limits);

@@ -96,7 +96,13 @@ export async function trustedCheckpoints(checkpoints: readonly SignedCheckpoint[
  * Every `intervalMs`, a checkpoint for each tenant whose chain moved since its last one. Returns stop().
  * The timer does not keep the process alive.
  */
-export function scheduleCheckpoints(dataSource: DataSource, key: CheckpointKey, intervalMs: number, logger: Pick<Logger, 'error'>): () => void {
+export function scheduleCheckpoints(
+  dataSource: DataSource,
+  key: CheckpointKey,
+  intervalMs: number,
+  logger: Pick<Logger, 'error'>,
+  onCheckpoint?: (checkpoint: StoredCheckpoint) => void,
+): () => void {
   let running = false;
   const tick = async () => {
     if (running || !dataSource.isInitialized) return;
@@ -107,7 +113,7 @@ export function scheduleCheckpoints(dataSource: DataSource, key: CheckpointKey, 
           `SELECT h."tenant_id" AS "tenant" FROM "audit_chain_head" h WHERE h."sequence" > h."anchor_sequence" AND h."sequence" > COALESCE((SELECT MAX(c."sequence") FROM "audit_checkpoint" c WHERE c."tenant_id" = h."tenant_id"), 0)`,
         ),
       )) as Array<{ tenant: string }>;
-      for (const { tenant } of due) await createCheckpoint(dataSource, key, tenant);
+      for (const { tenant } of due) onCheckpoint?.(await createCheckpoint(dataSource, key, tenant));
     } catch (error) {
       logger.error({ err: error }, 'scheduled checkpoint failed');
     } finally {
