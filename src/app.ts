@@ -113,13 +113,16 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
       stopCheckpoints = undefined;
       await metaAudit.flush();
       unregisterPublisher(dataSource, pubsub);
-      if (ws) {
-        for (const client of ws.wsServer.clients) client.terminate();
-        await ws.close();
+      // Safe to call twice: what is closed is forgotten.
+      const [socket, http] = [ws, server];
+      ws = server = undefined;
+      if (socket) {
+        for (const client of socket.wsServer.clients) client.terminate();
+        await socket.close();
       }
-      if (server) {
-        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
-        server.closeAllConnections();
+      if (http) {
+        const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+        http.closeAllConnections();
         await closed;
       }
     },
