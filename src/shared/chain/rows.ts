@@ -100,3 +100,37 @@ export async function* chainBatches(query: RowQuery, tenant: string, from: numbe
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
+
+/**
+ * The fields of an entry that an export line carries for offline verification (README, "Evidence"): the
+ * hashed facts with JSON values as JSON, createdAt in epoch milliseconds, and the chain's own fields.
+ */
+export function chainExportFields(row: ChainRow): Record<string, unknown> {
+  const json = (text: string | null) => (text === null ? null : (JSON.parse(text) as unknown));
+  return {
+    tenantId: row.tenantId,
+    sequence: row.sequence,
+    createdAt: row.createdAt,
+    resource: row.resource,
+    resourceId: row.resourceId,
+    action: row.action,
+    authorId: row.authorId,
+    authorName: row.authorName,
+    authorType: row.authorType,
+    data: json(row.data),
+    previousData: json(row.previousData),
+    meta: json(row.meta),
+    ip: row.ip,
+    userAgent: row.userAgent,
+    transactionId: row.transactionId,
+    idempotencyKey: row.idempotencyKey,
+    redactedChanges: row.redactedChanges,
+    recordedBy: row.recordedBy,
+    hashVersion: row.hashVersion,
+    personalPaths: row.personalPaths,
+    salt: row.salt,
+    erasedDigests: row.erasedDigests,
+    previousHash: row.previousHash,
+    hash: row.hash,
+  };
+}
