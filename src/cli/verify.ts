@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { loadConfig, parseDatabaseUrl } from '../config.js';
 import { canonicalJson, GENESIS_HASH, type ChainRow } from '../shared/chain/canonical.js';
 import { keyIdOf, verifyCheckpoint, type CheckpointFile } from '../shared/chain/checkpoint.js';
-import { chainBatches, type RawChainRow } from '../shared/chain/rows.js';
+import { chainBatches } from '../shared/chain/rows.js';
 import { ChainFailure, verifyChain, type ChainVerification, type TrustedCheckpoint } from '../shared/chain/verify.js';
 import type { JsonValue } from '../shared/json.js';
 
@@ -54,7 +54,12 @@ export async function verifyDatabaseFile(path: string, options: { tenants?: stri
       options.tenants ??
       (db.prepare(`SELECT "tenant_id" AS "t" FROM "audit_chain_head" UNION SELECT DISTINCT "tenant_id" FROM "audit_log" ORDER BY 1`).all() as Array<{ t: string }>).map((r) => r.t);
     const headOf = db.prepare(`SELECT "sequence", "hash", "anchor_sequence", "anchor_hash" FROM "audit_chain_head" WHERE "tenant_id" = ?`);
-    const query = (sql: string, params: unknown[]) => db.prepare(sql).all(...params) as RawChainRow[];
+    const statements = new Map<string, Database.Statement>();
+    const query = (sql: string, params: unknown[]) => {
+      let statement = statements.get(sql);
+      if (!statement) statements.set(sql, (statement = db.prepare(sql).raw(true)));
+      return statement.all(...params) as unknown[][];
+    };
     const results: TenantVerification[] = [];
     for (const tenant of tenants) {
       const bad = options.badCheckpoints?.get(tenant);

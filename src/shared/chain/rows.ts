@@ -77,7 +77,17 @@ export function chainRowFromDb(raw: RawChainRow): ChainRow {
 /** Stored form of the personal paths: NULL for none. */
 export const personalPathsColumn = (paths: string[]) => (paths.length === 0 ? null : JSON.stringify(paths));
 
-export type RowQuery = (sql: string, params: unknown[]) => Promise<RawChainRow[]> | RawChainRow[];
+/** Rows as objects (TypeORM), or as arrays in SELECT order (better-sqlite3's raw mode, ~2× faster to read). */
+export type RowQuery = (sql: string, params: unknown[]) => Promise<RawChainRow[] | unknown[][]> | RawChainRow[] | unknown[][];
+
+const NAMES = ['id', ...CHAIN_COLUMNS.split(', ').map((c) => c.slice(1, -1))] as Array<keyof RawChainRow>;
+
+function asObject(row: RawChainRow | unknown[]): RawChainRow {
+  if (!Array.isArray(row)) return row;
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < NAMES.length; i++) out[NAMES[i]!] = row[i];
+  return out as unknown as RawChainRow;
+}
 
 /**
  * A tenant's entries in sequence order, `batchSize` at a time, from `from` through `to`, each batch read by
@@ -89,10 +99,10 @@ export async function* chainBatches(query: RowQuery, tenant: string, from: numbe
   let after: [number, number] = [from - 1, Number.MAX_SAFE_INTEGER];
   const upTo = Number.isFinite(to) ? to : Number.MAX_SAFE_INTEGER;
   for (;;) {
-    const raw = await query(
+    const raw = (await query(
       `SELECT "id", ${CHAIN_COLUMNS} FROM "audit_log" WHERE "tenant_id" = ? AND ("sequence", "id") > (?, ?) AND "sequence" <= ? ORDER BY "sequence", "id" LIMIT ?`,
       [tenant, after[0], after[1], upTo, batchSize],
-    );
+    )).map(asObject);
     if (raw.length > 0) yield raw.map(chainRowFromDb);
     if (raw.length < batchSize) return;
     const last = raw[raw.length - 1]!;
