@@ -5,6 +5,7 @@ import { chart } from './cases/chart.js';
 import { list } from './cases/list.js';
 import { ingest } from './cases/ingest.js';
 import { burst, fanOut } from './cases/fan-out.js';
+import { chainVerify, chainWrites } from './cases/chain.js';
 import type { CaseResult } from './stats.js';
 
 /**
@@ -19,6 +20,8 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   chart,
   'fan-out': fanOut,
   burst,
+  'chain-writes': chainWrites,
+  'chain-verify': chainVerify,
 };
 
 const only = process.env.BENCH_CASE;

@@ -14,9 +14,16 @@ import { CloseCode, Connections } from './server/connections.js';
 import { createAuditYoga, type AuditYoga } from './server/yoga.js';
 import { createGroupCommit } from './audit/group-commit.js';
 import { nextTimestamp } from './audit/writer.js';
+import { chainSettings } from './audit/chain/settings.js';
 import { createStore, type AuditStore, type StoreOptions } from './db/store.js';
 import { toEntries } from './services/audit-log-query.js';
 import { createLogger, silentLogger, type Logger } from './shared/logger.js';
+import type { KeyObject } from 'node:crypto';
+import type { CheckpointKey } from './shared/chain/checkpoint.js';
+import { configureAuditChain, type AuditChainOptions } from './audit/chain/settings.js';
+import { loadCheckpointKey } from './services/checkpoint-key.js';
+import { scheduleCheckpoints } from './services/checkpoints.js';
+import { createMetaAudit, type MetaAuditOptions } from './services/meta-audit.js';
 
 export interface AuditServerOptions {
   /** An initialised DataSource that includes the `AuditLog` entity and its migrations. */
@@ -38,6 +45,18 @@ export interface AuditServerOptions {
   production?: boolean;
   /** Origins whose browser pages may call the API (`['*']`: any, never with credentials). @default [] (none) */
   corsOrigins?: readonly string[];
+  /** The chain, checkpoints and the audit of the audit log (README, "Evidence"). */
+  evidence?: EvidenceOptions;
+}
+
+export interface EvidenceOptions {
+  /** Ed25519 private key (PEM or KeyObject) that signs checkpoints. @default one generated next to the database file */
+  checkpointPrivateKey?: string | KeyObject;
+  /** A checkpoint per tenant whose chain moved, this often; 0: none on a schedule. @default 3600000 */
+  checkpointIntervalMs?: number;
+  metaAudit?: MetaAuditOptions;
+  /** Personal fields inside data, previousData and meta. @default DEFAULT_PERSONAL_FIELDS */
+  personalFields?: AuditChainOptions['personalFields'];
 }
 
 export interface AuditServer {
@@ -45,6 +64,8 @@ export interface AuditServer {
   /** Where the server's statements run; its `health` says whether writes can succeed. */
   store: AuditStore;
   pubsub: AuditPubSub;
+  /** The key that signs checkpoints (configured, or generated next to the database). */
+  checkpointKey: CheckpointKey;
   /**
    * Listens on HTTP (queries, mutations, SSE) and WebSocket (graphql-ws), both at `/graphql`. Pass your
    * own `server` (whose request handler hands audit requests to `yoga`) to serve the audit API next to an app.
@@ -83,23 +104,32 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     store,
     clock: () => nextTimestamp(dataSource),
     toEntries: (rows) => toEntries({ dataSource }, rows),
+    chain: () => chainSettings(dataSource),
     publish: (entries) => entries.forEach((entry) => pubsub.publish(entry)),
   });
   const replays = createReplaySlots(limits);
   const closing = new AbortController();
   const production = options.production ?? process.env.NODE_ENV !== 'development';
   const logger = options.logging === false ? silentLogger() : (options.logger ?? createLogger());
+  const evidence = options.evidence ?? {};
+  if (evidence.personalFields !== undefined) configureAuditChain(dataSource, { personalFields: evidence.personalFields });
+  const database = typeof dataSource.options.database === 'string' ? dataSource.options.database : undefined;
+  const checkpointKey = loadCheckpointKey({ privateKey: evidence.checkpointPrivateKey, database }, logger);
+  const metaAudit = createMetaAudit(commit, logger, evidence.metaAudit);
   const connections = new Connections(limits, logger);
   const yoga = createAuditYoga(
-    { dataSource, store, commit, pubsub, limits, auth, quotas, replays, closing: closing.signal },
+    { dataSource, store, commit, pubsub, limits, auth, quotas, replays, closing: closing.signal, checkpointKey, metaAudit },
     { graphiql: options.graphiql ?? !production, logger, production, corsOrigins: options.corsOrigins, plugins: [connections.plugin()] },
   );
+  let stopCheckpoints: (() => void) | undefined;
 
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;
   let stopping: Promise<void> | undefined;
 
   const drainAndClose = async (timeoutMs: number) => {
+    stopCheckpoints?.();
+    stopCheckpoints = undefined;
     const deadline = Date.now() + timeoutMs;
     const left = () => Math.max(0, deadline - Date.now());
     // Stop accepting: no new connections, 503 for new requests on open ones, no new WebSockets.
@@ -112,6 +142,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     if (!drained) logger.warn(`shutdown: requests still running after ${timeoutMs} ms are cut off`);
     await connections.closeSockets(CloseCode.GoingAway, 'Server shutting down', Math.min(left(), 2_000));
     connections.stopWatching();
+    // Reads recorded in open meta-audit windows are written before the writer closes.
+    await metaAudit.flush();
     unregisterPublisher(dataSource, pubsub);
     if (ws) await ws.close();
     if (server) {
@@ -125,6 +157,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     yoga,
     store,
     pubsub,
+    checkpointKey,
     async start({ port = 4000, host = '0.0.0.0', server: own } = {}) {
       server = own ?? createServer(connections.handle(limitBodySize(yoga, limits.maxBodyBytes)));
       ws = attachWebSocketServer(server, yoga, auth, limits);
@@ -133,6 +166,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
         server!.once('error', reject);
         server!.listen(port, host, () => resolve());
       });
+      const interval = evidence.checkpointIntervalMs ?? 3_600_000;
+      if (interval > 0 && !stopCheckpoints) stopCheckpoints = scheduleCheckpoints(dataSource, checkpointKey, interval, logger);
       const address = server.address() as AddressInfo;
       const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
       return { url: `http://${shownHost}:${address.port}${yoga.graphqlEndpoint}`, port: address.port };

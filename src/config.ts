@@ -1,3 +1,5 @@
+import { createPrivateKey } from 'node:crypto';
+
 /**
  * Every environment variable the server reads, parsed and validated in one place.
  * A bad value stops the server at start with a message that names the variable.
@@ -28,6 +30,23 @@ export interface Config {
   corsOrigins: string[];
   /** How long a shutdown waits for in-flight requests before closing what is left. @default 10000 */
   shutdownTimeoutMs: number;
+  evidence: EvidenceConfig;
+}
+
+export type MetaAuditMode = 'all' | 'changes' | 'off';
+
+/** The chain, checkpoints and the audit log's own audit trail (README, "Evidence"). */
+export interface EvidenceConfig {
+  /** Ed25519 private key (PEM) that signs checkpoints; generated into the database's folder when absent. */
+  checkpointPrivateKey?: string;
+  /** How often a checkpoint is written for each tenant whose chain moved; 0: never on a schedule. @default 3600000 (1 h) */
+  checkpointIntervalMs: number;
+  /** @default 'all' */
+  metaAudit: MetaAuditMode;
+  /** Identical reads by one principal within this window become one entry. @default 60000 */
+  metaAuditWindowMs: number;
+  /** Field-name rules for personal values inside data, previousData and meta; undefined: the defaults. */
+  personalFields?: Array<string | RegExp>;
 }
 
 /** JWT verification; with neither a secret nor a JWKS URL the server accepts API keys only. */
@@ -126,6 +145,51 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
   return value;
 }
 
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90s`, `15m`, `1h`, `500ms`, `1d`, or a plain number of seconds. */
+export function parseDuration(env: NodeJS.ProcessEnv, name: string, fallbackMs: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallbackMs;
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(raw);
+  const value = match ? Number(match[1]) * UNITS[match[2] ?? 's']! : NaN;
+  if (!Number.isFinite(value) || value > 365 * UNITS.d!) throw new ConfigError(`${name} must be a duration such as 30s, 15m or 1h (a plain number is seconds), got "${raw}"`);
+  return Math.round(value);
+}
+
+/** `email, phone, /^addr/i`: names (matched by name part) and /RegExps/; `none` for no rules beyond the fixed ones. */
+export function parsePersonalFields(raw: string | undefined): Array<string | RegExp> | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  if (raw.trim().toLowerCase() === 'none') return [];
+  return raw
+    .split(',')
+    .map((rule) => rule.trim())
+    .filter(Boolean)
+    .map((rule) => {
+      const regexp = /^\/(.+)\/([a-z]*)$/.exec(rule);
+      if (!regexp) return rule;
+      try {
+        return new RegExp(regexp[1]!, regexp[2]);
+      } catch {
+        throw new ConfigError(`PERSONAL_FIELDS: ${rule} is not a valid regular expression`);
+      }
+    });
+}
+
+function checkpointKey(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const pem = raw.includes('-----BEGIN') ? raw.replace(/\\n/g, '\n') : undefined;
+  if (!pem) throw new ConfigError('CHECKPOINT_PRIVATE_KEY must be an Ed25519 private key in PEM form (-----BEGIN PRIVATE KEY-----…)');
+  let type: string | undefined;
+  try {
+    type = createPrivateKey(pem).asymmetricKeyType;
+  } catch {
+    throw new ConfigError('CHECKPOINT_PRIVATE_KEY is not a readable PEM private key');
+  }
+  if (type !== 'ed25519') throw new ConfigError(`CHECKPOINT_PRIVATE_KEY must be an Ed25519 key, got ${type}`);
+  return pem;
+}
+
 /** `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:` or a plain file path. */
 export function parseDatabaseUrl(url: string): string {
   if (url === 'sqlite::memory:' || url === ':memory:') return ':memory:';
@@ -159,6 +223,12 @@ export function parseCorsOrigins(raw: string | undefined): string[] {
   }
   if (origins.includes('*') && origins.length > 1) throw new ConfigError('CORS_ORIGINS: "*" stands alone');
   return origins;
+}
+
+function metaAuditMode(raw: string | undefined): MetaAuditMode {
+  const mode = (raw ?? 'all').trim().toLowerCase() || 'all';
+  if (mode !== 'all' && mode !== 'changes' && mode !== 'off') throw new ConfigError(`META_AUDIT must be all, changes or off, got "${raw}"`);
+  return mode;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -208,5 +278,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production: env.NODE_ENV !== 'development',
     corsOrigins: parseCorsOrigins(env.CORS_ORIGINS),
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    evidence: {
+      checkpointPrivateKey: checkpointKey(env.CHECKPOINT_PRIVATE_KEY),
+      checkpointIntervalMs: parseDuration(env, 'CHECKPOINT_INTERVAL', 3_600_000),
+      metaAudit: metaAuditMode(env.META_AUDIT),
+      metaAuditWindowMs: parseDuration(env, 'META_AUDIT_WINDOW', 60_000),
+      personalFields: parsePersonalFields(env.PERSONAL_FIELDS),
+    },
   };
 }

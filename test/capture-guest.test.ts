@@ -159,6 +159,7 @@ describe.skipIf(!pgUp)('a failed before-image read on PostgreSQL', () => {
       await owner.query(`INSERT INTO ledger (label, code) VALUES ('old', 'C1')`);
       await owner.query(`GRANT SELECT (id, label), UPDATE (label) ON ledger TO ${role}`);
       await owner.query(`GRANT SELECT, INSERT ON audit_log TO ${role}`);
+      await owner.query(`GRANT SELECT, INSERT, UPDATE ON audit_chain_head TO ${role}`);
       await owner.query(`GRANT USAGE ON SEQUENCE audit_log_id_seq TO ${role}`);
       const warnings: CaptureWarning[] = [];
       app = new DataSource({ type: 'postgres', host: '127.0.0.1', port: 5432, username: role, database, entities: [AuditLog, Ledger], subscribers: [createAuditSubscriber({ onWarning: (w) => warnings.push(w) })] });

@@ -14,6 +14,7 @@ export async function serve(config: Config): Promise<void> {
   const logger = createLogger({ pretty: !config.production });
   const dataSource = await openDatabase(createSqliteDataSource({ database: config.database, synchronous: config.sqliteSynchronous }));
   await ensureAdminKey(dataSource, config.auth, (line) => process.stdout.write(`${line}\n`));
+  const { evidence } = config;
   const server = createAuditServer({
     dataSource,
     limits: config.limits,
@@ -22,6 +23,12 @@ export async function serve(config: Config): Promise<void> {
     corsOrigins: config.corsOrigins,
     logger,
     store: { ...config.store, ownsConnection: true },
+    evidence: {
+      checkpointPrivateKey: evidence.checkpointPrivateKey,
+      checkpointIntervalMs: evidence.checkpointIntervalMs,
+      metaAudit: { mode: evidence.metaAudit, windowMs: evidence.metaAuditWindowMs },
+      personalFields: evidence.personalFields,
+    },
   });
 
   // close-with-grace's own limit is a last resort, past the drain's deadline (SHUTDOWN_TIMEOUT_MS).

@@ -51,6 +51,7 @@ builder.subscriptionField('auditLogAdded', (t) =>
       if (ctx.closing.aborted) throw shuttingDown(after ?? null);
       const principal = ctx.principal!;
       const release = await ctx.quotas.acquireSubscription(principal.id);
+      ctx.metaAudit.read(ctx, { action: 'subscribe', operation: 'auditLogAdded', filter: { ...args.filter, after: args.after } });
       return streamAuditLogs(ctx, filter, after, {
         expiresAt: principal.expiresAt,
         onEnd: release,

@@ -11,6 +11,7 @@ import type { GraphQLContext, ServerDeps } from '../schema/context.js';
 import { buildContext } from './context.js';
 import { createErrorMasker } from './errors.js';
 import { useHealthEndpoints } from './health.js';
+import { useCheckpointEndpoints } from './checkpoints.js';
 import { useInputErrorCodes } from './input-errors.js';
 import { useViewer, viewerFeatures } from './viewer.js';
 import { corsPolicy } from './cors.js';
@@ -61,6 +62,7 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
   const plugins = [
     useHealthEndpoints(deps.dataSource, deps.store.health, deps.closing),
     useViewer({ features: viewerFeatures(schema) }),
+    useCheckpointEndpoints(deps),
     // Browsers may only send requests that a CORS preflight guards: JSON bodies, or this header.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
     EnvelopArmorPlugin({

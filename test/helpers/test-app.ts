@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import type { DataSource, Logger } from 'typeorm';
 import WebSocket from 'ws';
-import { createAuditServer, type AuditServer } from '../../src/app.js';
+import { createAuditServer, type AuditServer, type EvidenceOptions } from '../../src/app.js';
 import type { AuditPubSub } from '../../src/pubsub.js';
 import type { AuthConfig, Limits } from '../../src/config.js';
 import type { StoreOptions } from '../../src/db/store.js';
@@ -68,19 +68,23 @@ export interface TestApp {
 
 /** One place that builds an app on a fresh SQLite file, listening on an ephemeral port, and disposes it. */
 export async function startTestApp(
-  options: { limits?: Partial<Limits>; database?: string; production?: boolean; store?: Partial<StoreOptions>; auth?: Partial<AuthConfig> } = {},
+  options: { limits?: Partial<Limits>; database?: string; production?: boolean; store?: Partial<StoreOptions>; auth?: Partial<AuthConfig>; evidence?: EvidenceOptions } = {},
 ): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-test-'));
   const file = options.database ?? join(dir, 'audit.sqlite');
   const sql = new StatementCounter();
   const dataSource = await openDatabase(createSqliteDataSource({ database: file, logger: sql }));
   const { secret: adminKey } = await createApiKey(dataSource, { name: 'test admin', scopes: [...ALL_SCOPES] });
+  // The audit of the audit log is off unless a test asks for it: its entries would change the counts
+  // other tests check. Scheduled checkpoints likewise.
+  const evidence: EvidenceOptions = { checkpointIntervalMs: 0, ...options.evidence, metaAudit: { mode: 'off', ...options.evidence?.metaAudit } };
   const server = createAuditServer({
     dataSource,
     limits: options.limits,
     logging: false,
     auth: options.auth ?? { jwtSecret: TEST_JWT_SECRET },
     production: options.production ?? false,
+    evidence,
     // Reads run on reader threads, out of TypeORM's sight: count them where they are handed over.
     store: { ownsConnection: true, ...options.store, onRead: (statement) => sql.logQuery(statement.sql) },
   });
