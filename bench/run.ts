@@ -1,10 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { auditedWrites } from './cases/audited-writes.js';
+import { bulkSave } from './cases/bulk-save.js';
 import { chart } from './cases/chart.js';
 import { list } from './cases/list.js';
 import { ingest } from './cases/ingest.js';
 import { burst, fanOut } from './cases/fan-out.js';
 import { postgresChart, postgresFanOut, postgresIngest, postgresList } from './cases/postgres.js';
+import { chainVerify, chainWrites } from './cases/chain.js';
 import type { CaseResult } from './stats.js';
 
 /**
@@ -13,6 +15,7 @@ import type { CaseResult } from './stats.js';
  */
 const cases: Record<string, () => Promise<CaseResult[]>> = {
   'audited-writes': auditedWrites,
+  'bulk-save': bulkSave,
   ingest,
   list,
   chart,
@@ -22,6 +25,8 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   'pg-list': postgresList,
   'pg-chart': postgresChart,
   'pg-fan-out': postgresFanOut,
+  'chain-writes': chainWrites,
+  'chain-verify': chainVerify,
 };
 
 const only = process.env.BENCH_CASE;

@@ -5,13 +5,16 @@ import { defaultLimits, type AuthConfig, type Limits } from './config.js';
 import { createAuthenticator } from './auth/authenticate.js';
 import { createJwtVerifier } from './auth/jwt.js';
 import { createQuotas } from './services/quotas.js';
+import { createReplaySlots } from './services/replay-slots.js';
 import { limitBodySize } from './server/http.js';
 import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from './audit/publish.subscriber.js';
 import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
+import { CloseCode, Connections } from './server/connections.js';
 import { createAuditYoga, type AuditYoga } from './server/yoga.js';
 import { createGroupCommit } from './audit/group-commit.js';
 import { nextTimestamp } from './audit/writer.js';
+import { chainSettings } from './audit/chain/settings.js';
 import { createStore, type AuditStore, type StoreOptions } from './db/store.js';
 import { createLogger, silentLogger, type Logger } from './shared/logger.js';
 import { randomUUID } from 'node:crypto';
@@ -29,6 +32,12 @@ function throttled(logger: Logger, what: string): (error: unknown) => void {
     logger.warn({ err: error }, `${what}: ${(error as Error)?.message ?? String(error)}`);
   };
 }
+import type { KeyObject } from 'node:crypto';
+import type { CheckpointKey } from './shared/chain/checkpoint.js';
+import { configureAuditChain, type AuditChainOptions } from './audit/chain/settings.js';
+import { loadCheckpointKey } from './services/checkpoint-key.js';
+import { scheduleCheckpoints } from './services/checkpoints.js';
+import { createMetaAudit, type MetaAuditOptions } from './services/meta-audit.js';
 
 export interface AuditServerOptions {
   /** An initialised DataSource that includes the `AuditLog` entity and its migrations. */
@@ -61,6 +70,20 @@ export interface AuditServerOptions {
   store?: Partial<StoreOptions>;
   /** Introspection, field suggestions and GraphiQL off. @default NODE_ENV !== 'development' */
   production?: boolean;
+  /** Origins whose browser pages may call the API (`['*']`: any, never with credentials). @default [] (none) */
+  corsOrigins?: readonly string[];
+  /** The chain, checkpoints and the audit of the audit log (README, "Evidence"). */
+  evidence?: EvidenceOptions;
+}
+
+export interface EvidenceOptions {
+  /** Ed25519 private key (PEM or KeyObject) that signs checkpoints. @default one generated next to the database file */
+  checkpointPrivateKey?: string | KeyObject;
+  /** A checkpoint per tenant whose chain moved, this often; 0: none on a schedule. @default 3600000 */
+  checkpointIntervalMs?: number;
+  metaAudit?: MetaAuditOptions;
+  /** Personal fields inside data, previousData and meta. @default DEFAULT_PERSONAL_FIELDS */
+  personalFields?: AuditChainOptions['personalFields'];
 }
 
 export interface AuditServer {
@@ -68,14 +91,24 @@ export interface AuditServer {
   /** Where the server's statements run; its `health` says whether writes can succeed. */
   store: AuditStore;
   pubsub: AuditPubSub;
+  /** The key that signs checkpoints (configured, or generated next to the database). */
+  checkpointKey: CheckpointKey;
   /**
    * Listens on HTTP (queries, mutations, SSE) and WebSocket (graphql-ws), both at `/graphql`. Pass your
    * own `server` (whose request handler hands audit requests to `yoga`) to serve the audit API next to an app.
    */
   start(options?: { port?: number; host?: string; server?: Server }): Promise<{ url: string; port: number }>;
-  /** Ends subscriptions, closes every connection and stops listening. Leaves the DataSource open. A second call does nothing. */
-  stop(): Promise<void>;
+  /**
+   * Shuts down, draining: stops accepting (new requests get 503 SHUTTING_DOWN), ends live streams with a
+   * SHUTTING_DOWN error that carries the cursor to resume from, lets requests and operations already under way
+   * finish (their writes commit, group commit included) for up to `timeoutMs`, closes WebSockets with 1001, then
+   * every connection left. Leaves the DataSource open. Calling it again returns the same promise.
+   */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
 }
+
+/** How long `stop()` waits for in-flight requests by default. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** The audit-log GraphQL server over a DataSource; building it and listening are separate steps. */
 export function createAuditServer(options: AuditServerOptions): AuditServer {
@@ -114,52 +147,84 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     store,
     clock: () => nextTimestamp(dataSource),
     toEntries: (rows) => toEntries({ dataSource }, rows),
+    chain: () => chainSettings(dataSource),
     publish: (entries) => entries.forEach((entry) => pubsub.publish(entry)),
   });
+  const replays = createReplaySlots(limits);
+  const closing = new AbortController();
   const production = options.production ?? process.env.NODE_ENV !== 'development';
   const readiness = redis ? [{ name: 'redis', check: () => redis.ping() }] : [];
-  const yoga = createAuditYoga({ dataSource, store, commit, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger, production, readiness });
+  const evidence = options.evidence ?? {};
+  if (evidence.personalFields !== undefined) configureAuditChain(dataSource, { personalFields: evidence.personalFields });
+  // A generated key is kept next to a SQLite file; elsewhere (PostgreSQL) it lives in memory unless configured.
+  const database = store.dialect === 'sqlite' && typeof dataSource.options.database === 'string' ? dataSource.options.database : undefined;
+  const checkpointKey = loadCheckpointKey({ privateKey: evidence.checkpointPrivateKey, database }, logger);
+  const metaAudit = createMetaAudit(commit, logger, evidence.metaAudit);
+  const connections = new Connections(limits, logger);
+  const yoga = createAuditYoga(
+    { dataSource, store, commit, pubsub, limits, auth, quotas, replays, closing: closing.signal, checkpointKey, metaAudit },
+    { graphiql: options.graphiql ?? !production, logger, production, corsOrigins: options.corsOrigins, plugins: [connections.plugin()], readiness },
+  );
+  let stopCheckpoints: (() => void) | undefined;
 
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;
+  let stopping: Promise<void> | undefined;
+
+  const drainAndClose = async (timeoutMs: number) => {
+    stopCheckpoints?.();
+    stopCheckpoints = undefined;
+    const deadline = Date.now() + timeoutMs;
+    const left = () => Math.max(0, deadline - Date.now());
+    // Stop accepting: no new connections, 503 for new requests on open ones, no new WebSockets.
+    connections.beginDrain();
+    const closed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
+    server?.closeIdleConnections();
+    // Live streams end with SHUTTING_DOWN and their resume cursor; requests under way finish.
+    closing.abort();
+    const drained = await connections.whenIdle(left());
+    if (!drained) logger.warn(`shutdown: requests still running after ${timeoutMs} ms are cut off`);
+    await connections.closeSockets(CloseCode.GoingAway, 'Server shutting down', Math.min(left(), 2_000));
+    connections.stopWatching();
+    // Reads recorded in open meta-audit windows are written before the writer closes.
+    await metaAudit.flush();
+    unregisterPublisher(dataSource, pubsub);
+    if (ws) await ws.close();
+    if (server) {
+      server.closeAllConnections();
+      await closed;
+    }
+    stopAnnouncing();
+    await relayed?.close();
+    await redis?.close();
+    await store.close();
+  };
 
   return {
     yoga,
     store,
     pubsub,
+    checkpointKey,
     async start({ port = 4000, host = '0.0.0.0', server: own } = {}) {
       // Shared rates and live entries need Redis: wait for it a moment before taking requests (without it
       // the instance still serves, counting rates on its own, and /ready says so).
       if (redis && !(await redis.connected(5000))) logger.warn('Redis (REDIS_URL) does not answer yet; serving without it until it does');
-      server = own ?? createServer(limitBodySize(yoga, limits.maxBodyBytes));
+      server = own ?? createServer(connections.handle(limitBodySize(yoga, limits.maxBodyBytes)));
       ws = attachWebSocketServer(server, yoga, auth, limits);
+      connections.watch(ws.wsServer);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
         server!.listen(port, host, () => resolve());
       });
+      const interval = evidence.checkpointIntervalMs ?? 3_600_000;
+      if (interval > 0 && !stopCheckpoints) stopCheckpoints = scheduleCheckpoints(dataSource, checkpointKey, interval, logger);
       const address = server.address() as AddressInfo;
       const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
       return { url: `http://${shownHost}:${address.port}${yoga.graphqlEndpoint}`, port: address.port };
     },
-    async stop() {
-      unregisterPublisher(dataSource, pubsub);
-      // Taken before the first await, so a second stop() finds nothing left to close.
-      const [openWs, openServer] = [ws, server];
-      ws = undefined;
-      server = undefined;
-      if (openWs) {
-        for (const client of openWs.wsServer.clients) client.terminate();
-        await openWs.close();
-      }
-      if (openServer) {
-        const closed = new Promise<void>((resolve) => openServer.close(() => resolve()));
-        openServer.closeAllConnections();
-        await closed;
-      }
-      stopAnnouncing();
-      await relayed?.close();
-      await redis?.close();
-      await store.close();
+    stop({ timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS } = {}) {
+      stopping ??= drainAndClose(timeoutMs);
+      return stopping;
     },
   };
 }

@@ -1,3 +1,5 @@
+import { createPrivateKey } from 'node:crypto';
+
 /**
  * Every environment variable the server reads, parsed and validated in one place.
  * A bad value stops the server at start with a message that names the variable.
@@ -29,6 +31,30 @@ export interface Config {
   store: StorageSettings;
   /** Introspection, field suggestions and GraphiQL are off unless `NODE_ENV=development`. */
   production: boolean;
+  /**
+   * Origins (`https://app.example.com`) whose browser pages may call the API; `*` for any origin. Empty (the
+   * default): no cross-origin access. Credentials are never allowed cross-origin (the API takes headers, not cookies).
+   */
+  corsOrigins: string[];
+  /** How long a shutdown waits for in-flight requests before closing what is left. @default 10000 */
+  shutdownTimeoutMs: number;
+  evidence: EvidenceConfig;
+}
+
+export type MetaAuditMode = 'all' | 'changes' | 'off';
+
+/** The chain, checkpoints and the audit log's own audit trail (README, "Evidence"). */
+export interface EvidenceConfig {
+  /** Ed25519 private key (PEM) that signs checkpoints; generated into the database's folder when absent. */
+  checkpointPrivateKey?: string;
+  /** How often a checkpoint is written for each tenant whose chain moved; 0: never on a schedule. @default 3600000 (1 h) */
+  checkpointIntervalMs: number;
+  /** @default 'all' */
+  metaAudit: MetaAuditMode;
+  /** Identical reads by one principal within this window become one entry. @default 60000 */
+  metaAuditWindowMs: number;
+  /** Field-name rules for personal values inside data, previousData and meta; undefined: the defaults. */
+  personalFields?: Array<string | RegExp>;
 }
 
 export interface RedisConfig {
@@ -55,6 +81,8 @@ export interface Limits {
   maxJsonDepth: number;
   /** Entries that may wait for one live subscriber before it is closed as too slow. @default 1000 */
   subscriberQueue: number;
+  /** Bytes of entries (their JSON values, plus 1 KB each) that may wait for one live subscriber. @default 16777216 */
+  subscriberQueueBytes: number;
   /** Most buckets one activity chart may return. @default 1000 */
   maxChartBuckets: number;
   /** Largest request body accepted over HTTP. @default 1048576 */
@@ -69,6 +97,19 @@ export interface Limits {
   writesPerSecond: number;
   /** Subscriptions one principal may start per minute. @default 120 */
   subscriptionStartsPerMinute: number;
+  /**
+   * Bytes of unsent data a live stream (WebSocket or SSE) may have queued on the server; past it the
+   * connection is closed as a slow consumer. @default 4194304
+   */
+  maxBufferedBytes: number;
+  /** Longest a live stream's oldest unsent message may wait; past it the connection is closed. @default 30000 */
+  sendTimeoutMs: number;
+  /** Stored bytes (data, previousData, meta and the rest) one replay page may read; a page holds at least one entry. @default 1048576 */
+  replayPageBytes: number;
+  /** Resumed subscriptions (`after:`) one principal may replay at once; more wait their turn. @default 2 */
+  replaysPerPrincipal: number;
+  /** Replays the whole server runs at once; more wait their turn. @default 16 */
+  maxConcurrentReplays: number;
 }
 
 /** How the server runs statements (see src/db/store.ts). */
@@ -92,6 +133,7 @@ export const defaultLimits: Limits = {
   maxJsonBytes: 64 * 1024,
   maxJsonDepth: 32,
   subscriberQueue: 1000,
+  subscriberQueueBytes: 16 * 1024 * 1024,
   maxChartBuckets: 1000,
   maxBodyBytes: 1024 * 1024,
   maxJsonKeys: 2000,
@@ -99,6 +141,11 @@ export const defaultLimits: Limits = {
   subscriptionsPerPrincipal: 100,
   writesPerSecond: 500,
   subscriptionStartsPerMinute: 120,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  sendTimeoutMs: 30_000,
+  replayPageBytes: 1024 * 1024,
+  replaysPerPrincipal: 2,
+  maxConcurrentReplays: 16,
 };
 
 export class ConfigError extends Error {}
@@ -111,6 +158,51 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
     throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
   }
   return value;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90s`, `15m`, `1h`, `500ms`, `1d`, or a plain number of seconds. */
+export function parseDuration(env: NodeJS.ProcessEnv, name: string, fallbackMs: number): number {
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '') return fallbackMs;
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(raw);
+  const value = match ? Number(match[1]) * UNITS[match[2] ?? 's']! : NaN;
+  if (!Number.isFinite(value) || value > 365 * UNITS.d!) throw new ConfigError(`${name} must be a duration such as 30s, 15m or 1h (a plain number is seconds), got "${raw}"`);
+  return Math.round(value);
+}
+
+/** `email, phone, /^addr/i`: names (matched by name part) and /RegExps/; `none` for no rules beyond the fixed ones. */
+export function parsePersonalFields(raw: string | undefined): Array<string | RegExp> | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  if (raw.trim().toLowerCase() === 'none') return [];
+  return raw
+    .split(',')
+    .map((rule) => rule.trim())
+    .filter(Boolean)
+    .map((rule) => {
+      const regexp = /^\/(.+)\/([a-z]*)$/.exec(rule);
+      if (!regexp) return rule;
+      try {
+        return new RegExp(regexp[1]!, regexp[2]);
+      } catch {
+        throw new ConfigError(`PERSONAL_FIELDS: ${rule} is not a valid regular expression`);
+      }
+    });
+}
+
+function checkpointKey(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  const pem = raw.includes('-----BEGIN') ? raw.replace(/\\n/g, '\n') : undefined;
+  if (!pem) throw new ConfigError('CHECKPOINT_PRIVATE_KEY must be an Ed25519 private key in PEM form (-----BEGIN PRIVATE KEY-----…)');
+  let type: string | undefined;
+  try {
+    type = createPrivateKey(pem).asymmetricKeyType;
+  } catch {
+    throw new ConfigError('CHECKPOINT_PRIVATE_KEY is not a readable PEM private key');
+  }
+  if (type !== 'ed25519') throw new ConfigError(`CHECKPOINT_PRIVATE_KEY must be an Ed25519 key, got ${type}`);
+  return pem;
 }
 
 /** `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:`, a plain file path, or `postgres://…` / `postgresql://…`. */
@@ -141,6 +233,36 @@ function parseRedis(env: NodeJS.ProcessEnv): RedisConfig | undefined {
   return { url, prefix };
 }
 
+/**
+ * `CORS_ORIGINS`: comma-separated origins, each scheme://host[:port] exactly as browsers send it, or `*`.
+ * `null` is refused: sandboxed frames and local files all send it, so allowing it would allow everyone.
+ */
+export function parseCorsOrigins(raw: string | undefined): string[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  const origins = raw.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '');
+  for (const origin of origins) {
+    if (origin === '*') continue;
+    if (origin === 'null') throw new ConfigError('CORS_ORIGINS must not contain "null": it would open the API to every sandboxed page and local file');
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      throw new ConfigError(`CORS_ORIGINS: "${origin}" is not an origin such as https://app.example.com (scheme, host and port only, no trailing slash)`);
+    }
+  }
+  if (origins.includes('*') && origins.length > 1) throw new ConfigError('CORS_ORIGINS: "*" stands alone');
+  return origins;
+}
+
+function metaAuditMode(raw: string | undefined): MetaAuditMode {
+  const mode = (raw ?? 'all').trim().toLowerCase() || 'all';
+  if (mode !== 'all' && mode !== 'changes' && mode !== 'off') throw new ConfigError(`META_AUDIT must be all, changes or off, got "${raw}"`);
+  return mode;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (env.JWT_SECRET && env.JWT_SECRET.length < 32) throw new ConfigError('JWT_SECRET must be at least 32 characters');
   if (env.JWKS_URL && !/^https?:\/\//.test(env.JWKS_URL)) throw new ConfigError('JWKS_URL must be an http(s) URL');
@@ -161,6 +283,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxJsonBytes: integer(env, 'MAX_JSON_BYTES', defaultLimits.maxJsonBytes, 1024, 16 * 1024 * 1024),
       maxJsonDepth: integer(env, 'MAX_JSON_DEPTH', defaultLimits.maxJsonDepth, 1, 256),
       subscriberQueue: integer(env, 'SUBSCRIBER_QUEUE_LIMIT', defaultLimits.subscriberQueue, 1, 1_000_000),
+      subscriberQueueBytes: integer(env, 'SUBSCRIBER_QUEUE_BYTES', defaultLimits.subscriberQueueBytes, 64 * 1024, 1024 * 1024 * 1024),
       maxChartBuckets: integer(env, 'MAX_CHART_BUCKETS', defaultLimits.maxChartBuckets, 1, 100_000),
       maxBodyBytes: integer(env, 'MAX_BODY_BYTES', defaultLimits.maxBodyBytes, 1024, 64 * 1024 * 1024),
       maxJsonKeys: integer(env, 'MAX_JSON_KEYS', defaultLimits.maxJsonKeys, 1, 1_000_000),
@@ -168,6 +291,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       subscriptionsPerPrincipal: integer(env, 'SUBSCRIPTIONS_PER_PRINCIPAL', defaultLimits.subscriptionsPerPrincipal, 1, 1_000_000),
       writesPerSecond: integer(env, 'WRITE_RATE_LIMIT', defaultLimits.writesPerSecond, 1, 1_000_000),
       subscriptionStartsPerMinute: integer(env, 'SUBSCRIBE_RATE_LIMIT', defaultLimits.subscriptionStartsPerMinute, 1, 1_000_000),
+      maxBufferedBytes: integer(env, 'WS_MAX_BUFFERED_BYTES', defaultLimits.maxBufferedBytes, 64 * 1024, 1024 * 1024 * 1024),
+      sendTimeoutMs: integer(env, 'STREAM_SEND_TIMEOUT_MS', defaultLimits.sendTimeoutMs, 1000, 3_600_000),
+      replayPageBytes: integer(env, 'REPLAY_PAGE_BYTES', defaultLimits.replayPageBytes, 16 * 1024, 256 * 1024 * 1024),
+      replaysPerPrincipal: integer(env, 'REPLAYS_PER_PRINCIPAL', defaultLimits.replaysPerPrincipal, 1, 10_000),
+      maxConcurrentReplays: integer(env, 'MAX_CONCURRENT_REPLAYS', defaultLimits.maxConcurrentReplays, 1, 100_000),
     },
     store: {
       readWorkers,
@@ -183,5 +311,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tenantClaim: env.JWT_TENANT_CLAIM || 'tenant',
     },
     production: env.NODE_ENV !== 'development',
+    corsOrigins: parseCorsOrigins(env.CORS_ORIGINS),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
+    evidence: {
+      checkpointPrivateKey: checkpointKey(env.CHECKPOINT_PRIVATE_KEY),
+      checkpointIntervalMs: parseDuration(env, 'CHECKPOINT_INTERVAL', 3_600_000),
+      metaAudit: metaAuditMode(env.META_AUDIT),
+      metaAuditWindowMs: parseDuration(env, 'META_AUDIT_WINDOW', 60_000),
+      personalFields: parsePersonalFields(env.PERSONAL_FIELDS),
+    },
   };
 }

@@ -38,23 +38,26 @@ const operations: Record<string, [string, () => Record<string, unknown>]> = {
   renameLog: ['mutation($id: ID!) { renameLog(id: $id, name: "renamed") { id } }', () => ({ id: entryId })],
   apiKeys: ['{ apiKeys { id } }', () => ({})],
   createApiKey: ['mutation { createApiKey(name: "k", scopes: ["audit:read"]) { secret } }', () => ({})],
+  verifyAuditChain: ['{ verifyAuditChain { valid } }', () => ({})],
+  createCheckpoint: ['mutation { createCheckpoint { sequence } }', () => ({})],
+  checkpointPublicKey: ['{ checkpointPublicKey { keyId } }', () => ({})],
 };
 
 type Outcome = 'ok' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND';
 const U: Outcome = 'UNAUTHENTICATED';
 const F: Outcome = 'FORBIDDEN';
-// operation:            auditLogs auditLog  chart  logEvent  asOther  rename    apiKeys  createKey
+// operation:            auditLogs auditLog  chart  logEvent  asOther  rename    apiKeys  createKey  verify  checkpoint  publicKey
 const matrix: Record<string, Outcome[]> = {
-  none:           [U, U, U, U, U, U, U, U],
-  expired:        [U, U, U, U, U, U, U, U],
-  wrongSignature: [U, U, U, U, U, U, U, U],
-  revokedKey:     [U, U, U, U, U, U, U, U],
-  readOnly:       ['ok', 'ok', 'ok', F, F, F, F, F],
-  writeOnly:      [F, F, F, 'ok', F, F, F, F],
-  admin:          ['ok', 'ok', 'ok', 'ok', F, 'ok', 'ok', 'ok'],
-  otherTenant:    ['ok', 'NOT_FOUND', 'ok', 'ok', F, 'NOT_FOUND', 'ok', 'ok'],
-  impersonating:  [F, F, F, 'ok', 'ok', F, F, F],
-  apiKey:         ['ok', 'ok', 'ok', 'ok', F, F, F, F],
+  none:           [U, U, U, U, U, U, U, U, U, U, U],
+  expired:        [U, U, U, U, U, U, U, U, U, U, U],
+  wrongSignature: [U, U, U, U, U, U, U, U, U, U, U],
+  revokedKey:     [U, U, U, U, U, U, U, U, U, U, U],
+  readOnly:       ['ok', 'ok', 'ok', F, F, F, F, F, F, F, 'ok'],
+  writeOnly:      [F, F, F, 'ok', F, F, F, F, F, F, F],
+  admin:          ['ok', 'ok', 'ok', 'ok', F, 'ok', 'ok', 'ok', 'ok', 'ok', 'ok'],
+  otherTenant:    ['ok', 'NOT_FOUND', 'ok', 'ok', F, 'NOT_FOUND', 'ok', 'ok', 'ok', 'ok', 'ok'],
+  impersonating:  [F, F, F, 'ok', 'ok', F, F, F, F, F, F],
+  apiKey:         ['ok', 'ok', 'ok', 'ok', F, F, F, F, F, F, 'ok'],
 };
 
 describe('who may do what', () => {
@@ -104,7 +107,8 @@ describe('authorship and tenants', () => {
 
   it('offers no mutation that deletes or edits an entry\'s recorded facts', async () => {
     const result = await app.gql('{ __type(name: "Mutation") { fields { name } } }');
-    expect(result.data!.__type.fields.map((f: { name: string }) => f.name).sort()).toEqual(['createApiKey', 'createViewerToken', 'logEvent', 'renameLog', 'revokeApiKey']);
+    // createCheckpoint signs the chain's head; it changes no entry.
+    expect(result.data!.__type.fields.map((f: { name: string }) => f.name).sort()).toEqual(['createApiKey', 'createCheckpoint', 'createViewerToken', 'logEvent', 'renameLog', 'revokeApiKey']);
   });
 });
 

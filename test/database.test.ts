@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { migrations } from '../src/db/migrations/index.js';
 import 'reflect-metadata';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -64,5 +65,13 @@ describe('SQLite connection settings', () => {
     expect(result.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
     expect(JSON.stringify(result)).not.toMatch(/stack|SELECT|DataSource|typeorm/i);
     await app.close();
+  });
+
+  it("is what TypeORM's own CLI uses for migrations (ormconfig.ts)", () => {
+    const file = join(dir, 'cli.sqlite');
+    const show = () => spawnSync('npm', ['run', '--silent', 'migration:show'], { env: { ...process.env, DATABASE_URL: `sqlite:${file}` }, encoding: 'utf8' });
+    expect(show().stdout.trim().split('\n')).toEqual(migrations.map((m) => `[ ] ${m.name}`));
+    spawnSync(process.execPath, ['dist/cjs/cli.js', 'migrate'], { env: { ...process.env, DATABASE_URL: `sqlite:${file}` } });
+    expect(show().stdout.trim().split('\n')).toEqual(migrations.map((m) => `[X] ${migrations.indexOf(m) + 1} ${m.name}`));
   });
 });

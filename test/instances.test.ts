@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { openDatabase, postgresDataSourceOptions } from '../src/db/data-source.js';
 import { createApiKey } from '../src/services/api-keys.js';
 import { createPostgresDatabase, REDIS_URL, servicesAvailable, uniqueName } from './helpers/services.js';
-import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
+import { startServerProcess, type ServerProcess } from './helpers/instances.js';
 import { collect, deferred, LOG_EVENT, signToken, TEST_JWT_SECRET } from './helpers/test-app.js';
 
 const available = await servicesAvailable('test/instances.test.ts', 'postgres', 'redis');

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { Redis } from 'ioredis';
 import { openDatabase, postgresDataSourceOptions } from '../src/db/data-source.js';
 import { createPostgresDatabase, servicesAvailable, uniqueName } from './helpers/services.js';
-import { startOwnRedis, startServerProcess, type ServerProcess } from './helpers/server-process.js';
+import { startOwnRedis, startServerProcess, type ServerProcess } from './helpers/instances.js';
 import { collect, deferred, LOG_EVENT, signToken, TEST_JWT_SECRET } from './helpers/test-app.js';
 
 // Redis is restarted here: a redis-server of this test's own, never the machine's shared one.

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -127,6 +128,11 @@ describe('the server process', () => {
     [{ DATABASE_URL: 'sqlite::memory:', REDIS_URL: 'localhost:6379' }, /REDIS_URL must be a redis:\/\/ or rediss:\/\/ URL/],
     [{ DATABASE_URL: 'sqlite::memory:', SQLITE_SYNCHRONOUS: 'OFF' }, /SQLITE_SYNCHRONOUS must be FULL or NORMAL/],
     [{ DATABASE_URL: 'sqlite::memory:', JWT_SECRET: 'short' }, /JWT_SECRET must be at least 32 characters/],
+    [{ DATABASE_URL: 'sqlite::memory:', CHECKPOINT_PRIVATE_KEY: 'not a key' }, /CHECKPOINT_PRIVATE_KEY must be an Ed25519 private key in PEM form/],
+    [{ DATABASE_URL: 'sqlite::memory:', CHECKPOINT_PRIVATE_KEY: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() }, /CHECKPOINT_PRIVATE_KEY must be an Ed25519 key, got ec/],
+    [{ DATABASE_URL: 'sqlite::memory:', CHECKPOINT_INTERVAL: 'hourly' }, /CHECKPOINT_INTERVAL must be a duration/],
+    [{ DATABASE_URL: 'sqlite::memory:', META_AUDIT: 'some' }, /META_AUDIT must be all, changes or off/],
+    [{ DATABASE_URL: 'sqlite::memory:', PERSONAL_FIELDS: 'email, /[/' }, /PERSONAL_FIELDS: \/\[\/ is not a valid regular expression/],
   ])('refuses a bad setting at start with a message naming it (%o)', async (env, message) => {
     const server = startServer({ PORT: '0', ...env });
     await expect(server.url).rejects.toThrow(message);

@@ -3,6 +3,7 @@ import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import { exec, type Dialect, type Work } from '../db/sql.js';
 import type { AuditStore } from '../db/store.js';
 import { StorageError } from '../shared/errors.js';
+import type { ChainSettings } from './chain/settings.js';
 import { entryRows, insertEntries, type AuditEntryDraft } from './writer.js';
 
 export type TenantDraft = AuditEntryDraft & { tenantId: string };
@@ -13,6 +14,8 @@ export interface GroupCommitDeps {
   clock(): number;
   /** Stored rows of `audit_log` as entries. */
   toEntries(rows: Array<Record<string, unknown>>): AuditLog[];
+  /** How entries are chained (personal fields; off only in a benchmark). */
+  chain(): ChainSettings;
   /** Hands committed entries to live subscribers, in commit order. */
   publish(entries: AuditLog[]): void;
 }
@@ -104,6 +107,6 @@ function* writeBatch(dialect: Dialect, drafts: TenantDraft[], deps: GroupCommitD
   }
   // The time is taken inside the transaction, so that it never decreases in commit order.
   const rows = entryRows(fresh, { transactionId: '', createdAt: new Date(deps.clock()) });
-  yield* insertEntries(dialect, rows);
+  yield* insertEntries(dialect, rows, deps.chain());
   return { entries: slots.map((slot) => slot.existing ?? rows[slot.fresh!]!), fresh: rows };
 }

@@ -1,10 +1,16 @@
-import type { DataSource, EntityManager } from 'typeorm';
-import { AuditLog } from '../db/entities/audit-log.entity.js';
+import type { EntityManager } from 'typeorm';
+import { AuditLog, COLUMN_LENGTH } from '../db/entities/audit-log.entity.js';
 import { DEFAULT_TENANT } from '../shared/tenant.js';
 import { currentAuditContext, type AuditActor, type AuditContext } from './context.js';
 import type { JsonValue } from '../shared/json.js';
 import { dialectOf, exec, runAsync, type Dialect, type Work } from '../db/sql.js';
-import { publishAfterCommit, transactionIdFor } from './publish.subscriber.js';
+import type { ChainRow } from '../shared/chain/canonical.js';
+import { linkEntries } from '../shared/chain/link.js';
+import { personalPathsColumn } from '../shared/chain/rows.js';
+import { claimHeads, saveHeads } from './chain/head.js';
+import { chainSettings, type ChainSettings } from './chain/settings.js';
+import { ensureTransactionTracking, publishAfterCommit } from './publish.subscriber.js';
+import { transactionIdFor } from './transaction-state.js';
 import { claimTenants, setPrecedingPosition, type LogPoint } from '../db/tenant-order.js';
 
 /** What a caller knows about an entry; the writer fills in time, transaction and context. */
@@ -41,6 +47,16 @@ export function nextTimestamp(database: object): number {
   return now;
 }
 
+/**
+ * Values that come from request headers (or a peer address) are cut to their column's size: SQLite would
+ * store a 15,000-character User-Agent as it is, PostgreSQL would fail the whole write (and with it the app's
+ * own change). Cut by code points (what a varchar(n) counts), so a surrogate pair is never split in half.
+ */
+function fitToColumn(value: string | null, length: number): string | null {
+  if (value === null || value.length <= length) return value;
+  return Array.from(value).slice(0, length).join('');
+}
+
 /** The rows for `drafts`, filled in from the acting context where a draft leaves a fact out. */
 export function entryRows(drafts: AuditEntryDraft[], shared: { transactionId: string; createdAt: Date; context?: AuditContext }): AuditLog[] {
   const { context } = shared;
@@ -58,8 +74,8 @@ export function entryRows(drafts: AuditEntryDraft[], shared: { transactionId: st
       data: draft.data ?? null,
       previousData: draft.previousData ?? null,
       meta: draft.meta !== undefined ? draft.meta : (context?.meta ?? null),
-      ip: draft.ip !== undefined ? draft.ip : (context?.ip ?? null),
-      userAgent: draft.userAgent !== undefined ? draft.userAgent : (context?.userAgent ?? null),
+      ip: fitToColumn(draft.ip !== undefined ? draft.ip : (context?.ip ?? null), COLUMN_LENGTH.ip),
+      userAgent: fitToColumn(draft.userAgent !== undefined ? draft.userAgent : (context?.userAgent ?? null), COLUMN_LENGTH.userAgent),
       transactionId: draft.transactionId ?? shared.transactionId,
       idempotencyKey: draft.idempotencyKey ?? null,
       redactedChanges: draft.redactedChanges?.length ? draft.redactedChanges : null,
@@ -69,21 +85,46 @@ export function entryRows(drafts: AuditEntryDraft[], shared: { transactionId: st
   });
 }
 
+const tails = new WeakMap<object, Promise<unknown>>();
+
+/**
+ * One append at a time per connection. TypeORM runs the subscriber hooks of one statement concurrently,
+ * and two appends interleaved on one connection would both claim the same chain head. SQLite has one
+ * connection per DataSource; elsewhere each transaction has its own query runner, and the database's row
+ * lock on the head orders them.
+ */
+function oneAtATime<T>(manager: EntityManager, work: () => Promise<T>): Promise<T> {
+  const key: object = dialectOf(manager.connection) === 'sqlite' || !manager.queryRunner ? manager.connection : manager.queryRunner;
+  const result = (tails.get(key) ?? Promise.resolve()).then(work, work);
+  tails.set(key, result.catch(() => undefined));
+  return result;
+}
+
 /**
  * Writes entries through `manager`, so they commit or roll back with the caller's transaction, and
- * hands them to the after-commit publisher.
+ * hands them to the after-commit publisher. Outside a transaction (a query-builder write with none) it
+ * opens one, so that claiming the chain head, inserting and moving the head are never split.
  */
 export async function writeAuditEntries(manager: EntityManager, drafts: AuditEntryDraft[]): Promise<AuditLog[]> {
   if (drafts.length === 0) return [];
-  const runner = manager.queryRunner;
-  const rows = entryRows(drafts, { transactionId: transactionIdFor(runner), createdAt: new Date(nextTimestamp(manager.connection)), context: currentAuditContext() });
-  await runAsync(manager, insertEntries(dialectOf(manager.connection), rows));
-  publishAfterCommit(manager.connection, runner, rows);
-  return rows;
+  const connection = manager.connection;
+  ensureTransactionTracking(connection);
+  const context = currentAuditContext();
+  const work = (transactional: EntityManager) => {
+    const rows = entryRows(drafts, { transactionId: transactionIdFor(transactional.queryRunner), createdAt: new Date(nextTimestamp(connection)), context });
+    return runAsync(transactional, insertEntries(dialectOf(connection), rows, chainSettings(connection))).then(() => {
+      publishAfterCommit(connection, transactional.queryRunner, rows);
+      return rows;
+    });
+  };
+  return oneAtATime(manager, () => (manager.queryRunner?.isTransactionActive ? work(manager) : manager.transaction(work)));
 }
 
+/** A row as it is inserted: the chained facts (JSON columns as stored text) and the label. */
+type StoredRow = ChainRow & { name: string | null };
+
 /** Columns in insert order, with how each is bound. */
-const COLUMNS: Array<[string, (row: AuditLog) => unknown]> = [
+const COLUMNS: Array<[string, (row: StoredRow) => unknown]> = [
   ['tenant_id', (r) => r.tenantId],
   ['resource', (r) => r.resource],
   ['resource_id', (r) => r.resourceId],
@@ -92,59 +133,76 @@ const COLUMNS: Array<[string, (row: AuditLog) => unknown]> = [
   ['author_id', (r) => r.authorId],
   ['author_name', (r) => r.authorName],
   ['author_type', (r) => r.authorType],
-  ['data', (r) => json(r.data)],
-  ['previous_data', (r) => json(r.previousData)],
-  ['meta', (r) => json(r.meta)],
+  ['data', (r) => r.data],
+  ['previous_data', (r) => r.previousData],
+  ['meta', (r) => r.meta],
   ['ip', (r) => r.ip],
   ['user_agent', (r) => r.userAgent],
   ['transaction_id', (r) => r.transactionId],
   ['idempotency_key', (r) => r.idempotencyKey],
   ['redacted_changes', (r) => json(r.redactedChanges)],
   ['recorded_by', (r) => r.recordedBy],
-  ['created_at', (r) => r.createdAt.getTime()],
+  ['created_at', (r) => r.createdAt],
+  ['sequence', (r) => r.sequence],
+  ['hash', (r) => r.hash],
+  ['previous_hash', (r) => r.previousHash],
+  ['hash_version', (r) => r.hashVersion],
+  ['salt', (r) => r.salt],
+  ['personal_paths', (r) => personalPathsColumn(r.personalPaths)],
 ];
 const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
 const ROWS_PER_STATEMENT = 500;
+const statements = new Map<string, string>();
+
+/** The INSERT for `rowCount` entries, built once per size (a bulk write reuses the same text, and driver caches key on it). */
+function insertStatement(dialect: Dialect, rowCount: number): string {
+  const key = `${dialect}:${rowCount}`;
+  let sql = statements.get(key);
+  if (!sql) {
+    const quote = (name: string) => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
+    const tuple = `(${COLUMNS.map(() => '?').join(', ')})`;
+    sql = `INSERT INTO ${quote('audit_log')} (${COLUMNS.map(([name]) => quote(name)).join(', ')}) VALUES ${Array.from({ length: rowCount }, () => tuple).join(', ')}`;
+    if (statements.size >= 32) statements.clear(); // sizes other than the full chunk are rare; keep the memo small
+    statements.set(key, sql);
+  }
+  return sql;
+}
 
 /**
- * Inserts the rows, 500 per plain multi-row INSERT, and sets their ids. Audit rows ride on every audited
- * save, so this path is hot: TypeORM's insert builder (events, entity merging) cost more than the insert
- * itself (measured: audited saves at 0.2–0.5× the unaudited rate with it). SQLite and MySQL hand back one
- * id and the ids of one statement are consecutive; PostgreSQL returns them.
+ * Stores the rows and sets their ids and their place in their tenants' chains (README, "Evidence"):
+ * claim each tenant's chain head (a write, so concurrent writers queue behind it), link the entries onto
+ * it, insert them, move the head — all inside the caller's transaction, so a rollback leaves no hole.
  *
- * On PostgreSQL the tenants' logs are claimed first (db/tenant-order.ts): one writer per tenant until
- * commit, the time taken from the database's clock under that lock, and each entry told the position it
- * follows, so that cursors and live subscribers see the entries in commit order.
+ * The insert is one plain multi-row INSERT per 500 entries. Audit rows ride on every audited save, so this
+ * path is hot: TypeORM's insert builder (events, entity merging) cost more than the insert itself
+ * (measured: audited saves at 0.2–0.5× the unaudited rate with it). SQLite hands back the last id and
+ * MySQL the first (the ids of one statement are consecutive); PostgreSQL returns them.
  */
-export function* insertEntries(dialect: Dialect, rows: AuditLog[]): Work<void> {
+export function* insertEntries(dialect: Dialect, rows: AuditLog[], chain: ChainSettings, options: { keepTimes?: boolean } = {}): Work<void> {
+  // PostgreSQL: one writer per tenant from here to the commit, and the time taken under that lock from the
+  // database's clock, before anything is hashed (db/tenant-order.ts; README, "Order on PostgreSQL").
+  // `keepTimes` (imports, test data with chosen times) keeps the rows' own times: their order is theirs.
   const claims = yield* claimTenants(dialect, rows.map((row) => row.tenantId));
-  if (claims.size > 0) {
+  if (!options.keepTimes) {
     for (const row of rows) {
-      const claim = claims.get(row.tenantId)!;
-      row.createdAt = new Date(Math.max(claim.now, claim.head?.createdAt ?? 0));
+      const claim = claims.get(row.tenantId);
+      if (claim) row.createdAt = new Date(Math.max(claim.now, claim.head?.createdAt ?? 0));
     }
   }
-  const quote = (name: string) => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
-  const columnList = COLUMNS.map(([name]) => quote(name)).join(', ');
-  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
-    const chunk = rows.slice(start, start + ROWS_PER_STATEMENT);
-    const params: unknown[] = [];
-    const tuples = chunk.map((row) => {
-      for (const [, value] of COLUMNS) params.push(value(row));
-      return `(${COLUMNS.map(() => '?').join(', ')})`;
-    });
-    const sql = `INSERT INTO ${quote('audit_log')} (${columnList}) VALUES ${tuples.join(', ')}`;
-    if (dialect === 'postgres') {
-      const { rows: returned } = yield* exec<{ id: number | string }>(`${sql} RETURNING "id"`, params);
-      returned.forEach((r, i) => (chunk[i]!.id = Number(r.id)));
-    } else {
-      const { lastInsertId } = yield* exec(sql, params);
-      // SQLite reports the last id of the statement, MySQL the first: InnoDB reserves one consecutive block
-      // for a "simple insert" (INSERT … VALUES, its row count known in advance) in every lock mode.
-      const first = dialect === 'mysql' ? lastInsertId! : lastInsertId! - chunk.length + 1;
-      chunk.forEach((row, i) => (row.id = first + i));
-    }
+  let stored: StoredRow[];
+  if (chain.chained) {
+    const heads = yield* claimHeads(dialect, [...new Set(rows.map((row) => row.tenantId))]);
+    const linked = linkEntries(heads, rows.map((row) => ({ ...row, createdAt: row.createdAt.getTime() })), chain.personal);
+    stored = linked.rows.map((row, i) => ({ ...row, name: rows[i]!.name }));
+    yield* insertStored(dialect, rows, stored);
+    yield* saveHeads(dialect, linked.heads);
+    linked.rows.forEach((row, i) => Object.assign(rows[i]!, chainFields(row)));
+  } else {
+    stored = rows.map(unchained);
+    yield* insertStored(dialect, rows, stored);
   }
+  // Each entry learns the position it follows in its tenant's log: a live relay that delivered exactly
+  // that one delivers this one without asking the database (pubsub/relay.ts).
   if (claims.size > 0) {
     const last = new Map<string, LogPoint | null>([...claims].map(([tenant, claim]) => [tenant, claim.head]));
     for (const row of rows) {
@@ -152,4 +210,49 @@ export function* insertEntries(dialect: Dialect, rows: AuditLog[]): Work<void> {
       last.set(row.tenantId, { createdAt: row.createdAt.getTime(), id: row.id });
     }
   }
+}
+
+function* insertStored(dialect: Dialect, rows: AuditLog[], stored: StoredRow[]): Work<void> {
+  for (let start = 0; start < stored.length; start += ROWS_PER_STATEMENT) {
+    const chunk = stored.slice(start, start + ROWS_PER_STATEMENT);
+    const params: unknown[] = [];
+    for (const row of chunk) for (const [, value] of COLUMNS) params.push(value(row));
+    const sql = insertStatement(dialect, chunk.length);
+    if (dialect === 'postgres') {
+      const { rows: returned } = yield* exec<{ id: number | string }>(`${sql} RETURNING "id"`, params);
+      returned.forEach((r, i) => (rows[start + i]!.id = Number(r.id)));
+    } else {
+      const { lastInsertId } = yield* exec(sql, params);
+      const first = dialect === 'mysql' ? lastInsertId! : lastInsertId! - chunk.length + 1;
+      chunk.forEach((_, i) => (rows[start + i]!.id = first + i));
+    }
+  }
+}
+
+const chainFields = (row: ChainRow) => ({
+  sequence: row.sequence,
+  hash: row.hash,
+  previousHash: row.previousHash,
+  hashVersion: row.hashVersion,
+  salt: row.salt,
+  personalPaths: row.personalPaths.length > 0 ? row.personalPaths : null,
+  erasedDigests: null,
+});
+
+/** The benchmark's unchained variant: the row without a place in the chain. */
+function unchained(row: AuditLog): StoredRow {
+  return {
+    ...row,
+    createdAt: row.createdAt.getTime(),
+    data: json(row.data),
+    previousData: json(row.previousData),
+    meta: json(row.meta),
+    sequence: null as unknown as number,
+    hash: null as unknown as string,
+    previousHash: null as unknown as string,
+    hashVersion: null as unknown as number,
+    salt: null,
+    personalPaths: [],
+    erasedDigests: null,
+  };
 }

@@ -37,13 +37,20 @@ builder.queryField('activityChart', (t) =>
       timezone: t.arg.string({ defaultValue: 'UTC', description: 'An IANA time zone such as "Europe/Berlin".' }),
       groupBy: t.arg({ type: ActivityGroupBy }),
     },
-    resolve: (_root, args, ctx) =>
-      activityChart(ctx, {
-        filter: confine(parseAuditLogFilter(args.filter, ctx.tenantId), ctx.principal?.restriction),
+    resolve: async (_root, args, ctx) => {
+      const buckets = await activityChart(
+        ctx,
+        {
+          filter: confine(parseAuditLogFilter(args.filter, ctx.tenantId), ctx.principal?.restriction),
         interval: args.interval ?? 'DAY',
         timezone: args.timezone ?? 'UTC',
         groupBy: args.groupBy,
         maxBuckets: ctx.limits.maxChartBuckets,
-      }, ctx.reads),
+        },
+        ctx.reads,
+      );
+      ctx.metaAudit.read(ctx, { action: 'view', operation: 'activityChart', filter: { ...args.filter, interval: args.interval, timezone: args.timezone, groupBy: args.groupBy } });
+      return buckets;
+    },
   }),
 );

@@ -38,7 +38,11 @@ builder.mutationField('createApiKey', (t) =>
     authScopes: { admin: true },
     description: "Creates a key in the caller's tenant.",
     args: { name: t.arg.string({ required: true }), scopes: t.arg.stringList({ required: true }) },
-    resolve: (_root, args, ctx) => createApiKey(ctx.dataSource, { name: args.name, scopes: args.scopes, tenantId: ctx.tenantId }),
+    resolve: async (_root, args, ctx) => {
+      const created = await createApiKey(ctx.dataSource, { name: args.name, scopes: args.scopes, tenantId: ctx.tenantId });
+      await ctx.metaAudit.record(ctx, { resource: 'api_key', action: 'create_key', operation: 'createApiKey', resourceId: created.apiKey.id, data: { name: created.apiKey.name, scopes: created.apiKey.scopes } });
+      return created;
+    },
   }),
 );
 
@@ -48,6 +52,10 @@ builder.mutationField('revokeApiKey', (t) =>
     authScopes: { admin: true },
     description: 'Revokes a key at once; requests with it are UNAUTHENTICATED from then on.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => revokeApiKey(ctx.dataSource, String(args.id), ctx.tenantId),
+    resolve: async (_root, args, ctx) => {
+      const key = await revokeApiKey(ctx.dataSource, String(args.id), ctx.tenantId);
+      await ctx.metaAudit.record(ctx, { resource: 'api_key', action: 'revoke_key', operation: 'revokeApiKey', resourceId: key.id, data: { name: key.name } });
+      return key;
+    },
   }),
 );

@@ -41,6 +41,10 @@ export const AuditLogRef = builder.objectType(AuditLog, {
     transactionId: t.exposeString('transactionId', { nullable: true, description: 'Shared by every entry one database transaction wrote.' }),
     recordedBy: t.exposeString('recordedBy', { nullable: true, description: 'The principal that wrote this entry in the author\'s name (a service relaying its users).' }),
     createdAt: t.field({ type: 'DateTime', resolve: (entry) => entry.createdAt }),
+    sequence: t.exposeInt('sequence', { description: "The entry's place in its tenant's chain: 1, 2, 3, … in commit order, without gaps." }),
+    hash: t.exposeString('hash', { description: 'SHA-256 (hex) of the entry\'s canonical facts followed by previousHash (README, "Evidence").' }),
+    previousHash: t.exposeString('previousHash', { description: 'The hash of the entry before it in the chain; 64 zeros for the first.' }),
+    hashVersion: t.exposeInt('hashVersion', { description: 'The version of the canonical form the hash was computed with.' }),
   }),
 });
 
@@ -62,6 +66,7 @@ builder.queryField('auditLog', (t) =>
     resolve: async (_root, args, ctx) => {
       const entry = await ctx.loaders.auditLogById.load(parseEntryId(String(args.id)));
       if (!entry || !visibleTo(entry, ctx.principal)) throw notFound(`No audit log entry with id "${args.id}"`);
+      ctx.metaAudit.read(ctx, { action: 'view', operation: 'auditLog', resourceId: String(args.id) });
       return entry;
     },
   }),
@@ -86,6 +91,7 @@ builder.queryField('auditLogs', (t) =>
           { args, toCursor: (entry: AuditLog) => encodeCursor(positionOf(entry)), defaultSize: DEFAULT_PAGE_SIZE, maxSize: MAX_PAGE_SIZE },
           ({ limit, inverted }: ResolveCursorConnectionArgs) => listAuditLogs(ctx, filter, args.orderBy ?? 'NEWEST_FIRST', { after, before, limit, inverted }, ctx.reads),
         );
+        ctx.metaAudit.read(ctx, { action: 'view', operation: 'auditLogs', filter: { ...args.filter, orderBy: args.orderBy } });
         return { ...connection, totalCount: () => countAuditLogs(ctx, filter, ctx.reads) };
       },
     },

@@ -9,5 +9,7 @@ import './rename-log.js';
 import './audit-log-added.js';
 import './api-key.js';
 import './viewer-token.js';
+import './chain-verification.js';
+import './checkpoint.js';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -41,7 +41,7 @@ async function migrationsApplied(dataSource: DataSource): Promise<boolean> {
  * every migration this version knows applied (a new instance waits for the migration another one runs)
  * and every further check to hold (Redis, when instances share it).
  */
-export function useHealthEndpoints(dataSource: DataSource, storage: StorageHealth, checks: ReadinessCheck[] = []): Plugin {
+export function useHealthEndpoints(dataSource: DataSource, storage: StorageHealth, closing?: AbortSignal, checks: ReadinessCheck[] = []): Plugin {
   return {
     async onRequest({ url, endResponse, fetchAPI }) {
       if (url.pathname === '/health') {
@@ -50,11 +50,12 @@ export function useHealthEndpoints(dataSource: DataSource, storage: StorageHealt
       } else if (url.pathname === '/ready') {
         const up = await databaseAnswers(dataSource);
         const problem = storage.problem;
+        const draining = closing?.aborted === true;
         const [applied, ...results] = await Promise.all([up && migrationsApplied(dataSource), ...checks.map((c) => c.check().catch(() => false))]);
-        const ready = up && !problem && applied && results.every(Boolean);
+        const ready = up && !problem && !draining && applied && results.every(Boolean);
         endResponse(
           json(fetchAPI, ready ? 200 : 503, {
-            status: ready ? 'ready' : 'not ready',
+            status: ready ? 'ready' : draining ? 'shutting down' : 'not ready',
             database: up ? 'up' : 'down',
             writes: problem ? { ok: false, reason: problem.code, since: new Date(problem.since).toISOString() } : { ok: up },
             migrations: applied ? 'applied' : up ? 'pending' : 'unknown',

@@ -11,8 +11,13 @@ import type { GraphQLContext, ServerDeps } from '../schema/context.js';
 import { buildContext } from './context.js';
 import { createErrorMasker } from './errors.js';
 import { useHealthEndpoints, type ReadinessCheck } from './health.js';
+import { useCheckpointEndpoints } from './checkpoints.js';
 import { useInputErrorCodes } from './input-errors.js';
 import { useViewer, viewerFeatures } from './viewer.js';
+import { corsPolicy } from './cors.js';
+import { selfHostedGraphiQL } from './graphiql.js';
+import { useSecurityHeaders } from './security-headers.js';
+import { useWellFormedInput } from './well-formed-input.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
 export interface ServerContext {
@@ -32,6 +37,10 @@ export interface YogaOptions {
   logger: Logger;
   /** Introspection and field suggestions off. @default false */
   production?: boolean;
+  /** Origins allowed to call the API from a browser page (`*`: any). @default [] (none) */
+  corsOrigins?: readonly string[];
+  /** More plugins, after the server's own. */
+  plugins?: Plugin[];
 }
 
 /** Query shape limits, by graphql-armor. A legitimate dashboard query stays far below each. */
@@ -50,10 +59,12 @@ function yogaLogger(logger: Logger): YogaLogger {
 
 export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYoga {
   const logger = yogaLogger(options.logger);
+  const graphiql = selfHostedGraphiQL();
   // Cast: yoga's plugin types are invariant in the context, so plugins for different contexts do not mix.
   const plugins = [
-    useHealthEndpoints(deps.dataSource, deps.store.health, options.readiness),
+    useHealthEndpoints(deps.dataSource, deps.store.health, deps.closing, options.readiness),
     useViewer({ features: viewerFeatures(schema) }),
+    useCheckpointEndpoints(deps),
     // Browsers may only send requests that a CORS preflight guards: JSON bodies, or this header.
     useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
     EnvelopArmorPlugin({
@@ -65,14 +76,19 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
       blockFieldSuggestion: { enabled: options.production ?? false },
     }),
     useInputErrorCodes(),
+    useWellFormedInput(),
+    useSecurityHeaders({ htmlPolicy: graphiql.policy }),
     useAuditContext<GraphQLContext>((context) => context.audit),
   ] as unknown as Plugin[];
   if (options.production) plugins.push(useDisableIntrospection());
+  plugins.push(...(options.plugins ?? []));
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/live',
     graphiql: options.graphiql ?? true,
+    renderGraphiQL: (options) => graphiql.render(options),
+    cors: corsPolicy(options.corsOrigins ?? []),
     logging: logger,
     // Uploads are not part of the API, and multipart forms are a CSRF vector.
     multipart: false,

@@ -5,6 +5,9 @@ import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import type { AuditStore, ReadOptions } from '../db/store.js';
 import type { AuditPubSub } from '../pubsub.js';
 import type { Quotas } from './quotas.js';
+import type { ReplaySlots } from './replay-slots.js';
+import type { CheckpointKey } from '../shared/chain/checkpoint.js';
+import type { MetaAudit } from './meta-audit.js';
 
 /** What the use cases run on; built once per server and shared by every request. */
 export interface ServiceDeps {
@@ -16,6 +19,14 @@ export interface ServiceDeps {
   pubsub: AuditPubSub;
   limits: Limits;
   quotas: Quotas;
+  /** Caps replays of resumed subscriptions, per principal and per server. */
+  replays: ReplaySlots;
+  /** Aborted when the server starts shutting down: live streams end with SHUTTING_DOWN. */
+  closing: AbortSignal;
+  /** Signs checkpoints; its public half checks them. */
+  checkpointKey: CheckpointKey;
+  /** Records reads and administration of the log as entries. */
+  metaAudit: MetaAudit;
 }
 
 /** A use case run for a caller: whose reads count against their concurrency cap. */

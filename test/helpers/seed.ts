@@ -1,6 +1,9 @@
 import Database from 'better-sqlite3';
 import type { DataSource, ObjectLiteral } from 'typeorm';
 import { AuditLog } from '../../src/db/entities/audit-log.entity.js';
+import { insertEntries } from '../../src/audit/writer.js';
+import { dialectOf, runAsync, runSync } from '../../src/db/sql.js';
+import { nameRuleMatcher } from '../../src/shared/chain/personal.js';
 
 export interface SeedRow {
   resource: string;
@@ -13,7 +16,10 @@ export interface SeedRow {
   tenantId?: string;
 }
 
-/** Inserts rows with chosen timestamps straight into the real database (the API always stamps "now"). */
+/**
+ * Inserts rows with chosen timestamps straight into the real database (the API always stamps "now"), with
+ * their place in the chain, as the writer gives it.
+ */
 export async function seed(dataSource: DataSource, rows: SeedRow[]): Promise<AuditLog[]> {
   const entities = rows.map((row) =>
     Object.assign(new AuditLog(), {
@@ -32,11 +38,15 @@ export async function seed(dataSource: DataSource, rows: SeedRow[]): Promise<Aud
       userAgent: null,
       transactionId: null,
       idempotencyKey: null,
+      redactedChanges: null,
+      recordedBy: null,
       createdAt: row.createdAt,
     }),
   );
+  const chain = { chained: true, personal: nameRuleMatcher([]) };
   for (let i = 0; i < entities.length; i += 200) {
-    await dataSource.createQueryBuilder().insert().into(AuditLog).values(entities.slice(i, i + 200) as ObjectLiteral[]).execute();
+    const chunk = entities.slice(i, i + 200);
+    await dataSource.transaction((manager) => runAsync(manager, insertEntries(dialectOf(dataSource), chunk, chain, { keepTimes: true })));
   }
   return entities;
 }
@@ -56,15 +66,13 @@ export function random(seedValue: number) {
  */
 export function seedBulk(file: string, count: number, make: (i: number) => Partial<Record<string, unknown>> = () => ({})): void {
   const db = new Database(file);
+  const chain = { chained: true, personal: nameRuleMatcher([]) };
+  const start = Date.UTC(2026, 0, 1);
   try {
-    const insert = db.prepare(
-      `INSERT INTO audit_log (tenant_id, resource, resource_id, action, name, author_id, author_name, author_type, created_at)
-       VALUES (@tenant_id, @resource, @resource_id, @action, @name, @author_id, @author_name, 'user', @created_at)`,
-    );
-    const start = Date.UTC(2026, 0, 1);
-    db.transaction(() => {
-      for (let i = 0; i < count; i++) {
-        insert.run({
+    for (let from = 0; from < count; from += 5000) {
+      const rows = Array.from({ length: Math.min(5000, count - from) }, (_, k) => {
+        const i = from + k;
+        const values = {
           tenant_id: 'default',
           resource: `resource-${i % 50}`,
           resource_id: String(i % 5000),
@@ -74,9 +82,30 @@ export function seedBulk(file: string, count: number, make: (i: number) => Parti
           author_name: `Author ${i % 1000}`,
           created_at: start + i * 20_000,
           ...make(i),
+        } as Record<string, unknown>;
+        return Object.assign(new AuditLog(), {
+          tenantId: values.tenant_id,
+          resource: values.resource,
+          resourceId: values.resource_id,
+          action: values.action,
+          name: values.name,
+          authorId: values.author_id,
+          authorName: values.author_name,
+          authorType: 'user',
+          data: null,
+          previousData: null,
+          meta: null,
+          ip: null,
+          userAgent: null,
+          transactionId: null,
+          idempotencyKey: null,
+          redactedChanges: null,
+          recordedBy: null,
+          createdAt: new Date(values.created_at as number),
         });
-      }
-    })();
+      });
+      db.transaction(() => runSync(db, insertEntries('sqlite', rows, chain)))();
+    }
   } finally {
     db.close();
   }

@@ -1,101 +1,72 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
-import type { GraphQLResponse } from './test-app.js';
+import { readFileSync } from 'node:fs';
+import { deferred } from './test-app.js';
 
 export interface ServerProcess {
   child: ChildProcess;
+  /** The GraphQL endpoint, once the server listens. */
   url: string;
-  wsUrl: string;
+  /** The admin key the first start printed. */
+  adminKey: string;
   exited: Promise<number | null>;
+  /** Everything the process wrote to stdout and stderr so far. */
   output(): string;
-  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<GraphQLResponse<T>>;
-  wsClient(token: string): Client;
-  stop(): Promise<void>;
+  /** Resolves when the output matches `pattern` (already or later). */
+  waitFor(pattern: RegExp): Promise<string>;
+  /** Resident set size of the server process in bytes, read from /proc; 0 once it has exited. */
+  rss(): number;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** The compiled server as users run it (`auditql serve`), on an ephemeral port. */
-export async function startServerProcess(env: Record<string, string>, defaultToken?: string): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['dist/cjs/cli.js', 'serve'], {
+/** The compiled CLI (`auditql serve`) in a child process, as it runs in production. */
+export async function startServerProcess(env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/cjs/cli.js', 'serve'], {
     env: { ...process.env, NODE_ENV: '', PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  const waiters: Array<{ pattern: RegExp; resolve: (match: string) => void }> = [];
+  const onOutput = (chunk: Buffer) => {
+    output += chunk;
+    for (const waiter of [...waiters]) {
+      const match = waiter.pattern.exec(output);
+      if (match) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(match[1] ?? match[0]);
+      }
+    }
+  };
+  child.stdout!.on('data', onOutput);
+  child.stderr!.on('data', onOutput);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk) => {
-      output += chunk;
-      const match = /listening on (http:\/\/[^\s"]+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    child.on('exit', (code) => reject(new Error(`server exited with ${code}: ${output}`)));
-  });
-  const clients: Client[] = [];
+  const waitFor = (pattern: RegExp) => {
+    const match = pattern.exec(output);
+    if (match) return Promise.resolve(match[1] ?? match[0]);
+    const found = deferred<string>();
+    waiters.push({ pattern, resolve: found.resolve });
+    return Promise.race([found.promise, exited.then((code) => Promise.reject(new Error(`server exited with ${code} before ${pattern}: ${output}`)))]);
+  };
+  const url = await waitFor(/listening on (http:\/\/[^\s"]+)/);
+  const adminKey = /^\s+(aql_\S+)$/m.exec(output)?.[1] ?? '';
   return {
     child,
     url,
-    wsUrl: url.replace(/^http/, 'ws'),
+    adminKey,
     exited,
     output: () => output,
-    async gql(query, variables, token = defaultToken) {
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        body: JSON.stringify({ query, variables }),
-      });
-      return (await response.json()) as GraphQLResponse<any>;
+    waitFor,
+    rss: () => {
+      let status = '';
+      try {
+        status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      } catch {
+        return 0;
+      }
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
     },
-    wsClient(token) {
-      const client = createClient({ url: url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: true, connectionParams: { authorization: `Bearer ${token}` } });
-      clients.push(client);
-      return client;
-    },
-    async stop() {
-      await Promise.all(clients.map((c) => c.dispose()));
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-/** A port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A redis-server of the test's own (the machine's is shared: never restart that one). */
-export async function startOwnRedis(port?: number): Promise<{ url: string; port: number; stop(): Promise<void> }> {
-  const chosen = port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), 'auditql-redis-'));
-  const child = spawn('redis-server', ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk) => {
-      output += chunk;
-      if (/Ready to accept connections/.test(output)) resolve();
-    });
-    child.on('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)));
-  });
-  return {
-    url: `redis://127.0.0.1:${chosen}`,
-    port: chosen,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
     },
   };
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import { DataSource, type Logger } from 'typeorm';
 import WebSocket from 'ws';
-import { createAuditServer, type AuditServer } from '../../src/app.js';
+import { createAuditServer, type AuditServer, type EvidenceOptions } from '../../src/app.js';
 import type { AuditPubSub } from '../../src/pubsub.js';
 import type { AuthConfig, Limits } from '../../src/config.js';
 import type { StoreOptions } from '../../src/db/store.js';
@@ -77,6 +77,7 @@ export async function startTestApp(
     store?: Partial<StoreOptions>;
     auth?: Partial<AuthConfig>;
     pubsub?: AuditPubSub;
+    evidence?: EvidenceOptions;
   } = {},
 ): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-test-'));
@@ -86,6 +87,9 @@ export async function startTestApp(
     options.postgresUrl ? new DataSource(postgresDataSourceOptions({ url: options.postgresUrl, logger: sql })) : createSqliteDataSource({ database: file, logger: sql }),
   );
   const { secret: adminKey } = await createApiKey(dataSource, { name: 'test admin', scopes: [...ALL_SCOPES] });
+  // The audit of the audit log is off unless a test asks for it: its entries would change the counts
+  // other tests check. Scheduled checkpoints likewise.
+  const evidence: EvidenceOptions = { checkpointIntervalMs: 0, ...options.evidence, metaAudit: { mode: 'off', ...options.evidence?.metaAudit } };
   const server = createAuditServer({
     dataSource,
     pubsub: options.pubsub,
@@ -93,6 +97,7 @@ export async function startTestApp(
     logging: false,
     auth: options.auth ?? { jwtSecret: TEST_JWT_SECRET },
     production: options.production ?? false,
+    evidence,
     // Reads run on reader threads, out of TypeORM's sight: count them where they are handed over.
     store: { ownsConnection: true, ...options.store, onRead: (statement) => sql.logQuery(statement.sql) },
   });

@@ -1,3 +1,6 @@
+import { insertEntries } from '../../src/audit/writer.js';
+import { runAsync } from '../../src/db/sql.js';
+import { nameRuleMatcher } from '../../src/shared/chain/personal.js';
 import type { DataSource, ObjectLiteral } from 'typeorm';
 import { AuditLog } from '../../src/db/entities/audit-log.entity.js';
 import type { JsonValue } from '../../src/shared/json.js';
@@ -68,7 +71,9 @@ export async function insertHistory(dataSource: DataSource, rows: HistoryRow[]):
       createdAt: row.createdAt,
     }),
   );
+  // Through the writer, so the entries take their place in the chain.
+  const chain = { chained: true, personal: nameRuleMatcher([]) };
   for (let i = 0; i < entities.length; i += 200) {
-    await dataSource.createQueryBuilder().insert().into(AuditLog).values(entities.slice(i, i + 200) as ObjectLiteral[]).execute();
+    await dataSource.transaction((manager) => runAsync(manager, insertEntries('sqlite', entities.slice(i, i + 200), chain)));
   }
 }

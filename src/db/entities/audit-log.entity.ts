@@ -2,6 +2,9 @@ import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 import { epochMillis } from './epoch-millis.js';
 import type { JsonValue } from '../../shared/json.js';
 
+/** Sizes of the columns that hold values taken from request headers (cut to fit when written). */
+export const COLUMN_LENGTH = { ip: 64, userAgent: 1024 } as const;
+
 /** One recorded fact. Columns carry explicit types because esbuild-based runners emit no decorator metadata. */
 @Entity({ name: 'audit_log' })
 @Index('idx_audit_log_tenant_created', ['tenantId', 'createdAt', 'action', 'resource', 'authorId'])
@@ -10,6 +13,7 @@ import type { JsonValue } from '../../shared/json.js';
 @Index('idx_audit_log_tenant_author_created', ['tenantId', 'authorId', 'createdAt'])
 @Index('idx_audit_log_transaction', ['transactionId'])
 @Index('idx_audit_log_idempotency', ['tenantId', 'idempotencyKey'], { unique: true, where: 'idempotency_key IS NOT NULL' })
+@Index('idx_audit_log_tenant_sequence', ['tenantId', 'sequence'], { unique: true })
 export class AuditLog {
   @PrimaryGeneratedColumn({ type: 'integer', name: 'id' })
   id!: number;
@@ -48,10 +52,10 @@ export class AuditLog {
   @Column({ type: 'simple-json', name: 'meta', nullable: true })
   meta!: JsonValue | null;
 
-  @Column({ type: 'varchar', length: 64, name: 'ip', nullable: true })
+  @Column({ type: 'varchar', length: COLUMN_LENGTH.ip, name: 'ip', nullable: true })
   ip!: string | null;
 
-  @Column({ type: 'varchar', length: 1024, name: 'user_agent', nullable: true })
+  @Column({ type: 'varchar', length: COLUMN_LENGTH.userAgent, name: 'user_agent', nullable: true })
   userAgent!: string | null;
 
   /** Redacted fields whose value changed; the values themselves are never stored. */
@@ -72,4 +76,32 @@ export class AuditLog {
 
   @Column({ type: 'bigint', name: 'created_at', transformer: epochMillis })
   createdAt!: Date;
+
+  /** The entry's place in its tenant's chain: 1, 2, 3, … in commit order, without gaps (README, "Evidence"). */
+  @Column({ type: 'bigint', name: 'sequence', transformer: { to: (v: number) => v, from: (v: number | string | null) => (v === null ? null : Number(v)) } })
+  sequence!: number;
+
+  /** SHA-256 (hex) of the entry's canonical facts followed by `previousHash`. */
+  @Column({ type: 'varchar', length: 64, name: 'hash' })
+  hash!: string;
+
+  /** The hash of the entry before it in the tenant's chain (64 zeros for the first). */
+  @Column({ type: 'varchar', length: 64, name: 'previous_hash' })
+  previousHash!: string;
+
+  /** The version of the canonical form the hash was computed with. */
+  @Column({ type: 'integer', name: 'hash_version' })
+  hashVersion!: number;
+
+  /** Salt of the digests that stand for the entry's personal values in the hash; removed when they are erased. */
+  @Column({ type: 'varchar', length: 32, name: 'salt', nullable: true })
+  salt!: string | null;
+
+  /** JSON pointers of the personal values (`/authorName`, `/ip`, `/data/email` …); NULL for none. */
+  @Column({ type: 'simple-json', name: 'personal_paths', nullable: true })
+  personalPaths!: string[] | null;
+
+  /** Digests of erased personal values, by pointer, so that the chain still verifies without them. */
+  @Column({ type: 'simple-json', name: 'erased_digests', nullable: true })
+  erasedDigests!: Record<string, string> | null;
 }

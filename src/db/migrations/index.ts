@@ -2,7 +2,8 @@ import { CreateAuditLog1763800000000 } from './1763800000000-create-audit-log.js
 import { AddRedactedChanges1763800000001 } from './1763800000001-add-redacted-changes.js';
 import { ApiKeys1763800000002 } from './1763800000002-api-keys.js';
 import { ActivityRollup1763800000003 } from './1763800000003-activity-rollup.js';
-import { StorageProbe1763800000004 } from './1763800000004-storage-probe.js';
+import { Chain1763800000004 } from './1763800000004-chain.js';
+import { StorageProbe1763800000005 } from './1763800000005-storage-probe.js';
 import { ServerSecrets1763800000016 } from './1763800000016-server-secrets.js';
 import { Postgres1763800000200 } from './1763800000200-postgres.js';
 
@@ -12,7 +13,8 @@ export const migrations = [
   AddRedactedChanges1763800000001,
   ApiKeys1763800000002,
   ActivityRollup1763800000003,
-  StorageProbe1763800000004,
+  Chain1763800000004,
+  StorageProbe1763800000005,
   ServerSecrets1763800000016,
   Postgres1763800000200,
 ];

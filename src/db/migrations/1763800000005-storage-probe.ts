@@ -4,8 +4,8 @@ import { Table, type MigrationInterface, type QueryRunner } from 'typeorm';
  * One row the server rewrites to find out whether the database takes writes again after a storage failure
  * (disk full, I/O error): only a real commit can tell.
  */
-export class StorageProbe1763800000004 implements MigrationInterface {
-  name = 'StorageProbe1763800000004';
+export class StorageProbe1763800000005 implements MigrationInterface {
+  name = 'StorageProbe1763800000005';
 
   async up(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.createTable(

@@ -1,0 +1,74 @@
+/**
+ * Signed checkpoints: `{tenant, sequence, hash, createdAt}` as a JWS (RFC 7515, compact form) signed with
+ * Ed25519 (`alg: EdDSA`), so that anyone holding the public key can check one with any JOSE library. A
+ * chain rewritten by someone who recomputed every later hash no longer reaches the hash a checkpoint signed.
+ */
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { CompactSign, compactVerify } from 'jose';
+import { canonicalJson } from './canonical.js';
+
+export interface Checkpoint {
+  tenant: string;
+  sequence: number;
+  hash: string;
+  /** Epoch milliseconds. */
+  createdAt: number;
+}
+
+export interface SignedCheckpoint extends Checkpoint {
+  keyId: string;
+  /** The checkpoint as a compact JWS: the payload is the JCS text of {createdAt, hash, sequence, tenant}. */
+  jws: string;
+}
+
+export interface CheckpointKey {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  /** RFC 7638 thumbprint (SHA-256, base64url) of the public key. */
+  keyId: string;
+}
+
+export const CHECKPOINT_JWS_TYPE = 'auditql-checkpoint+jws';
+
+/** The RFC 7638 thumbprint of an Ed25519 public key. */
+export function keyIdOf(publicKey: KeyObject): string {
+  const jwk = publicKey.export({ format: 'jwk' }) as { crv: string; kty: string; x: string };
+  return createHash('sha256').update(canonicalJson({ crv: jwk.crv, kty: jwk.kty, x: jwk.x })).digest('base64url');
+}
+
+export function checkpointKeyFrom(privateKey: KeyObject): CheckpointKey {
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`a checkpoint key must be Ed25519, not ${privateKey.asymmetricKeyType ?? privateKey.type}`);
+  const publicKey = createPublicKey(privateKey);
+  return { privateKey, publicKey, keyId: keyIdOf(publicKey) };
+}
+
+export function publicKeyPem(publicKey: KeyObject): string {
+  return publicKey.export({ format: 'pem', type: 'spki' }).toString();
+}
+
+export async function signCheckpoint(checkpoint: Checkpoint, key: CheckpointKey): Promise<SignedCheckpoint> {
+  const payload = canonicalJson({ createdAt: checkpoint.createdAt, hash: checkpoint.hash, sequence: checkpoint.sequence, tenant: checkpoint.tenant });
+  const jws = await new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader({ alg: 'EdDSA', kid: key.keyId, typ: CHECKPOINT_JWS_TYPE }).sign(key.privateKey);
+  return { ...checkpoint, keyId: key.keyId, jws };
+}
+
+/** The checkpoint a JWS signs, or null when the signature does not verify with `publicKey` or the payload is not a checkpoint. */
+export async function verifyCheckpoint(jws: string, publicKey: KeyObject): Promise<Checkpoint | null> {
+  try {
+    const { payload, protectedHeader } = await compactVerify(jws, publicKey, { algorithms: ['EdDSA', 'Ed25519'] });
+    if (protectedHeader.typ !== CHECKPOINT_JWS_TYPE) return null;
+    const value = JSON.parse(new TextDecoder().decode(payload)) as Partial<Checkpoint>;
+    if (typeof value.tenant !== 'string' || !Number.isSafeInteger(value.sequence) || typeof value.hash !== 'string' || !Number.isSafeInteger(value.createdAt)) return null;
+    return { tenant: value.tenant, sequence: value.sequence!, hash: value.hash, createdAt: value.createdAt! };
+  } catch {
+    return null;
+  }
+}
+
+/** The downloadable file of a tenant's checkpoints (`GET /checkpoints`), and what `auditql verify --checkpoints` reads. */
+export interface CheckpointFile {
+  format: 'auditql-checkpoints';
+  version: 1;
+  publicKey: { keyId: string; pem: string };
+  checkpoints: SignedCheckpoint[];
+}

@@ -1,0 +1,75 @@
+/**
+ * Appending to the chain, as a pure step: given each tenant's head, assign every new entry its sequence,
+ * salt, personal paths and hash, and return the new heads. The caller reads the heads and writes the
+ * entries and the new heads in one transaction (src/audit/chain/head.ts does the I/O).
+ */
+import { randomBytes } from 'node:crypto';
+import type { JsonValue } from '../json.js';
+import { canonicalJson, entryHash, HASH_VERSION, type ChainRow } from './canonical.js';
+import { findPersonalPaths, type FieldMatcher } from './personal.js';
+
+export interface ChainHead {
+  sequence: number;
+  hash: string;
+}
+
+/** An entry as the writer holds it, before it has a place in the chain. */
+export interface UnlinkedEntry {
+  tenantId: string;
+  createdAt: number;
+  resource: string;
+  resourceId: string | null;
+  action: string;
+  authorId: string | null;
+  authorName: string | null;
+  authorType: string | null;
+  data: JsonValue | null;
+  previousData: JsonValue | null;
+  meta: JsonValue | null;
+  ip: string | null;
+  userAgent: string | null;
+  transactionId: string | null;
+  idempotencyKey: string | null;
+  redactedChanges: string[] | null;
+  recordedBy: string | null;
+}
+
+/** Everything the chain adds to an entry, and the JSON columns in the form they are stored (JCS text). */
+export type LinkedEntry = ChainRow;
+
+/**
+ * Links `entries` in order onto `heads` (tenant → head; a tenant without one starts from `genesis`).
+ * Returns the linked rows, index for index, and the heads after them.
+ */
+export function linkEntries(
+  heads: ReadonlyMap<string, ChainHead>,
+  entries: readonly UnlinkedEntry[],
+  personal: FieldMatcher,
+): { rows: LinkedEntry[]; heads: Map<string, ChainHead> } {
+  const next = new Map(heads);
+  const paths = entries.map((entry) => findPersonalPaths(entry, personal));
+  const salts = randomBytes(16 * paths.filter((p) => p.length > 0).length).toString('hex');
+  let saltAt = 0;
+  const rows = entries.map((entry, i) => {
+    const head = next.get(entry.tenantId);
+    if (!head) throw new Error(`no chain head read for tenant ${entry.tenantId}`);
+    const personalPaths = paths[i]!;
+    const row: ChainRow = {
+      ...entry,
+      data: entry.data === null ? null : canonicalJson(entry.data),
+      previousData: entry.previousData === null ? null : canonicalJson(entry.previousData),
+      meta: entry.meta === null ? null : canonicalJson(entry.meta),
+      sequence: head.sequence + 1,
+      previousHash: head.hash,
+      hashVersion: HASH_VERSION,
+      salt: personalPaths.length > 0 ? salts.slice(saltAt, (saltAt += 32)) : null,
+      personalPaths,
+      erasedDigests: null,
+      hash: '',
+    };
+    row.hash = entryHash(row, head.hash);
+    next.set(entry.tenantId, { sequence: row.sequence, hash: row.hash });
+    return row;
+  });
+  return { rows, heads: next };
+}

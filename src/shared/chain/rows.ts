@@ -1,0 +1,146 @@
+/** Reading chain rows out of the `audit_log` table (the server, the CLI, the migration). */
+import type { ChainRow } from './canonical.js';
+
+/** Columns of `audit_log` a ChainRow is made of, as a SELECT list. */
+export const CHAIN_COLUMNS =
+  '"tenant_id", "sequence", "hash", "previous_hash", "hash_version", "salt", "personal_paths", "erased_digests", "created_at", ' +
+  '"resource", "resource_id", "action", "author_id", "author_name", "author_type", "data", "previous_data", "meta", "ip", ' +
+  '"user_agent", "transaction_id", "idempotency_key", "redacted_changes", "recorded_by"';
+
+export interface RawChainRow {
+  id?: number | string;
+  tenant_id: string;
+  sequence: number | string | null;
+  hash: string | null;
+  previous_hash: string | null;
+  hash_version: number | string | null;
+  salt: string | null;
+  personal_paths: string | null;
+  erased_digests: string | null;
+  created_at: number | string;
+  resource: string;
+  resource_id: string | null;
+  action: string;
+  author_id: string | null;
+  author_name: string | null;
+  author_type: string | null;
+  data: string | null;
+  previous_data: string | null;
+  meta: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  transaction_id: string | null;
+  idempotency_key: string | null;
+  redacted_changes: string | null;
+  recorded_by: string | null;
+}
+
+function parseJson<T>(text: string | null, fallback: T): T {
+  if (text === null) return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    // Left for the verifier to report: an unparsable value cannot be what was hashed.
+    return fallback;
+  }
+}
+
+export function chainRowFromDb(raw: RawChainRow): ChainRow {
+  return {
+    tenantId: raw.tenant_id,
+    sequence: Number(raw.sequence),
+    hash: raw.hash ?? '',
+    previousHash: raw.previous_hash ?? '',
+    hashVersion: Number(raw.hash_version),
+    salt: raw.salt,
+    personalPaths: parseJson<string[]>(raw.personal_paths, []),
+    erasedDigests: parseJson<Record<string, string> | null>(raw.erased_digests, null),
+    createdAt: Number(raw.created_at),
+    resource: raw.resource,
+    resourceId: raw.resource_id,
+    action: raw.action,
+    authorId: raw.author_id,
+    authorName: raw.author_name,
+    authorType: raw.author_type,
+    data: raw.data,
+    previousData: raw.previous_data,
+    meta: raw.meta,
+    ip: raw.ip,
+    userAgent: raw.user_agent,
+    transactionId: raw.transaction_id,
+    idempotencyKey: raw.idempotency_key,
+    redactedChanges: parseJson<string[] | null>(raw.redacted_changes, null),
+    recordedBy: raw.recorded_by,
+  };
+}
+
+/** Stored form of the personal paths: NULL for none. */
+export const personalPathsColumn = (paths: string[]) => (paths.length === 0 ? null : JSON.stringify(paths));
+
+/** Rows as objects (TypeORM), or as arrays in SELECT order (better-sqlite3's raw mode, ~2× faster to read). */
+export type RowQuery = (sql: string, params: unknown[]) => Promise<RawChainRow[] | unknown[][]> | RawChainRow[] | unknown[][];
+
+const NAMES = ['id', ...CHAIN_COLUMNS.split(', ').map((c) => c.slice(1, -1))] as Array<keyof RawChainRow>;
+
+function asObject(row: RawChainRow | unknown[]): RawChainRow {
+  if (!Array.isArray(row)) return row;
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < NAMES.length; i++) out[NAMES[i]!] = row[i];
+  return out as unknown as RawChainRow;
+}
+
+/**
+ * A tenant's entries in sequence order, `batchSize` at a time, from `from` through `to`, each batch read by
+ * `query` (a keyset range on the unique (tenant_id, sequence) index, so every batch costs the same; the id
+ * breaks ties, so that a duplicated sequence is seen twice, as it is). Between batches it yields to the event
+ * loop, so that a long verification never holds up the requests around it.
+ */
+export async function* chainBatches(query: RowQuery, tenant: string, from: number, to: number, batchSize = 2000): AsyncGenerator<ChainRow[]> {
+  let after: [number, number] = [from - 1, Number.MAX_SAFE_INTEGER];
+  const upTo = Number.isFinite(to) ? to : Number.MAX_SAFE_INTEGER;
+  for (;;) {
+    const raw = (await query(
+      `SELECT "id", ${CHAIN_COLUMNS} FROM "audit_log" WHERE "tenant_id" = ? AND ("sequence", "id") > (?, ?) AND "sequence" <= ? ORDER BY "sequence", "id" LIMIT ?`,
+      [tenant, after[0], after[1], upTo, batchSize],
+    )).map(asObject);
+    if (raw.length > 0) yield raw.map(chainRowFromDb);
+    if (raw.length < batchSize) return;
+    const last = raw[raw.length - 1]!;
+    after = [Number(last.sequence), Number(last.id)];
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/**
+ * The fields of an entry that an export line carries for offline verification (README, "Evidence"): the
+ * hashed facts with JSON values as JSON, createdAt in epoch milliseconds, and the chain's own fields.
+ */
+export function chainExportFields(row: ChainRow): Record<string, unknown> {
+  const json = (text: string | null) => (text === null ? null : (JSON.parse(text) as unknown));
+  return {
+    tenantId: row.tenantId,
+    sequence: row.sequence,
+    createdAt: row.createdAt,
+    resource: row.resource,
+    resourceId: row.resourceId,
+    action: row.action,
+    authorId: row.authorId,
+    authorName: row.authorName,
+    authorType: row.authorType,
+    data: json(row.data),
+    previousData: json(row.previousData),
+    meta: json(row.meta),
+    ip: row.ip,
+    userAgent: row.userAgent,
+    transactionId: row.transactionId,
+    idempotencyKey: row.idempotencyKey,
+    redactedChanges: row.redactedChanges,
+    recordedBy: row.recordedBy,
+    hashVersion: row.hashVersion,
+    personalPaths: row.personalPaths,
+    salt: row.salt,
+    erasedDigests: row.erasedDigests,
+    previousHash: row.previousHash,
+    hash: row.hash,
+  };
+}

@@ -1,0 +1,98 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chainRowFromExport, verifyExportFile } from '../src/cli/verify.js';
+import { entryHash, factsText, personalDigest } from '../src/shared/chain/canonical.js';
+import { parsePointer, valueAt } from '../src/shared/chain/pointer.js';
+import { CHAIN_COLUMNS, chainExportFields, chainRowFromDb, type RawChainRow } from '../src/shared/chain/rows.js';
+import { LOG_EVENT, signToken, startTestApp, type TestApp } from './helpers/test-app.js';
+
+const root = resolve(__dirname, '..');
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const between = (name: string) => {
+  const block = new RegExp(`<!-- ${name}:start -->\\n\`\`\`\\w+\\n([\\s\\S]*?)\`\`\`\\n<!-- ${name}:end -->`).exec(readme);
+  if (!block) throw new Error(`README has no ${name} block`);
+  return block[1]!;
+};
+
+// The script runs from a folder inside node_modules/.cache, so that `import 'canonicalize'` resolves as it
+// would for someone who installed it.
+const scratch = join(root, 'node_modules', '.cache');
+mkdirSync(scratch, { recursive: true });
+const dir = mkdtempSync(join(scratch, 'auditql-readme-'));
+const script = join(dir, 'verify-export.mjs');
+writeFileSync(script, between('chain-script'));
+const run = (file: string) => spawnSync(process.execPath, [script, file], { encoding: 'utf8' });
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp();
+  const acme = await signToken({ sub: 'acme-writer', name: 'Carla Acme', scope: 'audit:write', tenant: 'acme' });
+  for (let i = 0; i < 6; i++) {
+    const input = { resource: 'customers', action: 'update', resourceId: String(i), data: { email: `p${i}@example.com`, contacts: [{ phone: '+1 555 0100' }], 'a/b~c': { firstName: 'Ann' } }, previousData: { note: 'é😀\u2028', n: 1e21 }, meta: { z: 1, a: [true, null] } };
+    await app.gql(LOG_EVENT, { input }, { 'user-agent': `agent/${i}` });
+    await app.gql(LOG_EVENT, { input: { resource: 'orders', action: 'create', data: { total: i / 3 } } }, { authorization: `Bearer ${acme}` });
+  }
+  await app.gql('mutation { renameLog(id: "2", name: "renamed") { id } }');
+});
+afterAll(async () => {
+  await app.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Export lines of every entry, as the export writes them. */
+async function exportLines(): Promise<Array<Record<string, unknown>>> {
+  const rows = (await app.dataSource.query(`SELECT ${CHAIN_COLUMNS} FROM audit_log ORDER BY tenant_id, sequence`)) as RawChainRow[];
+  return rows.map((raw) => chainExportFields(chainRowFromDb(raw)));
+}
+const write = (name: string, lines: Array<Record<string, unknown>>) => {
+  const file = join(dir, name);
+  writeFileSync(file, lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
+  return file;
+};
+
+describe("the README's canonical form", () => {
+  it('reproduces the worked example byte for byte', () => {
+    const example = JSON.parse(between('chain-example')) as Record<string, unknown>;
+    const row = chainRowFromExport(example);
+    const shown = /one line, (\d+) bytes\):\n\n {3}```\n {3}(.*)\n/.exec(readme)!;
+    expect(factsText(row)).toBe(shown[2]);
+    expect(Buffer.byteLength(shown[2]!)).toBe(Number(shown[1]));
+    expect(entryHash(row, row.previousHash)).toBe(example.hash);
+    expect(readme).toContain(personalDigest(row.salt!, '/authorName', 'Ann Example'));
+  });
+
+  it("its script verifies a real export, also after erasure, and finds a changed line", async () => {
+    const lines = await exportLines();
+    expect(new Set(lines.map((l) => l.tenantId))).toEqual(new Set(['default', 'acme']));
+    expect(lines.some((l) => (l.personalPaths as string[]).includes('/data/a~1b~0c/firstName'))).toBe(true);
+    const valid = run(write('export.ndjson', lines));
+    expect(valid.stdout.trim()).toBe('valid');
+    expect(valid.status).toBe(0);
+    expect((await verifyExportFile(join(dir, 'export.ndjson'))).map((r) => [r.tenant, r.valid])).toEqual([['acme', true], ['default', true]]);
+
+    // Erasure as specified: values and salt go, digests stay.
+    const erased = lines.map((line) => {
+      if (!line.salt) return line;
+      const copy = JSON.parse(JSON.stringify(line)) as Record<string, any>;
+      const digests: Record<string, string> = {};
+      for (const pointer of copy.personalPaths as string[]) {
+        const segments = parsePointer(pointer);
+        digests[pointer] = personalDigest(copy.salt, pointer, valueAt(copy, segments)!);
+        const parent = valueAt(copy, segments.slice(0, -1)) as Record<string, unknown>;
+        parent[segments.at(-1)!] = segments.length === 1 ? null : '[ERASED]';
+      }
+      return { ...copy, salt: null, erasedDigests: digests };
+    });
+    const erasedFile = write('erased.ndjson', erased);
+    expect(readFileSync(erasedFile, 'utf8')).not.toMatch(/example\.com|Carla|agent\/|555 0100|127\.0\.0\.1/);
+    expect(run(erasedFile).stdout.trim()).toBe('valid');
+    expect((await verifyExportFile(erasedFile)).every((r) => r.valid)).toBe(true);
+
+    const changed = lines.map((line, i) => (i === 3 ? { ...line, action: 'delete' } : line));
+    const broken = run(write('changed.ndjson', changed));
+    expect(broken.status).toBe(1);
+    expect(broken.stdout).toContain(`${lines[3]!.tenantId} ${lines[3]!.sequence}: broken`);
+  });
+});
