@@ -31,7 +31,9 @@ export class Postgres1763800000200 implements MigrationInterface {
     await queryRunner.query(
       `INSERT INTO "audit_activity_hourly" SELECT "tenant_id", "created_at" - "created_at" % 3600000, "action", "resource", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 3, 4`,
     );
-    await queryRunner.query(`CREATE FUNCTION "audit_activity_on_insert"() RETURNS trigger LANGUAGE plpgsql AS $$
+    // SECURITY DEFINER (with the search_path of this migration): a role that may insert entries keeps the
+    // rollup without being granted the rollup table, which is the server's business, not the app's.
+    await queryRunner.query(`CREATE FUNCTION "audit_activity_on_insert"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
       BEGIN
         INSERT INTO "audit_activity_hourly" ("tenant_id", "hour", "action", "resource", "entries")
         SELECT "tenant_id", "created_at" - "created_at" % 3600000, "action", "resource", COUNT(*) FROM "inserted" GROUP BY 1, 2, 3, 4
@@ -39,7 +41,7 @@ export class Postgres1763800000200 implements MigrationInterface {
         ON CONFLICT ("tenant_id", "hour", "action", "resource") DO UPDATE SET "entries" = "audit_activity_hourly"."entries" + excluded."entries";
         RETURN NULL;
       END $$`);
-    await queryRunner.query(`CREATE FUNCTION "audit_activity_on_delete"() RETURNS trigger LANGUAGE plpgsql AS $$
+    await queryRunner.query(`CREATE FUNCTION "audit_activity_on_delete"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
       BEGIN
         UPDATE "audit_activity_hourly" r SET "entries" = r."entries" - d."n"
         FROM (SELECT "tenant_id", "created_at" - "created_at" % 3600000 AS "hour", "action", "resource", COUNT(*) AS "n" FROM "deleted" GROUP BY 1, 2, 3, 4) d
