@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { createStore } from '../src/db/store.js';
 import { AuditLog } from '../src/db/entities/audit-log.entity.js';
 import { applyAuditLogFilter } from '../src/services/audit-log-filter.js';
+import { encodeCursor } from '../src/services/cursor.js';
 import { statement } from '../src/db/sql.js';
 import { postgresDataSourceOptions, openDatabase } from '../src/db/data-source.js';
 import { random, seed, type SeedRow } from './helpers/seed.js';
@@ -135,6 +136,9 @@ describe.skipIf(!available)('the server on PostgreSQL', () => {
       const back = await pg.gql(LIST, { filter, last: 5 });
       expect(back.data!.auditLogs.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual(a.ids.slice(-5));
     }
+    // Any cursor the API hands out or accepts works, ids past PostgreSQL's integer range included.
+    const far = await pg.gql(LIST, { first: 5, after: encodeCursor({ createdAt: 1, id: 999_999_999_999_999 }) });
+    expect(far.errors).toBeUndefined();
     const special = await pg.gql(LIST, { filter: { search: '100%' }, first: 10 });
     expect(special.data!.auditLogs.edges.map((e: { node: { name: string } }) => e.node.name)).toEqual(['100% done_now']);
     // PostgreSQL's lower() would fold É; the live filter and SQLite do not, so neither does the index.

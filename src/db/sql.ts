@@ -112,3 +112,11 @@ function toResult(result: { records?: unknown[]; affected?: number; raw?: unknow
   const lastInsertId = typeof raw === 'number' || typeof raw === 'bigint' ? Number(raw) : raw && typeof raw === 'object' && typeof raw.insertId === 'number' ? raw.insertId : null;
   return { rows: (result.records ?? []) as Array<Record<string, unknown>>, changes: result.affected ?? 0, lastInsertId };
 }
+
+/**
+ * `manager.query` for SQL written with `?` placeholders, on any dialect (PostgreSQL numbers them). For
+ * statements outside a `Work`.
+ */
+export function queryWith<T = unknown>(manager: EntityManager, sql: string, params: readonly unknown[] = []): Promise<T> {
+  return manager.query(dialectOf(manager.connection) === 'postgres' ? numberedPlaceholders(sql) : sql, [...params]) as Promise<T>;
+}

@@ -42,8 +42,10 @@ export async function listAuditLogs(deps: Deps, filter: AuditLogFilter, order: A
   const beforeOp = newestFirst ? '>' : '<';
   const descending = newestFirst !== page.inverted;
   const qb = applyAuditLogFilter(deps.dataSource.createQueryBuilder(AuditLog, 'a').select('a.*'), filter);
-  if (page.after) qb.andWhere(`(a.createdAt, a.id) ${afterOp} (:afterAt, :afterId)`, { afterAt: page.after.createdAt, afterId: page.after.id });
-  if (page.before) qb.andWhere(`(a.createdAt, a.id) ${beforeOp} (:beforeAt, :beforeId)`, { beforeAt: page.before.createdAt, beforeId: page.before.id });
+  // A cursor's id may be any 15-digit number; PostgreSQL's integer id column would refuse a larger parameter.
+  const id = (name: string) => (deps.store.dialect === 'postgres' ? `CAST(:${name} AS bigint)` : `:${name}`);
+  if (page.after) qb.andWhere(`(a.createdAt, a.id) ${afterOp} (:afterAt, ${id('afterId')})`, { afterAt: page.after.createdAt, afterId: page.after.id });
+  if (page.before) qb.andWhere(`(a.createdAt, a.id) ${beforeOp} (:beforeAt, ${id('beforeId')})`, { beforeAt: page.before.createdAt, beforeId: page.before.id });
   const direction = descending ? 'DESC' : 'ASC';
   qb.orderBy('a.createdAt', direction).addOrderBy('a.id', direction).limit(page.limit);
   return toEntries(deps, await deps.store.read(toStatement(qb), reads));

@@ -48,7 +48,7 @@ export async function replayPage(deps: Deps, filter: AuditLogFilter, request: Re
   const fields = LARGE_FIELDS.filter((field) => request.fields.has(field));
   const sizeOf = ['0', ...fields.map((field) => `COALESCE(octet_length(a.${LARGE_COLUMNS[field]}), 0)`)].join(' + ');
   const after = (qb: SelectQueryBuilder<AuditLog>) =>
-    applyAuditLogFilter(qb, filter).andWhere('(a.createdAt, a.id) > (:afterAt, :afterId)', { afterAt: request.after.createdAt, afterId: request.after.id });
+    applyAuditLogFilter(qb, filter).andWhere(`(a.createdAt, a.id) > (:afterAt, ${qb.connection.options.type === 'postgres' ? 'CAST(:afterId AS bigint)' : ':afterId'})`, { afterAt: request.after.createdAt, afterId: request.after.id });
   const sizesQuery = after(deps.dataSource.createQueryBuilder(AuditLog, 'a'))
     .select('a.id', 'id')
     .addSelect('a.createdAt', 'createdAt')

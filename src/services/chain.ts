@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { read } from '../db/transaction.js';
+import { queryWith } from '../db/sql.js';
 import { GENESIS_HASH } from '../shared/chain/canonical.js';
 import type { CheckpointKey } from '../shared/chain/checkpoint.js';
 import { chainBatches, type RawChainRow } from '../shared/chain/rows.js';
@@ -33,7 +34,7 @@ export async function verifyTenantChain(dataSource: DataSource, key: Pick<Checkp
       headSequence: head.sequence, headHash: head.hash, anchorSequence: anchor.sequence, checkpointsChecked: trusted.length,
     };
   }
-  const query = (sql: string, params: unknown[]) => read(dataSource, (m) => m.query(sql, params) as Promise<RawChainRow[]>);
+  const query = (sql: string, params: unknown[]) => read(dataSource, (m) => queryWith<RawChainRow[]>(m, sql, params));
   const result = await verifyChain(chainBatches(query, tenant, from, to), {
     anchor,
     from,
@@ -44,7 +45,7 @@ export async function verifyTenantChain(dataSource: DataSource, key: Pick<Checkp
   if (!result.valid || to < head.sequence) return result;
   // Entries past the recorded head that no writer put there: one statement, so one snapshot of both.
   const [tail] = (await read(dataSource, (m) =>
-    m.query(`SELECT (SELECT MAX("sequence") FROM "audit_log" WHERE "tenant_id" = ?) AS "last", (SELECT "sequence" FROM "audit_chain_head" WHERE "tenant_id" = ?) AS "head"`, [tenant, tenant]),
+    queryWith(m, `SELECT (SELECT MAX("sequence") FROM "audit_log" WHERE "tenant_id" = ?) AS "last", (SELECT "sequence" FROM "audit_chain_head" WHERE "tenant_id" = ?) AS "head"`, [tenant, tenant]),
   )) as Array<{ last: number | string | null; head: number | string | null }>;
   const last = Number(tail?.last ?? 0);
   const current = Number(tail?.head ?? 0);

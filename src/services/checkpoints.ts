@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { read, writeTransaction } from '../db/transaction.js';
+import { queryWith } from '../db/sql.js';
 import { publicKeyPem, signCheckpoint, verifyCheckpoint, type CheckpointFile, type CheckpointKey, type SignedCheckpoint } from '../shared/chain/checkpoint.js';
 import { badUserInput } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -38,7 +39,7 @@ export interface ChainHeadRow {
 /** The tenant's recorded head and anchor; null before its first entry. */
 export async function readChainHead(dataSource: DataSource, tenant: string): Promise<ChainHeadRow | null> {
   const [row] = (await read(dataSource, (m) =>
-    m.query(`SELECT "sequence", "hash", "anchor_sequence", "anchor_hash" FROM "audit_chain_head" WHERE "tenant_id" = ?`, [tenant]),
+    queryWith(m, `SELECT "sequence", "hash", "anchor_sequence", "anchor_hash" FROM "audit_chain_head" WHERE "tenant_id" = ?`, [tenant]),
   )) as Array<{ sequence: number | string; hash: string; anchor_sequence: number | string; anchor_hash: string }>;
   return row ? { sequence: Number(row.sequence), hash: row.hash, anchorSequence: Number(row.anchor_sequence), anchorHash: row.anchor_hash } : null;
 }
@@ -48,25 +49,28 @@ export async function createCheckpoint(dataSource: DataSource, key: CheckpointKe
   const head = await readChainHead(dataSource, tenant);
   if (!head || head.sequence === head.anchorSequence) throw badUserInput('This tenant has no entries to checkpoint yet');
   const signed = await signCheckpoint({ tenant, sequence: head.sequence, hash: head.hash, createdAt: Date.now() }, key);
-  const id = await writeTransaction(dataSource, (m) =>
-    m.query(`INSERT INTO "audit_checkpoint" ("tenant_id", "sequence", "hash", "created_at", "key_id", "jws") VALUES (?, ?, ?, ?, ?, ?)`, [
+  const postgres = dataSource.options.type === 'postgres';
+  const inserted = await writeTransaction(dataSource, (m) =>
+    queryWith<unknown>(m, `INSERT INTO "audit_checkpoint" ("tenant_id", "sequence", "hash", "created_at", "key_id", "jws") VALUES (?, ?, ?, ?, ?, ?)${postgres ? ' RETURNING "id"' : ''}`, [
       tenant, signed.sequence, signed.hash, signed.createdAt, signed.keyId, signed.jws,
     ]),
   );
+  // SQLite answers with the new row id; PostgreSQL with the RETURNING row.
+  const id = postgres ? (inserted as Array<{ id: number | string }>)[0]!.id : inserted;
   return { ...signed, id: Number(id) };
 }
 
 /** The tenant's checkpoints, newest first, `first` at a time after the checkpoint id `after`. */
 export async function listCheckpoints(dataSource: DataSource, tenant: string, first: number, after?: number): Promise<StoredCheckpoint[]> {
   const rows = (await read(dataSource, (m) =>
-    m.query(`SELECT * FROM "audit_checkpoint" WHERE "tenant_id" = ? AND "id" < ? ORDER BY "id" DESC LIMIT ?`, [tenant, after ?? Number.MAX_SAFE_INTEGER, first]),
+    queryWith(m, `SELECT * FROM "audit_checkpoint" WHERE "tenant_id" = ? AND "id" < CAST(? AS BIGINT) ORDER BY "id" DESC LIMIT ?`, [tenant, after ?? Number.MAX_SAFE_INTEGER, first]),
   )) as CheckpointRow[];
   return rows.map(fromRow);
 }
 
 /** Every checkpoint of the tenant, oldest first. */
 export async function allCheckpoints(dataSource: DataSource, tenant: string): Promise<StoredCheckpoint[]> {
-  const rows = (await read(dataSource, (m) => m.query(`SELECT * FROM "audit_checkpoint" WHERE "tenant_id" = ? ORDER BY "sequence", "id"`, [tenant]))) as CheckpointRow[];
+  const rows = (await read(dataSource, (m) => queryWith(m, `SELECT * FROM "audit_checkpoint" WHERE "tenant_id" = ? ORDER BY "sequence", "id"`, [tenant]))) as CheckpointRow[];
   return rows.map(fromRow);
 }
 

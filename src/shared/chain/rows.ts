@@ -100,7 +100,7 @@ export async function* chainBatches(query: RowQuery, tenant: string, from: numbe
   const upTo = Number.isFinite(to) ? to : Number.MAX_SAFE_INTEGER;
   for (;;) {
     const raw = (await query(
-      `SELECT "id", ${CHAIN_COLUMNS} FROM "audit_log" WHERE "tenant_id" = ? AND ("sequence", "id") > (?, ?) AND "sequence" <= ? ORDER BY "sequence", "id" LIMIT ?`,
+      `SELECT "id", ${CHAIN_COLUMNS} FROM "audit_log" WHERE "tenant_id" = ? AND ("sequence", "id") > (?, CAST(? AS BIGINT)) AND "sequence" <= CAST(? AS BIGINT) ORDER BY "sequence", "id" LIMIT ?`,
       [tenant, after[0], after[1], upTo, batchSize],
     )).map(asObject);
     if (raw.length > 0) yield raw.map(chainRowFromDb);
