@@ -46,7 +46,8 @@ async function admin<T>(work: (ds: DataSource) => Promise<T>): Promise<T> {
 /** The SQLite benchmark data set, copied once into a PostgreSQL database of its own. */
 async function postgresBenchDatabase(): Promise<{ url: string; rows: number }> {
   const { file, rows } = await benchDatabase(END);
-  const name = `auditql_bench_${rows}`;
+  // v2: chained entries, as bench/dataset.ts makes them.
+  const name = `auditql_bench_v2_${rows}`;
   const exists = await admin(async (ds) => (await ds.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).length > 0);
   if (exists) return { url: urlOf(name), rows };
   const partial = `${name}_partial`;
@@ -56,7 +57,7 @@ async function postgresBenchDatabase(): Promise<{ url: string; rows: number }> {
   });
   const ds = await openDatabase(new DataSource(postgresDataSourceOptions({ url: urlOf(partial) })));
   const sqlite = new Database(file, { readonly: true });
-  const columns = ['tenant_id', 'resource', 'resource_id', 'action', 'name', 'author_id', 'author_name', 'author_type', 'data', 'previous_data', 'meta', 'ip', 'user_agent', 'transaction_id', 'created_at'];
+  const columns = ['tenant_id', 'resource', 'resource_id', 'action', 'name', 'author_id', 'author_name', 'author_type', 'data', 'previous_data', 'meta', 'ip', 'user_agent', 'transaction_id', 'created_at', 'sequence', 'hash', 'previous_hash', 'hash_version', 'salt', 'personal_paths'];
   let batch: unknown[][] = [];
   const flush = async () => {
     if (batch.length === 0) return;
@@ -70,6 +71,9 @@ async function postgresBenchDatabase(): Promise<{ url: string; rows: number }> {
     if (batch.length === 1000) await flush();
   }
   await flush();
+  for (const head of sqlite.prepare('SELECT tenant_id, sequence, hash FROM audit_chain_head').all() as Array<{ tenant_id: string; sequence: number; hash: string }>) {
+    await ds.query('INSERT INTO "audit_chain_head" ("tenant_id", "sequence", "hash") VALUES ($1, $2, $3)', [head.tenant_id, head.sequence, head.hash]);
+  }
   await ds.query('VACUUM ANALYZE "audit_log"');
   await ds.query('VACUUM ANALYZE "audit_activity_hourly"');
   sqlite.close();
