@@ -44,11 +44,13 @@ console.log(`| ${header.join(' | ')} |\n| ${header.map(() => '---').join(' | ')}
 for (const row of rows) console.log(`| ${row.join(' | ')} |`);
 if (!only) console.log('| export / memory | — | — | — | peak RSS ≤ 200 MB, flat in N | — | not measured: there is no export yet |');
 
-// The smoke run (CI) only proves that every case still runs and produces numbers; it keeps latest.json.
+// The smoke run (CI) only proves that every case still runs and produces numbers; it keeps latest.json, and
+// so does a run of one case or at another scale (partial.json): latest.json holds the last full run.
 const smoke = process.argv.includes('--smoke');
+const partial = !smoke && (only !== undefined || (process.env.BENCH_SCALE ?? '1') !== '1');
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(
-  new URL(smoke ? './results/smoke.json' : './results/latest.json', import.meta.url),
+  new URL(smoke ? './results/smoke.json' : partial ? './results/partial.json' : './results/latest.json', import.meta.url),
   `${JSON.stringify({ at: new Date().toISOString(), node: process.version, scale: process.env.BENCH_SCALE ?? '1', results }, null, 2)}\n`,
 );
 const broken = results.filter((r) => !Number.isFinite(r.value));
