@@ -5,7 +5,6 @@ import { defaultLimits, type AuthConfig, type Limits } from './config.js';
 import { createAuthenticator } from './auth/authenticate.js';
 import { createJwtVerifier } from './auth/jwt.js';
 import { createQuotas } from './services/quotas.js';
-import { limitBodySize } from './server/http.js';
 import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from './audit/publish.subscriber.js';
 import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
@@ -68,7 +67,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     yoga,
     pubsub,
     async start({ port = 4000, host = '0.0.0.0', server: own } = {}) {
-      server = own ?? createServer(limitBodySize(yoga, limits.maxBodyBytes));
+      server = own ?? createServer(yoga);
       ws = attachWebSocketServer(server, yoga, auth, limits);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);

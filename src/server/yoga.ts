@@ -34,6 +34,9 @@ export interface YogaOptions {
 /** Query shape limits, by graphql-armor. A legitimate dashboard query stays far below each. */
 export const QUERY_LIMITS = { maxDepth: 10, maxAliases: 50, maxDirectives: 20, maxTokens: 5000, maxCost: 50_000 };
 
+/** Request headers that prove a request is not a cross-site "simple" request. */
+export const CSRF_SAFE_HEADERS = ['x-graphql-yoga-csrf', 'authorization', 'x-api-key'];
+
 /** yoga logs through the server's pino logger; its variadic calls become one message and, for errors, `err`. */
 function yogaLogger(logger: Logger): YogaLogger {
   const at = (level: 'debug' | 'info' | 'warn' | 'error') => (...args: unknown[]) => {
@@ -50,8 +53,10 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
   // Cast: yoga's plugin types are invariant in the context, so plugins for different contexts do not mix.
   const plugins = [
     useDatabaseHealth(deps.dataSource),
-    // Browsers may only send requests that a CORS preflight guards: JSON bodies, or this header.
-    useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
+    // Browsers may only send requests that a CORS preflight guards: JSON bodies, or one of these headers.
+    // None of them is CORS-safelisted, so a cross-site page cannot add them without a preflight; that is
+    // why credentials in `Authorization` / `x-api-key` are enough (GET queries from urql, for example).
+    useCSRFPrevention({ requestHeaders: CSRF_SAFE_HEADERS }),
     EnvelopArmorPlugin({
       maxDepth: { n: QUERY_LIMITS.maxDepth },
       maxAliases: { n: QUERY_LIMITS.maxAliases },
@@ -73,6 +78,9 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
     // Uploads are not part of the API, and multipart forms are a CSRF vector.
     multipart: false,
     batching: false,
+    // yoga's own limit, so it holds wherever yoga runs (embedded in an app's server too): a declared
+    // Content-Length over it is refused before reading, and a chunked body is cut once it passes it (413).
+    maxRequestBodySize: deps.limits.maxBodyBytes,
     maskedErrors: { maskError: createErrorMasker(logger) },
     context: ({ request, req, socketAddress, principal }) => buildContext(deps, { request, socketAddress: socketAddress ?? req?.socket.remoteAddress, principal }),
     plugins,
