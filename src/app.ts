@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { DataSource } from 'typeorm';
 import { defaultLimits, type AuthConfig, type Limits } from './config.js';
 import { createAuthenticator } from './auth/authenticate.js';
+import { watchRevocations } from './auth/api-keys.js';
 import { createJwtVerifier } from './auth/jwt.js';
 import { createQuotas } from './services/quotas.js';
 import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from './audit/publish.subscriber.js';
@@ -41,6 +42,9 @@ export interface AuditServer {
   stop(): Promise<void>;
 }
 
+/** How often a running server looks for API keys revoked by another process. */
+const REVOCATION_CHECK_MS = 500;
+
 /** The audit-log GraphQL server over a DataSource; building it and listening are separate steps. */
 export function createAuditServer(options: AuditServerOptions): AuditServer {
   const { dataSource } = options;
@@ -54,7 +58,16 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   const jwt = options.auth ?? {};
   const auth = createAuthenticator(
     dataSource,
-    createJwtVerifier({ secret: jwt.jwtSecret, jwksUrl: jwt.jwksUrl, issuer: jwt.jwtIssuer, audience: jwt.jwtAudience, tenantClaim: jwt.tenantClaim ?? 'tenant' }),
+    createJwtVerifier({
+      secret: jwt.jwtSecret,
+      jwksUrl: jwt.jwksUrl,
+      issuer: jwt.jwtIssuer,
+      audience: jwt.jwtAudience,
+      tenantClaim: jwt.tenantClaim ?? 'tenant',
+      defaultTenant: jwt.defaultTenant,
+      maxLifetimeSeconds: jwt.maxTokenLifetimeSeconds,
+      requireExp: jwt.requireExp,
+    }),
   );
   const quotas = createQuotas(limits);
   const production = options.production ?? process.env.NODE_ENV !== 'development';
@@ -62,6 +75,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
 
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;
+  let stopWatching: (() => void) | undefined;
 
   return {
     yoga,
@@ -69,6 +83,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     async start({ port = 4000, host = '0.0.0.0', server: own } = {}) {
       server = own ?? createServer(yoga);
       ws = attachWebSocketServer(server, yoga, auth, limits);
+      // Revocations made by another process (the CLI, another instance) reach this one's streams within a second.
+      stopWatching = watchRevocations(dataSource, REVOCATION_CHECK_MS);
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
         server!.listen(port, host, () => resolve());
@@ -79,6 +95,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     },
     async stop() {
       unregisterPublisher(dataSource, pubsub);
+      stopWatching?.();
       if (ws) {
         for (const client of ws.wsServer.clients) client.terminate();
         await ws.close();

@@ -23,6 +23,8 @@ export interface Principal {
   /** When the credentials stop being valid (epoch ms); live subscriptions end then. */
   expiresAt: number | null;
   via: 'jwt' | 'api-key';
+  /** API keys: aborts when the key is revoked; open streams and sockets end then. */
+  revoked?: AbortSignal;
 }
 
 export function parseScopes(value: unknown): Set<string> {

@@ -13,6 +13,7 @@ const ApiKeyRef = builder.objectType(ApiKey, {
     createdAt: t.field({ type: 'DateTime', resolve: (key) => key.createdAt }),
     lastUsedAt: t.field({ type: 'DateTime', nullable: true, resolve: (key) => key.lastUsedAt }),
     revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (key) => key.revokedAt }),
+    expiresAt: t.field({ type: 'DateTime', nullable: true, description: 'After this instant the key is refused; null: it does not expire.', resolve: (key) => key.expiresAt }),
   }),
 });
 
@@ -36,9 +37,23 @@ builder.mutationField('createApiKey', (t) =>
   t.field({
     type: CreatedApiKeyRef,
     authScopes: { admin: true },
-    description: "Creates a key in the caller's tenant.",
-    args: { name: t.arg.string({ required: true }), scopes: t.arg.stringList({ required: true }) },
-    resolve: (_root, args, ctx) => createApiKey(ctx.dataSource, { name: args.name, scopes: args.scopes, tenantId: ctx.tenantId }),
+    description:
+      "Creates a key in the caller's tenant. Its scopes must be among the caller's own. With API_KEY_MAX_TTL set, " +
+      'keys expire at most that long from now (and by then when expiresAt is not given).',
+    args: {
+      name: t.arg.string({ required: true }),
+      scopes: t.arg.stringList({ required: true }),
+      expiresAt: t.arg({ type: 'DateTime', description: 'When the key stops working; omitted: never (or API_KEY_MAX_TTL from now).' }),
+    },
+    resolve: (_root, args, ctx) =>
+      createApiKey(ctx.dataSource, {
+        name: args.name,
+        scopes: args.scopes,
+        tenantId: ctx.tenantId,
+        expiresAt: args.expiresAt,
+        grantorScopes: ctx.principal!.scopes,
+        maxTtlSeconds: ctx.limits.apiKeyMaxTtlSeconds,
+      }),
   }),
 );
 

@@ -25,11 +25,13 @@ builder.subscriptionField('auditLogAdded', (t) =>
       const filter = parseAuditLogFilter(args.filter, ctx.tenantId);
       const after = args.after != null ? decodeCursor(args.after, 'after') : undefined;
       const principal = ctx.principal!;
-      const release = await ctx.quotas.acquireSubscription(principal.id);
-      return streamAuditLogs(ctx, filter, after, { expiresAt: principal.expiresAt, onEnd: release });
+      const release = await ctx.quotas.acquireSubscription(principal);
+      return streamAuditLogs(ctx, filter, after, { expiresAt: principal.expiresAt, revoked: principal.revoked, onEnd: release });
     },
     resolve: (payload: AuditLog | SlowConsumer | CredentialsExpired) => {
-      if (payload instanceof CredentialsExpired) throw unauthenticated('The credentials of this subscription have expired; subscribe again with fresh ones');
+      if (payload instanceof CredentialsExpired) {
+        throw unauthenticated(`The credentials of this subscription ${payload.reason === 'revoked' ? 'were revoked' : 'have expired'}; subscribe again with valid ones`);
+      }
       if (payload instanceof SlowConsumer) {
         throw new GraphQLError(`Subscriber fell more than ${payload.limit} entries behind and was closed; resubscribe with "after" to resume`, {
           extensions: { code: ErrorCode.SlowConsumer, after: payload.lastDelivered ? encodeCursor(payload.lastDelivered) : null },

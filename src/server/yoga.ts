@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
+import { NoSchemaIntrospectionCustomRule } from 'graphql';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { createYoga, type Plugin, type YogaLogger, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from '../shared/logger.js';
 import type { Principal } from '../auth/principal.js';
@@ -48,6 +48,19 @@ function yogaLogger(logger: Logger): YogaLogger {
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
+/**
+ * Introspection off for every operation, whatever the transport. (`@graphql-yoga/plugin-disable-introspection`
+ * decides per HTTP request in `onRequestParse`, which graphql-ws operations never pass through, so
+ * introspection stayed open on sockets.)
+ */
+function useNoIntrospection(): Plugin {
+  return {
+    onValidate({ addValidationRule }) {
+      addValidationRule(NoSchemaIntrospectionCustomRule);
+    },
+  };
+}
+
 export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYoga {
   const logger = yogaLogger(options.logger);
   // Cast: yoga's plugin types are invariant in the context, so plugins for different contexts do not mix.
@@ -68,7 +81,7 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
     useInputErrorCodes(),
     useAuditContext<GraphQLContext>((context) => context.audit),
   ] as unknown as Plugin[];
-  if (options.production) plugins.push(useDisableIntrospection());
+  if (options.production) plugins.push(useNoIntrospection());
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',

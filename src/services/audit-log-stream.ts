@@ -13,12 +13,16 @@ export class SlowConsumer {
   constructor(readonly limit: number, readonly lastDelivered: LogPosition | undefined) {}
 }
 
-/** Yielded once, last, when the subscriber's credentials expire. */
-export class CredentialsExpired {}
+/** Yielded once, last, when the subscriber's credentials expire or are revoked. */
+export class CredentialsExpired {
+  constructor(readonly reason: 'expired' | 'revoked' = 'expired') {}
+}
 
 export interface StreamOptions {
   /** When the subscriber's credentials expire (epoch ms); the stream ends then. */
   expiresAt?: number | null;
+  /** Aborts when the subscriber's credentials are revoked; the stream ends then. */
+  revoked?: AbortSignal;
   /** Called once when the stream ends, however it ends. */
   onEnd?: () => void;
 }
@@ -38,14 +42,19 @@ export function streamAuditLogs(
   options: StreamOptions = {},
 ): AsyncIterableIterator<AuditLog | SlowConsumer | CredentialsExpired> {
   const feed = deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, accept: (entry) => matchesAuditLogFilter(entry, filter) });
-  let expired = false;
-  const cancelExpiry =
-    options.expiresAt != null
-      ? atTime(options.expiresAt, () => {
-          expired = true;
-          void feed.return();
-        })
-      : () => undefined;
+  let expired: CredentialsExpired | undefined;
+  const expire = (reason: CredentialsExpired['reason']) => {
+    expired ??= new CredentialsExpired(reason);
+    void feed.return();
+  };
+  const cancelTimer = options.expiresAt != null ? atTime(options.expiresAt, () => expire('expired')) : () => undefined;
+  const onRevoked = () => expire('revoked');
+  if (options.revoked?.aborted) expire('revoked');
+  else options.revoked?.addEventListener('abort', onRevoked, { once: true });
+  const cancelExpiry = () => {
+    cancelTimer();
+    options.revoked?.removeEventListener('abort', onRevoked);
+  };
   let ended = false;
   const end = () => {
     cancelExpiry();
@@ -60,7 +69,7 @@ export function streamAuditLogs(
         if (expired) break;
         yield item;
       }
-      if (expired) yield new CredentialsExpired();
+      if (expired) yield expired;
     } finally {
       end();
     }

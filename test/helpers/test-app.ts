@@ -6,7 +6,7 @@ import { createClient, type Client } from 'graphql-ws';
 import type { DataSource, Logger } from 'typeorm';
 import WebSocket from 'ws';
 import { createAuditServer, type AuditServer } from '../../src/app.js';
-import type { Limits } from '../../src/config.js';
+import type { AuthConfig, Limits } from '../../src/config.js';
 import { createSqliteDataSource, openDatabase } from '../../src/db/data-source.js';
 import { createApiKey } from '../../src/services/api-keys.js';
 import { ALL_SCOPES } from '../../src/auth/principal.js';
@@ -15,13 +15,20 @@ import { SignJWT } from 'jose';
 /** The HS256 secret every test app accepts JWTs signed with. */
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256!';
 
-/** A real signed token. `exp` in seconds from now (negative: already expired). */
-export function signToken(claims: { sub: string; name?: string; scope?: string; tenant?: string }, options: { exp?: number; secret?: string } = {}) {
-  return new SignJWT({ ...claims })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + (options.exp ?? 3600))
-    .sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
+/**
+ * A real signed token. `exp` in seconds from now (negative: already expired; `null`: no exp claim).
+ * The tenant claim is `default` unless the claims name one (or set it to `undefined` to leave it out).
+ */
+export function signToken(
+  claims: { sub: unknown; name?: string; scope?: string; tenant?: unknown; [claim: string]: unknown },
+  options: { exp?: number | null; iat?: number | null; secret?: string } = {},
+) {
+  const payload: Record<string, unknown> = { tenant: 'default', ...claims };
+  for (const [key, value] of Object.entries(payload)) if (value === undefined) delete payload[key];
+  const now = Math.floor(Date.now() / 1000);
+  if (options.iat !== null) payload.iat = now + (options.iat ?? 0);
+  if (options.exp !== null) payload.exp = now + (options.exp ?? 3600);
+  return new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
 }
 
 export interface GraphQLResponse<T = Record<string, any>> {
@@ -65,13 +72,13 @@ export interface TestApp {
 }
 
 /** One place that builds an app on a fresh SQLite file, listening on an ephemeral port, and disposes it. */
-export async function startTestApp(options: { limits?: Partial<Limits>; database?: string; production?: boolean } = {}): Promise<TestApp> {
+export async function startTestApp(options: { limits?: Partial<Limits>; database?: string; production?: boolean; auth?: Partial<AuthConfig> } = {}): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-test-'));
   const file = options.database ?? join(dir, 'audit.sqlite');
   const sql = new StatementCounter();
   const dataSource = await openDatabase(createSqliteDataSource({ database: file, logger: sql }));
   const { secret: adminKey } = await createApiKey(dataSource, { name: 'test admin', scopes: [...ALL_SCOPES] });
-  const server = createAuditServer({ dataSource, limits: options.limits, logging: false, auth: { jwtSecret: TEST_JWT_SECRET }, production: options.production ?? false });
+  const server = createAuditServer({ dataSource, limits: options.limits, logging: false, auth: { jwtSecret: TEST_JWT_SECRET, ...options.auth }, production: options.production ?? false });
   const { port } = await server.start({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${port}/graphql`;
   const wsUrl = `ws://127.0.0.1:${port}/graphql`;
