@@ -1,6 +1,7 @@
 import { ApiKey } from '../db/entities/api-key.entity.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.js';
 import { builder } from './builder.js';
+import { COST } from './cost.js';
 
 const ApiKeyRef = builder.objectType(ApiKey, {
   name: 'ApiKey',
@@ -28,6 +29,7 @@ builder.queryField('apiKeys', (t) =>
   t.field({
     type: [ApiKeyRef],
     authScopes: { admin: true },
+    complexity: COST.one,
     description: "The API keys of the caller's tenant, revoked ones included.",
     resolve: (_root, _args, ctx) => listApiKeys(ctx.dataSource, ctx.tenantId),
   }),
@@ -37,6 +39,7 @@ builder.mutationField('createApiKey', (t) =>
   t.field({
     type: CreatedApiKeyRef,
     authScopes: { admin: true },
+    complexity: COST.one,
     description:
       "Creates a key in the caller's tenant. Its scopes must be among the caller's own. With API_KEY_MAX_TTL set, " +
       'keys expire at most that long from now (and by then when expiresAt is not given).',
@@ -61,6 +64,7 @@ builder.mutationField('revokeApiKey', (t) =>
   t.field({
     type: ApiKeyRef,
     authScopes: { admin: true },
+    complexity: COST.one,
     description: 'Revokes a key at once; requests with it are UNAUTHENTICATED from then on.',
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => revokeApiKey(ctx.dataSource, String(args.id), ctx.tenantId),

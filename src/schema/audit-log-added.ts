@@ -8,11 +8,14 @@ import { ErrorCode } from '../shared/errors.js';
 import { AuditLogFilterInput } from './audit-log-filter.js';
 import { AuditLogRef } from './audit-log.js';
 import { builder } from './builder.js';
+import { COST, searchFactor } from './cost.js';
 
 builder.subscriptionField('auditLogAdded', (t) =>
   t.field({
     type: AuditLogRef,
     authScopes: { read: true },
+    // Live matching is in memory; a replay (`after`) reads like a page.
+    complexity: (args) => (args.after ? COST.page * searchFactor(args.filter) : COST.one),
     description:
       'Every new entry matching the filter, in commit order. With `after` (a cursor from auditLogs, or the `cursor` of the last ' +
       'entry received), first replays every matching entry committed after it, then continues live with no gap and no duplicate. ' +

@@ -8,6 +8,7 @@ import { badUserInput, notFound } from '../shared/errors.js';
 import { ActorRef } from './actor.js';
 import { AuditLogFilterInput, AuditLogOrderEnum } from './audit-log-filter.js';
 import { builder } from './builder.js';
+import { auditLogsCost, COST } from './cost.js';
 import { FieldChangeRef } from './field-change.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -56,6 +57,7 @@ builder.queryField('auditLog', (t) =>
     type: AuditLogRef,
     nullable: true,
     authScopes: { read: true },
+    complexity: COST.one,
     args: { id: t.arg.id({ required: true }) },
     description: 'One entry by id; an unknown id is a NOT_FOUND error.',
     resolve: async (_root, args, ctx) => {
@@ -71,6 +73,7 @@ builder.queryField('auditLogs', (t) =>
     {
       type: AuditLogRef,
       authScopes: { read: true },
+      complexity: auditLogsCost,
       description: `Entries matching the filter, newest first by default. Keyset-paginated: pages stay stable while new entries arrive. "first" defaults to ${DEFAULT_PAGE_SIZE}, at most ${MAX_PAGE_SIZE}.`,
       args: {
         filter: t.arg({ type: AuditLogFilterInput }),
@@ -91,7 +94,7 @@ builder.queryField('auditLogs', (t) =>
     {
       name: 'AuditLogConnection',
       fields: (c) => ({
-        totalCount: c.int({ description: 'All entries matching the filter, across pages.', resolve: (connection) => connection.totalCount() }),
+        totalCount: c.int({ description: 'All entries matching the filter, across pages.', complexity: COST.count, resolve: (connection) => connection.totalCount() }),
       }),
     },
     { name: 'AuditLogEdge' },

@@ -12,6 +12,7 @@ import { buildContext } from './context.js';
 import { createErrorMasker } from './errors.js';
 import { useDatabaseHealth } from './health.js';
 import { useInputErrorCodes } from './input-errors.js';
+import { useCostLimit } from './cost-limit.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
 export interface ServerContext {
@@ -31,8 +32,8 @@ export interface YogaOptions {
   production?: boolean;
 }
 
-/** Query shape limits, by graphql-armor. A legitimate dashboard query stays far below each. */
-export const QUERY_LIMITS = { maxDepth: 10, maxAliases: 50, maxDirectives: 20, maxTokens: 5000, maxCost: 50_000 };
+/** Query shape limits, by graphql-armor. A legitimate dashboard query stays far below each. (Cost: MAX_QUERY_COST.) */
+export const QUERY_LIMITS = { maxDepth: 10, maxAliases: 50, maxDirectives: 20, maxTokens: 5000 };
 
 /** Request headers that prove a request is not a cross-site "simple" request. */
 export const CSRF_SAFE_HEADERS = ['x-graphql-yoga-csrf', 'authorization', 'x-api-key'];
@@ -75,10 +76,13 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
       maxAliases: { n: QUERY_LIMITS.maxAliases },
       maxDirectives: { n: QUERY_LIMITS.maxDirectives },
       maxTokens: { n: QUERY_LIMITS.maxTokens },
-      costLimit: { maxCost: QUERY_LIMITS.maxCost },
+      // The cost that matters depends on arguments (search, chart range, groupBy), which armor's cost
+      // limit cannot see: useCostLimit below weighs them.
+      costLimit: { enabled: false },
       blockFieldSuggestion: { enabled: options.production ?? false },
     }),
     useInputErrorCodes(),
+    useCostLimit(deps.limits.maxQueryCost),
     useAuditContext<GraphQLContext>((context) => context.audit),
   ] as unknown as Plugin[];
   if (options.production) plugins.push(useNoIntrospection());

@@ -30,6 +30,17 @@ export interface AuditLogFilter {
 const MAX_LIST = 100;
 const MAX_SEARCH = 200;
 
+/**
+ * SQLite's FTS5 trigram tokenizer indexes every 3-character window, so a search of at least this many
+ * characters is answered from the index; a shorter one scans the entries the other filters select.
+ */
+export const MIN_INDEXED_SEARCH = 3;
+
+/** Whether `search` (as given) can be answered from the trigram index. */
+export function searchUsesIndex(search: string): boolean {
+  return [...search].length >= MIN_INDEXED_SEARCH;
+}
+
 function list(values: readonly (string | number)[] | null | undefined, field: string): string[] | undefined {
   if (values == null) return undefined;
   if (values.length === 0) throw badUserInput(`filter.${field} must not be an empty list (leave it out to match all)`, `filter.${field}`);
