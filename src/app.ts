@@ -11,6 +11,7 @@ import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
 import { createAuditYoga, type AuditYoga } from './server/yoga.js';
 import { createLogger, silentLogger, type Logger } from './shared/logger.js';
+import { startSearchIndexer, type SearchIndexer } from './db/search-index.js';
 
 export interface AuditServerOptions {
   /** An initialised DataSource that includes the `AuditLog` entity and its migrations. */
@@ -40,6 +41,8 @@ export interface AuditServer {
   start(options?: { port?: number; host?: string; server?: Server }): Promise<{ url: string; port: number }>;
   /** Ends subscriptions, closes every connection and stops listening. Leaves the DataSource open. */
   stop(): Promise<void>;
+  /** Brings the search index up to date with every entry written so far (it otherwise catches up within a fraction of a second). */
+  indexSearch(): Promise<void>;
 }
 
 /** How often a running server looks for API keys revoked by another process. */
@@ -71,11 +74,13 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   );
   const quotas = createQuotas(limits);
   const production = options.production ?? process.env.NODE_ENV !== 'development';
-  const yoga = createAuditYoga({ dataSource, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger: options.logging === false ? silentLogger() : (options.logger ?? createLogger()), production });
+  const logger = options.logging === false ? silentLogger() : (options.logger ?? createLogger());
+  const yoga = createAuditYoga({ dataSource, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger, production });
 
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;
   let stopWatching: (() => void) | undefined;
+  let indexer: SearchIndexer | undefined;
 
   return {
     yoga,
@@ -85,6 +90,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
       ws = attachWebSocketServer(server, yoga, auth, limits);
       // Revocations made by another process (the CLI, another instance) reach this one's streams within a second.
       stopWatching = watchRevocations(dataSource, REVOCATION_CHECK_MS);
+      indexer = startSearchIndexer(dataSource, { onError: (err) => logger.error({ err }, 'search indexer') });
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
         server!.listen(port, host, () => resolve());
@@ -93,9 +99,13 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
       const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
       return { url: `http://${shownHost}:${address.port}${yoga.graphqlEndpoint}`, port: address.port };
     },
+    async indexSearch() {
+      await indexer?.flush();
+    },
     async stop() {
       unregisterPublisher(dataSource, pubsub);
       stopWatching?.();
+      await indexer?.stop();
       if (ws) {
         for (const client of ws.wsServer.clients) client.terminate();
         await ws.close();

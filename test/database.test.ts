@@ -33,19 +33,19 @@ describe('SQLite connection settings', () => {
     const ds = await openDatabase(createSqliteDataSource({ database: file }));
     expect(ds.options.synchronize).toBe(false);
     const applied = await ds.query('SELECT name FROM migrations');
-    expect(applied.map((m: { name: string }) => m.name)).toEqual(['CreateAuditLog1763800000000', 'AddRedactedChanges1763800000001', 'ApiKeys1763800000002', 'ActivityRollup1763800000003']);
+    expect(applied.map((m: { name: string }) => m.name)).toEqual(['CreateAuditLog1763800000000', 'AddRedactedChanges1763800000001', 'ApiKeys1763800000002', 'ActivityRollup1763800000003', 'ApiKeyExpiry1763800000100', 'SearchIndex1763800000101']);
     const indexes = await ds.query(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_log' AND name LIKE 'idx_%'`);
     expect(indexes.length).toBeGreaterThanOrEqual(6);
     await ds.destroy();
     const again = await openDatabase(createSqliteDataSource({ database: file }));
-    expect(await again.query('SELECT name FROM migrations')).toHaveLength(4);
+    expect(await again.query('SELECT name FROM migrations')).toHaveLength(6);
     await again.destroy();
   });
 
   it('ormconfig.ts exports the one DataSource configuration: migrations, never synchronize', async () => {
     const { default: dataSource, options } = await import('../ormconfig.js');
     expect(options.synchronize).toBe(false);
-    expect(dataSource.options.migrations).toHaveLength(4);
+    expect(dataSource.options.migrations).toHaveLength(6);
     expect(options.entities.map((e: { name: string }) => e.name).sort()).toEqual(['ApiKey', 'AuditLog']);
   });
 

@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { read } from '../db/transaction.js';
-import { applyAuditLogFilter, type AuditLogFilter } from './audit-log-filter.js';
+import { applyAuditLogFilter, planSearch, type AuditLogFilter } from './audit-log-filter.js';
 import type { LogPosition } from './cursor.js';
 
 export type AuditLogOrder = 'NEWEST_FIRST' | 'OLDEST_FIRST';
@@ -20,7 +20,8 @@ export interface PageRequest {
  * range bound on (tenant, …, created_at, id): at 1M rows that is <1 ms, where the common
  * `created_at < ? OR (created_at = ? AND id < ?)` form scans (55–193 ms p99, measured).
  */
-export function listAuditLogs(dataSource: DataSource, filter: AuditLogFilter, order: AuditLogOrder, page: PageRequest): Promise<AuditLog[]> {
+export async function listAuditLogs(dataSource: DataSource, given: AuditLogFilter, order: AuditLogOrder, page: PageRequest): Promise<AuditLog[]> {
+  const filter = await planSearch(dataSource, given);
   const newestFirst = order === 'NEWEST_FIRST';
   // "after" means further along the list: older entries when the list is newest-first.
   const afterOp = newestFirst ? '<' : '>';

@@ -3,6 +3,7 @@ import { AddRedactedChanges1763800000001 } from './1763800000001-add-redacted-ch
 import { ApiKeys1763800000002 } from './1763800000002-api-keys.js';
 import { ActivityRollup1763800000003 } from './1763800000003-activity-rollup.js';
 import { ApiKeyExpiry1763800000100 } from './1763800000100-api-key-expiry.js';
+import { SearchIndex1763800000101 } from './1763800000101-search-index.js';
 
 /** Every migration, oldest first. Listed explicitly so that bundlers and the library face need no glob. */
-export const migrations = [CreateAuditLog1763800000000, AddRedactedChanges1763800000001, ApiKeys1763800000002, ActivityRollup1763800000003, ApiKeyExpiry1763800000100];
+export const migrations = [CreateAuditLog1763800000000, AddRedactedChanges1763800000001, ApiKeys1763800000002, ActivityRollup1763800000003, ApiKeyExpiry1763800000100, SearchIndex1763800000101];
