@@ -39,8 +39,11 @@ export interface GraphQLResponse<T = Record<string, any>> {
 /** Counts the SQL statements the app runs, to prove that resolvers do not issue one query per entry. */
 export class StatementCounter implements Logger {
   statements: string[] = [];
-  logQuery(query: string) {
+  /** The parameters of each statement, by index. */
+  parameters: unknown[][] = [];
+  logQuery(query: string, parameters?: unknown[]) {
     this.statements.push(query);
+    this.parameters.push(parameters ?? []);
   }
   logQueryError() {}
   logQuerySlow() {}
@@ -49,6 +52,7 @@ export class StatementCounter implements Logger {
   log() {}
   reset() {
     this.statements = [];
+    this.parameters = [];
   }
   selects() {
     return this.statements.filter((q) => /^\s*(WITH|SELECT)/i.test(q));
