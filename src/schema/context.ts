@@ -3,6 +3,7 @@ import type { Authenticator } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
 import type { Loaders } from '../db/loaders.js';
 import type { ServiceDeps } from '../services/deps.js';
+import type { ResponseBudget } from '../services/response-budget.js';
 
 /** What the server is made of; shared by every request. */
 export interface ServerDeps extends ServiceDeps {
@@ -21,4 +22,6 @@ export interface GraphQLContext extends ServerDeps {
   /** Who is acting and from where; every resolver runs inside it. */
   audit: AuditContext;
   loaders: Loaders;
+  /** The bytes of entries this operation's response may still carry (MAX_RESPONSE_BYTES). */
+  responseBudget: ResponseBudget;
 }

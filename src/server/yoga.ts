@@ -13,6 +13,7 @@ import { createErrorMasker } from './errors.js';
 import { useDatabaseHealth } from './health.js';
 import { useInputErrorCodes } from './input-errors.js';
 import { useCostLimit } from './cost-limit.js';
+import { useResponseBudgetErrors } from './response-budget.plugin.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
 export interface ServerContext {
@@ -83,6 +84,7 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
     }),
     useInputErrorCodes(),
     useCostLimit(deps.limits.maxQueryCost),
+    useResponseBudgetErrors(),
     useAuditContext<GraphQLContext>((context) => context.audit),
   ] as unknown as Plugin[];
   if (options.production) plugins.push(useNoIntrospection());

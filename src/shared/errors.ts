@@ -9,6 +9,8 @@ export const ErrorCode = {
   SlowConsumer: 'SLOW_CONSUMER',
   RateLimited: 'RATE_LIMITED',
   SubscriptionLimit: 'SUBSCRIPTION_LIMIT',
+  /** A list was cut to keep the response within MAX_RESPONSE_BYTES; `extensions.after` continues it. */
+  ResponseTooLarge: 'RESPONSE_TOO_LARGE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
