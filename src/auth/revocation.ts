@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { DataSource } from 'typeorm';
 
 /**
@@ -36,6 +37,8 @@ export function revocationSignal(dataSource: DataSource, keyId: string): AbortSi
   let controller = registry.controllers.get(keyId);
   if (!controller) {
     controller = new AbortController();
+    // Every stream and socket the key opens listens: that is the design, not a leak.
+    setMaxListeners(0, controller.signal);
     registry.controllers.set(keyId, controller);
   }
   return controller.signal;
