@@ -59,7 +59,7 @@ export function attachWebSocketServer(httpServer: Server, yoga: AuditYoga, auth:
         } catch {
           return false;
         }
-        if (!principal) return false;
+        if (!principal || !stillValid(principal)) return false;
         const state: ConnectionState = { principal };
         const socket = ctx.extra.socket;
         const cancelTimer = principal.expiresAt !== null ? atTime(principal.expiresAt, () => socket.close(CloseCode.Unauthorized, 'Credentials expired')) : () => undefined;
