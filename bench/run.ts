@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { auditedWrites } from './cases/audited-writes.js';
 import { chart } from './cases/chart.js';
 import { list } from './cases/list.js';
+import { search } from './cases/search.js';
 import { ingest } from './cases/ingest.js';
 import { burst, fanOut } from './cases/fan-out.js';
 import type { CaseResult } from './stats.js';
@@ -14,6 +15,7 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   'audited-writes': auditedWrites,
   ingest,
   list,
+  search,
   chart,
   'fan-out': fanOut,
   burst,
