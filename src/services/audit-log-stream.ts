@@ -5,8 +5,13 @@ import { matchesAuditLogFilter, type AuditLogFilter } from './audit-log-filter.j
 import { entriesAfter } from './audit-log-query.js';
 import { comparePositions, positionOf, type LogPosition } from './cursor.js';
 import { atTime } from '../auth/expiry.js';
+import { ResponseBudget } from './response-budget.js';
 
-const REPLAY_PAGE = 500;
+/** Entries read per replay step: at most 500, and no more than fit MAX_RESPONSE_BYTES at the largest entry size. */
+function replayPageSize(deps: ServiceDeps): number {
+  const { limit, largestEntry } = ResponseBudget.forLimits(deps.limits);
+  return Math.max(1, Math.min(500, Math.floor(limit / largestEntry)));
+}
 
 /** Yielded once, last, to a subscriber that fell too far behind; the field resolver turns it into an error. */
 export class SlowConsumer {
@@ -99,15 +104,16 @@ export function streamAuditLogs(
 
 async function* replayThenLive(deps: ServiceDeps, filter: AuditLogFilter, after: LogPosition | undefined, feed: LiveFeed): AsyncGenerator<AuditLog | SlowConsumer> {
   let last = after;
+  const pageSize = replayPageSize(deps);
   try {
     if (last) {
       for (;;) {
-        const page = await entriesAfter(deps.dataSource, filter, last, REPLAY_PAGE);
+        const page = await entriesAfter(deps.dataSource, filter, last, pageSize);
         for (const entry of page) {
           yield entry;
           last = positionOf(entry);
         }
-        if (page.length < REPLAY_PAGE) break;
+        if (page.length < pageSize) break;
       }
     }
     for (;;) {
