@@ -8,8 +8,9 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/compat/**', 'node_modules/**'],
-    globalSetup: ['./test/helpers/build-once.ts'],
+    exclude: ['test/compat/**', 'test/package/**', 'node_modules/**'],
+    // The compiled package (dist/cjs) and the viewer (dist/viewer), each rebuilt when missing or older than its sources.
+    globalSetup: ['./test/helpers/build-once.ts', './test/helpers/viewer-build.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

@@ -9,12 +9,13 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 
-const ENTRIES = ['index', 'typeorm', 'server'];
+/** Public entry point → its compiled module under dist/cjs. */
+const ENTRIES = { index: 'index', typeorm: 'typeorm', server: 'server', refine: 'refine/index' };
 
 writeFileSync('dist/cjs/package.json', `${JSON.stringify({ type: 'commonjs' }, null, 2)}\n`);
 mkdirSync('dist/esm', { recursive: true });
-for (const entry of ENTRIES) {
-  const line = `export * from '../cjs/${entry}.js';\n`;
+for (const [entry, module] of Object.entries(ENTRIES)) {
+  const line = `export * from '../cjs/${module}.js';\n`;
   writeFileSync(`dist/esm/${entry}.mjs`, line);
   writeFileSync(`dist/esm/${entry}.d.mts`, line);
 }

@@ -10,6 +10,10 @@ import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from '
 import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
 import { createAuditYoga, type AuditYoga } from './server/yoga.js';
+import { createGroupCommit } from './audit/group-commit.js';
+import { nextTimestamp } from './audit/writer.js';
+import { createStore, type AuditStore, type StoreOptions } from './db/store.js';
+import { toEntries } from './services/audit-log-query.js';
 import { createLogger, silentLogger, type Logger } from './shared/logger.js';
 import { startSearchIndexer, type SearchIndexer } from './db/search-index.js';
 
@@ -27,19 +31,23 @@ export interface AuditServerOptions {
   logging?: boolean;
   /** JWT verification. API keys (see `createApiKey`) always work. */
   auth?: Partial<AuthConfig>;
+  /** How statements run: reader threads, time budgets, lock waits. */
+  store?: Partial<StoreOptions>;
   /** Introspection, field suggestions and GraphiQL off. @default NODE_ENV !== 'development' */
   production?: boolean;
 }
 
 export interface AuditServer {
   yoga: AuditYoga;
+  /** Where the server's statements run; its `health` says whether writes can succeed. */
+  store: AuditStore;
   pubsub: AuditPubSub;
   /**
    * Listens on HTTP (queries, mutations, SSE) and WebSocket (graphql-ws), both at `/graphql`. Pass your
    * own `server` (whose request handler hands audit requests to `yoga`) to serve the audit API next to an app.
    */
   start(options?: { port?: number; host?: string; server?: Server }): Promise<{ url: string; port: number }>;
-  /** Ends subscriptions, closes every connection and stops listening. Leaves the DataSource open. */
+  /** Ends subscriptions, closes every connection and stops listening. Leaves the DataSource open. A second call does nothing. */
   stop(): Promise<void>;
   /** Brings the search index up to date with every entry written so far (it otherwise catches up within a fraction of a second). */
   indexSearch(): Promise<void>;
@@ -73,9 +81,16 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     }),
   );
   const quotas = createQuotas(limits);
+  const store = createStore(dataSource, options.store);
+  const commit = createGroupCommit({
+    store,
+    clock: () => nextTimestamp(dataSource),
+    toEntries: (rows) => toEntries({ dataSource }, rows),
+    publish: (entries) => entries.forEach((entry) => pubsub.publish(entry)),
+  });
   const production = options.production ?? process.env.NODE_ENV !== 'development';
   const logger = options.logging === false ? silentLogger() : (options.logger ?? createLogger());
-  const yoga = createAuditYoga({ dataSource, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger, production });
+  const yoga = createAuditYoga({ dataSource, store, commit, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger, production });
 
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;
@@ -84,13 +99,14 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
 
   return {
     yoga,
+    store,
     pubsub,
     async start({ port = 4000, host = '0.0.0.0', server: own } = {}) {
       server = own ?? createServer(yoga);
       ws = attachWebSocketServer(server, yoga, auth, limits);
       // Revocations made by another process (the CLI, another instance) reach this one's streams within a second.
       stopWatching = watchRevocations(dataSource, REVOCATION_CHECK_MS);
-      indexer = startSearchIndexer(dataSource, { onError: (err) => logger.error({ err }, 'search indexer') });
+      indexer = startSearchIndexer(dataSource, store, { onError: (err) => logger.error({ err }, 'search indexer') });
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
         server!.listen(port, host, () => resolve());
@@ -106,15 +122,20 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
       unregisterPublisher(dataSource, pubsub);
       stopWatching?.();
       await indexer?.stop();
-      if (ws) {
-        for (const client of ws.wsServer.clients) client.terminate();
-        await ws.close();
+      // Taken before the first await, so a second stop() finds nothing left to close.
+      const [openWs, openServer] = [ws, server];
+      ws = undefined;
+      server = undefined;
+      if (openWs) {
+        for (const client of openWs.wsServer.clients) client.terminate();
+        await openWs.close();
       }
-      if (server) {
-        const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
-        server.closeAllConnections();
+      if (openServer) {
+        const closed = new Promise<void>((resolve) => openServer.close(() => resolve()));
+        openServer.closeAllConnections();
         await closed;
       }
+      await store.close();
     },
   };
 }

@@ -18,6 +18,7 @@ export interface Config {
   sqliteSynchronous: SqliteSynchronous;
   limits: Limits;
   auth: AuthConfig;
+  store: StorageSettings;
   /** Introspection, field suggestions and GraphiQL are off unless `NODE_ENV=development`. */
   production: boolean;
 }
@@ -76,6 +77,23 @@ export interface Limits {
   /** Longest lifetime of a new API key, in seconds; keys created without `expiresAt` get it. `0`: keys may live forever. @default 0 */
   apiKeyMaxTtlSeconds: number;
 }
+
+/** How the server runs statements (see src/db/store.ts). */
+export interface StorageSettings {
+  /** Reader threads, each with a read-only connection. @default 2 */
+  readWorkers: number;
+  /** Longest one read may take, queueing included, before it is cancelled (QUERY_TIMEOUT). @default 5000 */
+  readTimeoutMs: number;
+  /**
+   * Reads of one principal running at once; its other reads wait (up to 16, then RATE_LIMITED). Below
+   * `readWorkers`, so that one credential never holds every reader. @default readWorkers - 1 (at least 1)
+   */
+  readsPerPrincipal: number;
+  /** Longest a write waits for a lock another connection or process holds (then STORAGE_UNAVAILABLE). @default 10000 */
+  lockWaitMs: number;
+}
+
+export const defaultStorage: StorageSettings = { readWorkers: 2, readTimeoutMs: 5000, readsPerPrincipal: 1, lockWaitMs: 10_000 };
 
 export const defaultLimits: Limits = {
   maxJsonBytes: 64 * 1024,
@@ -139,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (synchronous !== 'FULL' && synchronous !== 'NORMAL') {
     throw new ConfigError(`SQLITE_SYNCHRONOUS must be FULL or NORMAL, got "${env.SQLITE_SYNCHRONOUS}"`);
   }
+  const readWorkers = integer(env, 'READ_WORKERS', defaultStorage.readWorkers, 1, 64);
   return {
     port: integer(env, 'PORT', 4000, 0, 65535),
     host: env.HOST || '0.0.0.0',
@@ -159,6 +178,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxResponseBytes: integer(env, 'MAX_RESPONSE_BYTES', defaultLimits.maxResponseBytes, 64 * 1024, 1024 * 1024 * 1024),
       tenantWriteBytesPerHour: integer(env, 'TENANT_WRITE_BYTES_PER_HOUR', defaultLimits.tenantWriteBytesPerHour, 0, Number.MAX_SAFE_INTEGER),
       apiKeyMaxTtlSeconds: integer(env, 'API_KEY_MAX_TTL', defaultLimits.apiKeyMaxTtlSeconds, 0, 100 * 366 * 24 * 3600),
+    },
+    store: {
+      readWorkers,
+      readTimeoutMs: integer(env, 'READ_TIMEOUT_MS', defaultStorage.readTimeoutMs, 10, 600_000),
+      readsPerPrincipal: integer(env, 'READS_PER_PRINCIPAL', Math.max(1, readWorkers - 1), 1, 1000),
+      lockWaitMs: integer(env, 'WRITE_LOCK_TIMEOUT_MS', defaultStorage.lockWaitMs, 0, 600_000),
     },
     auth: {
       jwtSecret: env.JWT_SECRET || undefined,

@@ -23,6 +23,8 @@ export interface AuditPubSub {
   subscribe(options: { limit: number; accept?: (entry: AuditLog) => boolean }): LiveFeed;
   /** Live subscriptions right now. */
   readonly subscriberCount: number;
+  /** Calls `listener` with the new count whenever a subscriber comes or goes; returns the unsubscribe. */
+  watchSubscribers(listener: (count: number) => void): () => void;
 }
 
 /** An async iterator over newly committed entries. `return()` detaches it. */
@@ -118,6 +120,8 @@ export function createAuditPubSub(target: EventTarget = new EventTarget()): Audi
   // One listener per live subscriber is the design, not a leak: lift Node's warning threshold of 10.
   setMaxListeners(0, target);
   const feeds = new Set<BoundedFeed>();
+  const watchers = new Set<(count: number) => void>();
+  const changed = () => watchers.forEach((watcher) => watcher(feeds.size));
   // One ordered outbox holds a burst once, centrally. It hands entries on in chunks, and only while most
   // subscribers have caught up: when the server itself is the bottleneck, everyone waits here together;
   // a subscriber's own queue grows only when *it* is slower than the rest, and only then is it closed.
@@ -150,12 +154,19 @@ export function createAuditPubSub(target: EventTarget = new EventTarget()): Audi
       }
     },
     subscribe({ limit, accept = () => true }) {
-      const feed: BoundedFeed = new BoundedFeed(target, limit, accept, () => feeds.delete(feed));
+      const feed: BoundedFeed = new BoundedFeed(target, limit, accept, () => {
+        if (feeds.delete(feed)) changed();
+      });
       feeds.add(feed);
+      changed();
       return feed;
     },
     get subscriberCount() {
       return feeds.size;
+    },
+    watchSubscribers(listener) {
+      watchers.add(listener);
+      return () => watchers.delete(listener);
     },
   };
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiKey } from '../src/services/api-keys.js';
-import { collect, deferred, LOG_EVENT, signToken, startTestApp, type TestApp } from './helpers/test-app.js';
+import { collect, deferred, LOG_EVENT, signToken, startTestApp, TEST_JWT_SECRET, type TestApp } from './helpers/test-app.js';
 
 let app: TestApp;
 beforeAll(async () => {
@@ -25,7 +25,7 @@ describe('token claims', () => {
   });
 
   it('puts a token without a tenant claim into DEFAULT_TENANT when one is configured', async () => {
-    const configured = await startTestApp({ auth: { defaultTenant: 'solo' } });
+    const configured = await startTestApp({ auth: { jwtSecret: TEST_JWT_SECRET, defaultTenant: 'solo' } });
     try {
       const token = await signToken({ sub: 'someone', scope: 'audit:read audit:write', tenant: undefined });
       await configured.gql(WHO_AM_I, {}, bearer(token));
@@ -69,7 +69,7 @@ describe('token claims', () => {
   });
 
   it('accepts tokens without exp only when configured, and then bounds them by iat + MAX_TOKEN_LIFETIME', async () => {
-    const lenient = await startTestApp({ auth: { requireExp: false, maxTokenLifetimeSeconds: 3600 } });
+    const lenient = await startTestApp({ auth: { jwtSecret: TEST_JWT_SECRET, requireExp: false, maxTokenLifetimeSeconds: 3600 } });
     try {
       const fresh = await signToken({ sub: 'svc', scope: 'audit:read' }, { exp: null });
       expect((await lenient.gql('{ auditLogs { totalCount } }', {}, bearer(fresh))).errors).toBeUndefined();

@@ -104,7 +104,7 @@ describe('authorship and tenants', () => {
 
   it('offers no mutation that deletes or edits an entry\'s recorded facts', async () => {
     const result = await app.gql('{ __type(name: "Mutation") { fields { name } } }');
-    expect(result.data!.__type.fields.map((f: { name: string }) => f.name).sort()).toEqual(['createApiKey', 'logEvent', 'renameLog', 'revokeApiKey']);
+    expect(result.data!.__type.fields.map((f: { name: string }) => f.name).sort()).toEqual(['createApiKey', 'createViewerToken', 'logEvent', 'renameLog', 'revokeApiKey']);
   });
 });
 

@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { migrations } from '../src/db/migrations/index.js';
 import 'reflect-metadata';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,19 +35,20 @@ describe('SQLite connection settings', () => {
     const ds = await openDatabase(createSqliteDataSource({ database: file }));
     expect(ds.options.synchronize).toBe(false);
     const applied = await ds.query('SELECT name FROM migrations');
-    expect(applied.map((m: { name: string }) => m.name)).toEqual(['CreateAuditLog1763800000000', 'AddRedactedChanges1763800000001', 'ApiKeys1763800000002', 'ActivityRollup1763800000003', 'ApiKeyExpiry1763800000100', 'SearchIndex1763800000101']);
+    expect(applied.map((m: { name: string }) => m.name)).toEqual(migrations.map((m) => m.name));
+    expect(applied[0].name).toBe('CreateAuditLog1763800000000');
     const indexes = await ds.query(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_log' AND name LIKE 'idx_%'`);
     expect(indexes.length).toBeGreaterThanOrEqual(6);
     await ds.destroy();
     const again = await openDatabase(createSqliteDataSource({ database: file }));
-    expect(await again.query('SELECT name FROM migrations')).toHaveLength(6);
+    expect(await again.query('SELECT name FROM migrations')).toHaveLength(migrations.length);
     await again.destroy();
   });
 
   it('ormconfig.ts exports the one DataSource configuration: migrations, never synchronize', async () => {
     const { default: dataSource, options } = await import('../ormconfig.js');
     expect(options.synchronize).toBe(false);
-    expect(dataSource.options.migrations).toHaveLength(6);
+    expect(dataSource.options.migrations).toEqual(migrations);
     expect(options.entities.map((e: { name: string }) => e.name).sort()).toEqual(['ApiKey', 'AuditLog']);
   });
 
@@ -62,5 +65,13 @@ describe('SQLite connection settings', () => {
     expect(result.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
     expect(JSON.stringify(result)).not.toMatch(/stack|SELECT|DataSource|typeorm/i);
     await app.close();
+  });
+
+  it("is what TypeORM's own CLI uses for migrations (ormconfig.ts)", () => {
+    const file = join(dir, 'cli.sqlite');
+    const show = () => spawnSync('npm', ['run', '--silent', 'migration:show'], { env: { ...process.env, DATABASE_URL: `sqlite:${file}` }, encoding: 'utf8' });
+    expect(show().stdout.trim().split('\n')).toEqual(migrations.map((m) => `[ ] ${m.name}`));
+    spawnSync(process.execPath, ['dist/cjs/cli.js', 'migrate'], { env: { ...process.env, DATABASE_URL: `sqlite:${file}` } });
+    expect(show().stdout.trim().split('\n')).toEqual(migrations.map((m) => `[X] ${migrations.indexOf(m) + 1} ${m.name}`));
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditLog } from '../src/db/entities/audit-log.entity.js';
 import { indexPendingEntries, pendingSearchEntries, removeFromSearchIndex } from '../src/db/search-index.js';
-import { writeTransaction } from '../src/db/transaction.js';
+import { exec } from '../src/db/sql.js';
 import { matchesAuditLogFilter, parseAuditLogFilter, planSearch } from '../src/services/audit-log-filter.js';
 import { collect, LOG_EVENT, startTestApp, type TestApp } from './helpers/test-app.js';
 import { random, seed } from './helpers/seed.js';
@@ -50,6 +50,8 @@ function liveMatches(search: string): string[] {
   return rows.filter((row) => matchesAuditLogFilter(row, filter)).map((row) => String(row.id)).sort();
 }
 
+const deps = () => ({ dataSource: app.dataSource, store: app.server.store });
+
 /** The plan SQLite chooses for the statement the server ran last that matched `pattern`. */
 async function planOf(pattern: RegExp): Promise<string[]> {
   const index = app.sql.statements.findLastIndex((q) => pattern.test(q));
@@ -61,12 +63,14 @@ async function planOf(pattern: RegExp): Promise<string[]> {
 describe('search', () => {
   it.each(SEARCHES)('"%s": SQL and the live filter agree, before and after indexing', async (search) => {
     // Seeded rows are past the watermark until the indexer runs: the scanned tail.
-    await writeTransaction(app.dataSource, (manager) => manager.query('UPDATE audit_log_search_state SET indexed_through = 0'));
-    await app.dataSource.query('DELETE FROM audit_log_search');
+    await app.server.store.write(function* () {
+      yield* exec('UPDATE audit_log_search_state SET indexed_through = 0');
+      yield* exec('DELETE FROM audit_log_search');
+    });
     const expected = liveMatches(search);
     expect(await sqlMatches(search)).toEqual(expected);
     await app.server.indexSearch();
-    expect(await pendingSearchEntries(app.dataSource)).toBe(0);
+    expect(await pendingSearchEntries(app.server.store)).toBe(0);
     expect(await sqlMatches(search)).toEqual(expected);
   });
 
@@ -103,9 +107,9 @@ describe('search', () => {
     expect(await indexed('platypus')).toEqual([{ rowid: Number(id) }]);
     expect(await indexed('wombat')).toEqual([]);
     // Retention deletes entries and takes them out of the index in the same transaction.
-    await writeTransaction(app.dataSource, async (manager) => {
-      await manager.query('DELETE FROM audit_log WHERE id = ?', [id]);
-      await removeFromSearchIndex(manager, [Number(id)]);
+    await app.server.store.write(function* () {
+      yield* exec('DELETE FROM audit_log WHERE id = ?', [Number(id)]);
+      yield* removeFromSearchIndex([Number(id)]);
     });
     expect(await indexed('platypus')).toEqual([]);
     expect(await sqlMatches('platypus')).toEqual([]);
@@ -113,10 +117,10 @@ describe('search', () => {
 
   it('walks the list for a page when a needle is everywhere, and gets the same entries', async () => {
     await seed(app.dataSource, Array.from({ length: 2100 }, (_, i) => ({ resource: 'common', action: 'create', name: `Common thing ${i}`, createdAt: new Date(Date.UTC(2026, 3, 1) + i) })));
-    await indexPendingEntries(app.dataSource, 5000);
+    await indexPendingEntries(app.server.store, 5000);
     const filter = parseAuditLogFilter({ search: 'common thing' }, 'default');
-    expect((await planSearch(app.dataSource, filter)).searchPlan).toBe('scan');
-    expect((await planSearch(app.dataSource, parseAuditLogFilter({ search: 'unicorn' }, 'default'))).searchPlan).toBe('index');
+    expect((await planSearch(deps(), filter)).searchPlan).toBe('scan');
+    expect((await planSearch(deps(), parseAuditLogFilter({ search: 'unicorn' }, 'default'))).searchPlan).toBe('index');
     const page = await app.gql('{ auditLogs(first: 3, filter: { search: "COMMON THING" }) { totalCount edges { node { name } } } }');
     expect(page.data!.auditLogs.totalCount).toBe(2100);
     expect(page.data!.auditLogs.edges.map((e: { node: { name: string } }) => e.node.name)).toEqual(['Common thing 2099', 'Common thing 2098', 'Common thing 2097']);

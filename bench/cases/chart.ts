@@ -1,3 +1,4 @@
+import { createStore } from '../../src/db/store.js';
 import Database from 'better-sqlite3';
 import { createSqliteDataSource, openDatabase } from '../../src/db/data-source.js';
 import { activityChart } from '../../src/services/activity-chart.js';
@@ -13,6 +14,7 @@ export async function chart(): Promise<CaseResult[]> {
   const end = Date.UTC(2026, 10, 1);
   const { file, rows } = await benchDatabase(end);
   const ds = await openDatabase(createSqliteDataSource({ database: file }));
+  const deps = { dataSource: ds, store: createStore(ds) };
   const raw = new Database(file, { readonly: true });
   const rawDaily = raw.prepare(`SELECT (created_at + 3600000) / 86400000 AS d, COUNT(*) AS n FROM audit_log WHERE tenant_id = 'default' AND created_at >= ? AND created_at < ? GROUP BY d`);
   const rawGrouped = raw.prepare(`SELECT (created_at + 3600000) / 86400000 AS d, action, COUNT(*) AS n FROM audit_log WHERE tenant_id = 'default' AND created_at >= ? AND created_at < ? GROUP BY d, action`);
@@ -27,7 +29,7 @@ export async function chart(): Promise<CaseResult[]> {
       (groupBy ? rawGrouped : rawDaily).all(from, end);
       baseline.push(Number(process.hrtime.bigint() - t) / 1e6);
       t = process.hrtime.bigint();
-      const buckets = await activityChart(ds, {
+      const buckets = await activityChart(deps, {
         filter: parseAuditLogFilter({ from: new Date(from), to: new Date(end) }, 'default'),
         interval: 'DAY',
         timezone: 'Europe/Berlin',
@@ -51,6 +53,7 @@ export async function chart(): Promise<CaseResult[]> {
     });
   }
   raw.close();
+  await deps.store.close();
   await ds.destroy();
   return results;
 }

@@ -1,3 +1,4 @@
+import { createStore } from '../../src/db/store.js';
 import Database from 'better-sqlite3';
 import { createSqliteDataSource, openDatabase } from '../../src/db/data-source.js';
 import { listAuditLogs } from '../../src/services/audit-log-query.js';
@@ -16,6 +17,7 @@ export async function list(): Promise<CaseResult[]> {
   const end = Date.UTC(2026, 10, 1);
   const { file, rows } = await benchDatabase(end);
   const ds = await openDatabase(createSqliteDataSource({ database: file }));
+  const deps = { dataSource: ds, store: createStore(ds) };
   const raw = new Database(file, { readonly: true });
   const rawPage = raw.prepare(
     `SELECT * FROM audit_log WHERE tenant_id = 'default' AND resource = ? AND created_at >= ? AND created_at < ? AND (created_at, id) < (?, ?)
@@ -45,9 +47,10 @@ export async function list(): Promise<CaseResult[]> {
   for (const step of plan) {
     const filter = parseAuditLogFilter({ resource: [step.resource], from: new Date(step.from), to: new Date(step.to) }, 'default');
     baseline.push(await time(() => rawPage.all(step.resource, step.from, step.to, step.cursor.createdAt, step.cursor.id)));
-    ours.push(await time(() => listAuditLogs(ds, filter, 'NEWEST_FIRST', { after: step.cursor, limit: 51, inverted: false })));
+    ours.push(await time(() => listAuditLogs(deps, filter, 'NEWEST_FIRST', { after: step.cursor, limit: 51, inverted: false })));
   }
   raw.close();
+  await deps.store.close();
   await ds.destroy();
   const p99 = percentile(ours, 99);
   const rawP99 = percentile(baseline, 99);

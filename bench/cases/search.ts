@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { createSqliteDataSource, openDatabase } from '../../src/db/data-source.js';
+import { createStore } from '../../src/db/store.js';
 import { detectSearchIndex, indexPendingEntries } from '../../src/db/search-index.js';
 import { countAuditLogs, listAuditLogs } from '../../src/services/audit-log-query.js';
 import { parseAuditLogFilter } from '../../src/services/audit-log-filter.js';
@@ -22,8 +23,9 @@ const LIKE = `(${SEARCHED.map((c) => `LOWER("${c}") LIKE ? ESCAPE '\\'`).join(' 
 export async function search(): Promise<CaseResult[]> {
   const { file, rows } = await benchDatabase(Date.UTC(2026, 10, 1));
   const ds = await openDatabase(createSqliteDataSource({ database: file }));
-  if (!(await detectSearchIndex(ds))) throw new Error('this SQLite has no FTS5 trigram index');
-  while ((await indexPendingEntries(ds, 5000)) > 0);
+  const deps = { dataSource: ds, store: createStore(ds) };
+  if (!(await detectSearchIndex(ds, deps.store))) throw new Error('this SQLite has no FTS5 trigram index');
+  while ((await indexPendingEntries(deps.store, 5000)) > 0);
   const raw = new Database(file, { readonly: true });
   const scanPage = raw.prepare(`SELECT * FROM audit_log WHERE tenant_id = 'default' AND ${LIKE} ORDER BY created_at DESC, id DESC LIMIT 51`);
   const scanCount = raw.prepare(`SELECT COUNT(*) AS n FROM audit_log WHERE tenant_id = 'default' AND ${LIKE}`);
@@ -43,9 +45,9 @@ export async function search(): Promise<CaseResult[]> {
     let matches = 0;
     for (let run = 0; run < RUNS; run++) {
       basePage.push(await time(() => scanPage.all(...SEARCHED.map(() => pattern))));
-      page.push(await time(() => listAuditLogs(ds, filter, 'NEWEST_FIRST', { limit: 51, inverted: false })));
+      page.push(await time(() => listAuditLogs(deps, filter, 'NEWEST_FIRST', { limit: 51, inverted: false })));
       baseCount.push(await time(() => scanCount.get(...SEARCHED.map(() => pattern))));
-      count.push(await time(async () => (matches = await countAuditLogs(ds, filter))));
+      count.push(await time(async () => (matches = await countAuditLogs(deps, filter))));
     }
     const value = median(page);
     const baseline = median(basePage);
@@ -61,6 +63,7 @@ export async function search(): Promise<CaseResult[]> {
     });
   }
   raw.close();
+  await deps.store.close();
   await ds.destroy();
   return results;
 }

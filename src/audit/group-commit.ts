@@ -1,30 +1,42 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
-import { writeAuditEntries, type AuditEntryDraft } from './writer.js';
-import { AuditLog } from '../db/entities/audit-log.entity.js';
-import { writeTransaction } from '../db/transaction.js';
+import type { AuditLog } from '../db/entities/audit-log.entity.js';
+import { exec, type Dialect, type Work } from '../db/sql.js';
+import type { AuditStore } from '../db/store.js';
+import { StorageError } from '../shared/errors.js';
+import { entryRows, insertEntries, type AuditEntryDraft } from './writer.js';
+
+export type TenantDraft = AuditEntryDraft & { tenantId: string };
+
+export interface GroupCommitDeps {
+  store: AuditStore;
+  /** The time of the next batch, never decreasing (see writer.ts, `nextTimestamp`). */
+  clock(): number;
+  /** Stored rows of `audit_log` as entries. */
+  toEntries(rows: Array<Record<string, unknown>>): AuditLog[];
+  /** Hands committed entries to live subscribers, in commit order. */
+  publish(entries: AuditLog[]): void;
+}
 
 interface Pending {
-  draft: AuditEntryDraft & { tenantId: string };
+  draft: TenantDraft;
   resolve: (entry: AuditLog) => void;
   reject: (error: unknown) => void;
 }
 
 const MAX_BATCH = 500;
-const batchers = new WeakMap<DataSource, (draft: AuditEntryDraft & { tenantId: string }) => Promise<AuditLog>>();
 
 /**
  * Group commit for independent entries (logEvent): whatever arrives while a transaction is under way is
  * written by the next one, together. With synchronous=FULL every commit waits for the disk, so one commit
  * per batch instead of per entry multiplies the write rate under load, and costs nothing when idle.
- * Each entry keeps a transaction id of its own, since its writers did not act together. If a batch fails,
- * its entries are retried one by one, so that one bad entry fails alone.
+ * Each entry keeps a transaction id of its own, since its writers did not act together. If a batch fails
+ * for one of its entries, its entries are retried one by one, so that one bad entry fails alone; if the
+ * storage itself fails, every entry of the batch fails with it (none was stored, none is acknowledged).
  */
-export function groupCommit(dataSource: DataSource): (draft: AuditEntryDraft & { tenantId: string }) => Promise<AuditLog> {
-  let submit = batchers.get(dataSource);
-  if (submit) return submit;
+export function createGroupCommit(deps: GroupCommitDeps): (draft: TenantDraft) => Promise<AuditLog> {
   const queue: Pending[] = [];
   let running = false;
+  const write = (drafts: TenantDraft[]) => deps.store.write(() => writeBatch(deps.store.dialect, drafts, deps));
 
   const flush = async () => {
     running = true;
@@ -34,15 +46,21 @@ export function groupCommit(dataSource: DataSource): (draft: AuditEntryDraft & {
       await new Promise((resolve) => setImmediate(resolve));
       const batch = queue.splice(0, MAX_BATCH);
       try {
-        const entries = await writeTransaction(dataSource, (manager) => writeBatch(manager, batch.map((p) => p.draft)));
+        const { entries, fresh } = await write(batch.map((p) => p.draft));
+        deps.publish(fresh);
         batch.forEach((p, i) => p.resolve(entries[i]!));
-      } catch {
+      } catch (error) {
+        if (error instanceof StorageError || batch.length === 1) {
+          for (const pending of batch) pending.reject(error);
+          continue;
+        }
         for (const pending of batch) {
           try {
-            const [entry] = await writeTransaction(dataSource, (manager) => writeBatch(manager, [pending.draft]));
-            pending.resolve(entry!);
-          } catch (error) {
-            pending.reject(error);
+            const { entries, fresh } = await write([pending.draft]);
+            deps.publish(fresh);
+            pending.resolve(entries[0]!);
+          } catch (single) {
+            pending.reject(single);
           }
         }
       }
@@ -50,28 +68,32 @@ export function groupCommit(dataSource: DataSource): (draft: AuditEntryDraft & {
     running = false;
   };
 
-  submit = (draft) =>
+  return (draft) =>
     new Promise<AuditLog>((resolve, reject) => {
       queue.push({ draft, resolve, reject });
       if (!running) void flush();
     });
-  batchers.set(dataSource, submit);
-  return submit;
 }
 
-/** Writes the drafts, returning for each the entry stored: a new one, or the one its idempotency key already names. */
-async function writeBatch(manager: EntityManager, drafts: Array<AuditEntryDraft & { tenantId: string }>): Promise<AuditLog[]> {
-  const keyed = drafts.filter((d) => d.idempotencyKey != null);
+/**
+ * Writes the drafts, returning for each the entry stored: a new one, or the one its idempotency key
+ * already names (`fresh`: only the new ones, to publish).
+ */
+function* writeBatch(dialect: Dialect, drafts: TenantDraft[], deps: GroupCommitDeps): Work<{ entries: AuditLog[]; fresh: AuditLog[] }> {
+  const keyOf = (tenantId: string, key: string) => `${tenantId}\u0000${key}`;
   const existing = new Map<string, AuditLog>();
+  const keyed = drafts.filter((d) => d.idempotencyKey != null);
   if (keyed.length > 0) {
-    const found = await manager.find(AuditLog, { where: keyed.map((d) => ({ tenantId: d.tenantId, idempotencyKey: d.idempotencyKey! })) });
-    for (const entry of found) existing.set(`${entry.tenantId}\u0000${entry.idempotencyKey}`, entry);
+    const where = keyed.map(() => '("tenant_id" = ? AND "idempotency_key" = ?)').join(' OR ');
+    const quoted = dialect === 'mysql' ? where.replace(/"/g, '`') : where;
+    const { rows } = yield* exec(`SELECT * FROM ${dialect === 'mysql' ? '`audit_log`' : '"audit_log"'} WHERE ${quoted}`, keyed.flatMap((d) => [d.tenantId, d.idempotencyKey]));
+    for (const entry of deps.toEntries(rows)) existing.set(keyOf(entry.tenantId, entry.idempotencyKey!), entry);
   }
-  const fresh: Array<AuditEntryDraft & { tenantId: string }> = [];
-  const slots: Array<{ existing?: AuditLog; fresh?: number; key?: string }> = [];
+  const fresh: TenantDraft[] = [];
+  const slots: Array<{ existing?: AuditLog; fresh?: number }> = [];
   const inBatch = new Map<string, number>();
   for (const draft of drafts) {
-    const key = draft.idempotencyKey != null ? `${draft.tenantId}\u0000${draft.idempotencyKey}` : undefined;
+    const key = draft.idempotencyKey != null ? keyOf(draft.tenantId, draft.idempotencyKey) : undefined;
     if (key && existing.has(key)) slots.push({ existing: existing.get(key) });
     else if (key && inBatch.has(key)) slots.push({ fresh: inBatch.get(key) });
     else {
@@ -80,6 +102,8 @@ async function writeBatch(manager: EntityManager, drafts: Array<AuditEntryDraft 
       fresh.push({ ...draft, transactionId: draft.transactionId ?? randomUUID() });
     }
   }
-  const written = await writeAuditEntries(manager, fresh);
-  return slots.map((slot) => slot.existing ?? written[slot.fresh!]!);
+  // The time is taken inside the transaction, so that it never decreases in commit order.
+  const rows = entryRows(fresh, { transactionId: '', createdAt: new Date(deps.clock()) });
+  yield* insertEntries(dialect, rows);
+  return { entries: slots.map((slot) => slot.existing ?? rows[slot.fresh!]!), fresh: rows };
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { EventSubscriber, type DataSource, type EntitySubscriberInterface, type QueryRunner, type TransactionCommitEvent, type TransactionRollbackEvent } from 'typeorm';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import type { AuditPubSub } from '../pubsub.js';
+import { alignRollbackWithConnection } from '../db/sqlite-rollback-repair.js';
 
 /**
  * Live subscribers may only see committed facts, in commit order. TypeORM runs subscriber hooks before the
@@ -60,6 +61,10 @@ function depthOf(runner: QueryRunner): number {
 
 @EventSubscriber()
 export class AuditPublishSubscriber implements EntitySubscriberInterface {
+  beforeTransactionRollback(event: TransactionRollbackEvent): void {
+    alignRollbackWithConnection(event.queryRunner);
+  }
+
   afterTransactionCommit(event: TransactionCommitEvent): void {
     const runner = event.queryRunner;
     if (depthOf(runner) > 0) return; // a savepoint was released; the outer transaction may still roll back

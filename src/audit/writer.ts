@@ -1,8 +1,9 @@
-import type { DataSource, EntityManager, ObjectLiteral } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { DEFAULT_TENANT } from '../shared/tenant.js';
-import { currentAuditContext, type AuditActor } from './context.js';
+import { currentAuditContext, type AuditActor, type AuditContext } from './context.js';
 import type { JsonValue } from '../shared/json.js';
+import { dialectOf, exec, runAsync, type Dialect, type Work } from '../db/sql.js';
 import { publishAfterCommit, transactionIdFor } from './publish.subscriber.js';
 
 /** What a caller knows about an entry; the writer fills in time, transaction and context. */
@@ -27,29 +28,22 @@ export interface AuditEntryDraft {
   transactionId?: string;
 }
 
-const lastCreatedAt = new WeakMap<DataSource, number>();
+const lastCreatedAt = new WeakMap<object, number>();
 
 /**
  * createdAt never goes backwards (a clock step back would otherwise break the (createdAt, id) order that
- * cursors and the resumable stream rely on).
+ * cursors and the resumable stream rely on). Kept per database (its DataSource or connection).
  */
-function nextTimestamp(dataSource: DataSource): number {
-  const now = Math.max(Date.now(), lastCreatedAt.get(dataSource) ?? 0);
-  lastCreatedAt.set(dataSource, now);
+export function nextTimestamp(database: object): number {
+  const now = Math.max(Date.now(), lastCreatedAt.get(database) ?? 0);
+  lastCreatedAt.set(database, now);
   return now;
 }
 
-/**
- * Writes entries through `manager`, so they commit or roll back with the caller's transaction, and
- * hands them to the after-commit publisher.
- */
-export async function writeAuditEntries(manager: EntityManager, drafts: AuditEntryDraft[]): Promise<AuditLog[]> {
-  if (drafts.length === 0) return [];
-  const context = currentAuditContext();
-  const runner = manager.queryRunner;
-  const transactionId = transactionIdFor(runner);
-  const createdAt = new Date(nextTimestamp(manager.connection));
-  const rows = drafts.map((draft) => {
+/** The rows for `drafts`, filled in from the acting context where a draft leaves a fact out. */
+export function entryRows(drafts: AuditEntryDraft[], shared: { transactionId: string; createdAt: Date; context?: AuditContext }): AuditLog[] {
+  const { context } = shared;
+  return drafts.map((draft) => {
     const author = draft.author !== undefined ? draft.author : (context?.author ?? null);
     return Object.assign(new AuditLog(), {
       tenantId: draft.tenantId ?? context?.tenantId ?? DEFAULT_TENANT,
@@ -65,14 +59,24 @@ export async function writeAuditEntries(manager: EntityManager, drafts: AuditEnt
       meta: draft.meta !== undefined ? draft.meta : (context?.meta ?? null),
       ip: draft.ip !== undefined ? draft.ip : (context?.ip ?? null),
       userAgent: draft.userAgent !== undefined ? draft.userAgent : (context?.userAgent ?? null),
-      transactionId: draft.transactionId ?? transactionId,
+      transactionId: draft.transactionId ?? shared.transactionId,
       idempotencyKey: draft.idempotencyKey ?? null,
       redactedChanges: draft.redactedChanges?.length ? draft.redactedChanges : null,
       recordedBy: draft.recordedBy ?? null,
-      createdAt,
+      createdAt: shared.createdAt,
     });
   });
-  await insertRows(manager, rows);
+}
+
+/**
+ * Writes entries through `manager`, so they commit or roll back with the caller's transaction, and
+ * hands them to the after-commit publisher.
+ */
+export async function writeAuditEntries(manager: EntityManager, drafts: AuditEntryDraft[]): Promise<AuditLog[]> {
+  if (drafts.length === 0) return [];
+  const runner = manager.queryRunner;
+  const rows = entryRows(drafts, { transactionId: transactionIdFor(runner), createdAt: new Date(nextTimestamp(manager.connection)), context: currentAuditContext() });
+  await runAsync(manager, insertEntries(dialectOf(manager.connection), rows));
   publishAfterCommit(manager.connection, runner, rows);
   return rows;
 }
@@ -100,39 +104,32 @@ const COLUMNS: Array<[string, (row: AuditLog) => unknown]> = [
 ];
 const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
 const ROWS_PER_STATEMENT = 500;
-const SQLITE = new Set(['sqlite', 'better-sqlite3']);
 
 /**
- * One plain multi-row INSERT per 500 entries. Audit rows ride on every audited save, so this path is hot:
- * TypeORM's insert builder (events, entity merging) cost more than the insert itself (measured: audited
- * saves at 0.2–0.5× the unaudited rate with it). SQLite hands back the last id; the ids of one statement are
- * consecutive. PostgreSQL returns them.
+ * Inserts the rows, 500 per plain multi-row INSERT, and sets their ids. Audit rows ride on every audited
+ * save, so this path is hot: TypeORM's insert builder (events, entity merging) cost more than the insert
+ * itself (measured: audited saves at 0.2–0.5× the unaudited rate with it). SQLite and MySQL hand back one
+ * id and the ids of one statement are consecutive; PostgreSQL returns them.
  */
-async function insertRows(manager: EntityManager, rows: AuditLog[]): Promise<void> {
-  const type = manager.connection.options.type;
-  if (!SQLITE.has(type) && type !== 'postgres') {
-    // Cast: TypeORM's deep-partial type recurses without end on the recursive JsonValue type.
-    await manager.createQueryBuilder().insert().into(AuditLog).values(rows as ObjectLiteral[]).execute();
-    return;
-  }
-  const columnList = COLUMNS.map(([name]) => `"${name}"`).join(', ');
+export function* insertEntries(dialect: Dialect, rows: AuditLog[]): Work<void> {
+  const quote = (name: string) => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
+  const columnList = COLUMNS.map(([name]) => quote(name)).join(', ');
   for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
     const chunk = rows.slice(start, start + ROWS_PER_STATEMENT);
     const params: unknown[] = [];
     const tuples = chunk.map((row) => {
-      const marks = COLUMNS.map(([, value]) => {
-        params.push(value(row));
-        return type === 'postgres' ? `$${params.length}` : '?';
-      });
-      return `(${marks.join(', ')})`;
+      for (const [, value] of COLUMNS) params.push(value(row));
+      return `(${COLUMNS.map(() => '?').join(', ')})`;
     });
-    const sql = `INSERT INTO "audit_log" (${columnList}) VALUES ${tuples.join(', ')}`;
-    if (type === 'postgres') {
-      const returned = (await manager.query(`${sql} RETURNING "id"`, params)) as Array<{ id: number | string }>;
+    const sql = `INSERT INTO ${quote('audit_log')} (${columnList}) VALUES ${tuples.join(', ')}`;
+    if (dialect === 'postgres') {
+      const { rows: returned } = yield* exec<{ id: number | string }>(`${sql} RETURNING "id"`, params);
       returned.forEach((r, i) => (chunk[i]!.id = Number(r.id)));
     } else {
-      const lastId = Number(await manager.query(sql, params));
-      chunk.forEach((row, i) => (row.id = lastId - chunk.length + 1 + i));
+      const { lastInsertId } = yield* exec(sql, params);
+      // SQLite reports the last id of the statement, MySQL the first.
+      const first = dialect === 'mysql' ? lastInsertId! : lastInsertId! - chunk.length + 1;
+      chunk.forEach((row, i) => (row.id = first + i));
     }
   }
 }

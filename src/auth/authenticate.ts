@@ -4,6 +4,7 @@ import { ErrorCode } from '../shared/errors.js';
 import { looksLikeApiKey, verifyApiKey } from './api-keys.js';
 import { InvalidCredentials, type JwtVerifier } from './jwt.js';
 import type { Principal } from './principal.js';
+import { looksLikeViewerToken, verifyViewerToken } from './viewer-token.js';
 
 export interface Credentials {
   /** `Authorization` header or connection parameter: `Bearer <jwt or api key>`. */
@@ -33,6 +34,7 @@ export function createAuthenticator(dataSource: DataSource, verifyJwt: JwtVerifi
       if (!token) return null;
       try {
         if (looksLikeApiKey(token)) return await verifyApiKey(dataSource, token);
+        if (looksLikeViewerToken(token)) return await verifyViewerToken(dataSource, token);
         if (!verifyJwt) throw new InvalidCredentials('This server accepts API keys only (no JWT_SECRET or JWKS_URL is set)');
         return await verifyJwt(token);
       } catch (error) {

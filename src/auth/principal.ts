@@ -22,9 +22,26 @@ export interface Principal {
   tenantId: string;
   /** When the credentials stop being valid (epoch ms); live subscriptions end then. */
   expiresAt: number | null;
-  via: 'jwt' | 'api-key';
+  via: 'jwt' | 'api-key' | 'viewer-token';
   /** API keys: aborts when the key is revoked; open streams and sockets end then. */
   revoked?: AbortSignal;
+  /** Viewer tokens only: every read is confined to these conditions (on top of the tenant). */
+  restriction?: ViewerRestriction;
+}
+
+/**
+ * The part of the log a viewer token may read: the conditions of an `AuditLogFilter` (lists match any of
+ * their values, `from` inclusive and `to` exclusive, epoch ms). Search is not among them: two searches do
+ * not combine into one.
+ */
+export interface ViewerRestriction {
+  resource?: string[];
+  resourceId?: string;
+  action?: string[];
+  authorId?: string[];
+  transactionId?: string;
+  from?: number;
+  to?: number;
 }
 
 export function parseScopes(value: unknown): Set<string> {

@@ -16,7 +16,7 @@ export async function serve(config: Config): Promise<void> {
   const logger = createLogger({ pretty: !config.production });
   const dataSource = await openDatabase(createSqliteDataSource({ database: config.database, synchronous: config.sqliteSynchronous }));
   await ensureAdminKey(dataSource, config.auth, (line) => process.stdout.write(`${line}\n`));
-  const server = createAuditServer({ dataSource, limits: config.limits, auth: config.auth, production: config.production, logger });
+  const server = createAuditServer({ dataSource, limits: config.limits, auth: config.auth, production: config.production, logger, store: { ...config.store, ownsConnection: true } });
 
   closeWithGrace({ delay: SHUTDOWN_GRACE_MS + 5_000, logger: { error: (message: unknown) => logger.error({ err: message }, 'shutdown') } }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'closing after an unexpected error');
@@ -27,4 +27,5 @@ export async function serve(config: Config): Promise<void> {
 
   const { url } = await server.start({ port: config.port, host: config.host });
   logger.info(`auditql listening on ${url} (database: ${config.database})`);
+  logger.info(`audit-log viewer at ${url.replace(/\/graphql$/, '/audit-log')}`);
 }

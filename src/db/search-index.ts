@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { read, writeTransaction } from './transaction.js';
+import { exec, runAsync, statement, type Work } from './sql.js';
+import type { AuditStore } from './store.js';
 
 /**
  * The substring-search index over entries (SQLite FTS5, trigram tokenizer; created by the SearchIndex
@@ -28,11 +29,10 @@ export function searchIndexAvailable(dataSource: DataSource): boolean {
   return available.get(dataSource) === true;
 }
 
-export async function detectSearchIndex(dataSource: DataSource): Promise<boolean> {
-  const type: string = dataSource.options.type;
+export async function detectSearchIndex(dataSource: DataSource, store: AuditStore): Promise<boolean> {
   let found = false;
-  if (type === 'sqlite' || type === 'better-sqlite3') {
-    const rows = (await read(dataSource, (manager) => manager.query(`${TAG}SELECT name FROM sqlite_master WHERE name IN (?, ?)`, [SEARCH_TABLE, SEARCH_STATE_TABLE]))) as unknown[];
+  if (store.dialect === 'sqlite') {
+    const rows = await store.read(statement(`${TAG}SELECT "name" FROM "sqlite_master" WHERE "name" IN (?, ?)`, [SEARCH_TABLE, SEARCH_STATE_TABLE]));
     found = rows.length === 2;
   }
   available.set(dataSource, found);
@@ -40,27 +40,27 @@ export async function detectSearchIndex(dataSource: DataSource): Promise<boolean
 }
 
 /** Adds up to `limit` entries after the watermark to the index and moves the watermark; returns how many. */
-export function indexPendingEntries(dataSource: DataSource, limit = SEARCH_INDEX_BATCH): Promise<number> {
-  return writeTransaction(dataSource, async (manager) => {
-    const rows = (await manager.query(
+export function indexPendingEntries(store: AuditStore, limit = SEARCH_INDEX_BATCH): Promise<number> {
+  return store.write(function* () {
+    const { rows } = yield* exec(
       `${TAG}SELECT "id", ${COLUMN_LIST} FROM "audit_log" WHERE "id" > (SELECT "indexed_through" FROM "${SEARCH_STATE_TABLE}" WHERE "id" = 1) ORDER BY "id" LIMIT ?`,
       [limit],
-    )) as Array<Record<string, unknown>>;
+    );
     if (rows.length === 0) return 0;
     const params: unknown[] = [];
     for (const row of rows) params.push(row.id, ...SEARCHED_COLUMNS.map((c) => row[c]));
     const tuples = rows.map(() => `(${['?', ...SEARCHED_COLUMNS.map(() => '?')].join(', ')})`).join(', ');
-    await manager.query(`${TAG}INSERT INTO "${SEARCH_TABLE}" ("rowid", ${COLUMN_LIST}) VALUES ${tuples}`, params);
-    await manager.query(`${TAG}UPDATE "${SEARCH_STATE_TABLE}" SET "indexed_through" = ? WHERE "id" = 1`, [rows[rows.length - 1]!.id]);
+    yield* exec(`${TAG}INSERT INTO "${SEARCH_TABLE}" ("rowid", ${COLUMN_LIST}) VALUES ${tuples}`, params);
+    yield* exec(`${TAG}UPDATE "${SEARCH_STATE_TABLE}" SET "indexed_through" = ? WHERE "id" = 1`, [rows[rows.length - 1]!.id]);
     return rows.length;
   });
 }
 
 /** Entries after the watermark, waiting to be indexed (and scanned by searches meanwhile). */
-export async function pendingSearchEntries(dataSource: DataSource): Promise<number> {
-  const [row] = (await read(dataSource, (manager) =>
-    manager.query(`SELECT COUNT(*) AS "n" FROM "audit_log" WHERE "id" > (SELECT "indexed_through" FROM "${SEARCH_STATE_TABLE}")`),
-  )) as Array<{ n: number }>;
+export async function pendingSearchEntries(store: AuditStore): Promise<number> {
+  const [row] = await store.read<{ n: number }>(
+    statement(`SELECT COUNT(*) AS "n" FROM "audit_log" WHERE "id" > (SELECT "indexed_through" FROM "${SEARCH_STATE_TABLE}")`),
+  );
   return Number(row?.n ?? 0);
 }
 
@@ -68,36 +68,41 @@ function idList(ids: readonly number[]): string {
   return ids.map(() => '?').join(', ');
 }
 
-async function hasIndex(manager: EntityManager): Promise<boolean> {
-  if (available.has(manager.connection)) return available.get(manager.connection)!;
-  const type: string = manager.connection.options.type;
-  if (type !== 'sqlite' && type !== 'better-sqlite3') return false;
-  const rows = (await manager.query(`SELECT name FROM sqlite_master WHERE name = ?`, [SEARCH_TABLE])) as unknown[];
+function* hasIndex(): Work<boolean> {
+  const { rows } = yield* exec(`SELECT "name" FROM "sqlite_master" WHERE "type" = 'table' AND "name" = ?`, [SEARCH_TABLE]);
   return rows.length === 1;
 }
 
 /**
- * Takes deleted entries out of the index. Call it in the transaction that deletes them (retention).
- * (Were it skipped, searches would still be right, since every match is checked against the entry itself;
- * the index would only keep dead weight.)
+ * Takes deleted entries out of the index, inside the transaction that deletes them (retention):
+ * `yield* removeFromSearchIndex(ids)` in a `store.write` work. (Were it skipped, searches would still be
+ * right, since every match is checked against the entry itself; the index would only keep dead weight.)
+ * SQLite only: elsewhere it does nothing.
  */
-export async function removeFromSearchIndex(manager: EntityManager, ids: readonly number[]): Promise<void> {
-  if (ids.length === 0 || !(await hasIndex(manager))) return;
-  await manager.query(`DELETE FROM "${SEARCH_TABLE}" WHERE "rowid" IN (${idList(ids)})`, [...ids]);
+export function* removeFromSearchIndex(ids: readonly number[]): Work<void> {
+  if (ids.length === 0 || !(yield* hasIndex())) return;
+  yield* exec(`DELETE FROM "${SEARCH_TABLE}" WHERE "rowid" IN (${idList(ids)})`, [...ids]);
 }
 
 /**
- * Indexes entries again after their searched fields changed (a rename, an erased author name). Call it in
- * the transaction that changes them. Entries after the watermark are left to the indexer.
+ * Indexes entries again after their searched fields changed (a rename, an erased author name), inside the
+ * transaction that changes them. Entries after the watermark are left to the indexer.
  */
-export async function reindexEntries(manager: EntityManager, ids: readonly number[]): Promise<void> {
-  if (ids.length === 0 || !(await hasIndex(manager))) return;
-  await manager.query(`DELETE FROM "${SEARCH_TABLE}" WHERE "rowid" IN (${idList(ids)})`, [...ids]);
-  await manager.query(
+export function* reindexEntries(ids: readonly number[]): Work<void> {
+  if (ids.length === 0 || !(yield* hasIndex())) return;
+  yield* exec(`DELETE FROM "${SEARCH_TABLE}" WHERE "rowid" IN (${idList(ids)})`, [...ids]);
+  yield* exec(
     `INSERT INTO "${SEARCH_TABLE}" ("rowid", ${COLUMN_LIST}) SELECT "id", ${COLUMN_LIST} FROM "audit_log" ` +
       `WHERE "id" IN (${idList(ids)}) AND "id" <= (SELECT "indexed_through" FROM "${SEARCH_STATE_TABLE}")`,
     [...ids],
   );
+}
+
+/** The same, through a transactional TypeORM EntityManager (for code still written on TypeORM transactions). */
+export function reindexEntriesIn(manager: EntityManager, ids: readonly number[]): Promise<void> {
+  const type: string = manager.connection.options.type;
+  if (type !== 'sqlite' && type !== 'better-sqlite3') return Promise.resolve();
+  return runAsync(manager, reindexEntries(ids));
 }
 
 export interface SearchIndexer {
@@ -111,17 +116,17 @@ export interface SearchIndexer {
  * Keeps the index caught up: every `intervalMs` it indexes what was written since, batch after batch,
  * yielding between batches so that requests and writes go on. Does nothing where there is no index.
  */
-export function startSearchIndexer(dataSource: DataSource, options: { intervalMs?: number; onError?: (error: unknown) => void } = {}): SearchIndexer {
+export function startSearchIndexer(dataSource: DataSource, store: AuditStore, options: { intervalMs?: number; onError?: (error: unknown) => void } = {}): SearchIndexer {
   let stopped = false;
   let running: Promise<void> | undefined;
-  const ready = detectSearchIndex(dataSource).catch((error) => {
+  const ready = detectSearchIndex(dataSource, store).catch((error) => {
     options.onError?.(error);
     return false;
   });
   const catchUp = async () => {
     if (!(await ready)) return;
     while (!stopped && dataSource.isInitialized) {
-      const indexed = await indexPendingEntries(dataSource);
+      const indexed = await indexPendingEntries(store);
       if (indexed < SEARCH_INDEX_BATCH) return;
       await new Promise((resolve) => setImmediate(resolve));
     }

@@ -3,6 +3,7 @@ import { parseAuditLogFilter } from '../services/audit-log-filter.js';
 import { AuditLogFilterInput } from './audit-log-filter.js';
 import { builder } from './builder.js';
 import { activityChartCost } from './cost.js';
+import { confine } from '../services/viewer-tokens.js';
 
 const ActivityInterval = builder.enumType('ActivityInterval', { values: ['HOUR', 'DAY', 'WEEK', 'MONTH'] as const });
 const ActivityGroupBy = builder.enumType('ActivityGroupBy', { values: ['ACTION', 'RESOURCE', 'AUTHOR'] as const });
@@ -26,7 +27,7 @@ const ActivityBucketRef = builder.objectRef<ActivityBucket>('ActivityBucket').im
 builder.queryField('activityChart', (t) =>
   t.field({
     type: [ActivityBucketRef],
-    authScopes: { read: true },
+    authScopes: { restrictedRead: true },
     complexity: (args, ctx) => activityChartCost(args, ctx.limits.maxChartBuckets),
     description:
       'Entry counts per interval, with buckets starting at local interval starts in `timezone` (weeks start on Monday). ' +
@@ -39,12 +40,12 @@ builder.queryField('activityChart', (t) =>
       groupBy: t.arg({ type: ActivityGroupBy }),
     },
     resolve: (_root, args, ctx) =>
-      activityChart(ctx.dataSource, {
-        filter: parseAuditLogFilter(args.filter, ctx.tenantId),
+      activityChart(ctx, {
+        filter: confine(parseAuditLogFilter(args.filter, ctx.tenantId), ctx.principal?.restriction),
         interval: args.interval ?? 'DAY',
         timezone: args.timezone ?? 'UTC',
         groupBy: args.groupBy,
         maxBuckets: ctx.limits.maxChartBuckets,
-      }),
+      }, ctx.reads),
   }),
 );

@@ -9,11 +9,12 @@ import { AuditLogFilterInput } from './audit-log-filter.js';
 import { AuditLogRef } from './audit-log.js';
 import { builder } from './builder.js';
 import { COST, searchFactor } from './cost.js';
+import { confine } from '../services/viewer-tokens.js';
 
 builder.subscriptionField('auditLogAdded', (t) =>
   t.field({
     type: AuditLogRef,
-    authScopes: { read: true },
+    authScopes: { restrictedRead: true },
     // Live matching is in memory; a replay (`after`) reads like a page.
     complexity: (args) => (args.after ? COST.page * searchFactor(args.filter) : COST.one),
     description:
@@ -25,7 +26,7 @@ builder.subscriptionField('auditLogAdded', (t) =>
       after: t.arg.string(),
     },
     subscribe: async (_root, args, ctx) => {
-      const filter = parseAuditLogFilter(args.filter, ctx.tenantId);
+      const filter = confine(parseAuditLogFilter(args.filter, ctx.tenantId), ctx.principal?.restriction);
       const after = args.after != null ? decodeCursor(args.after, 'after') : undefined;
       const principal = ctx.principal!;
       const release = await ctx.quotas.acquireSubscription(principal);

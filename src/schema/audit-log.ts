@@ -7,6 +7,7 @@ import { countAuditLogs } from '../services/audit-log-query.js';
 import { cursorOf, HEAVY_FIELDS, listWithinBudget, type HeavyField } from '../services/response-budget.js';
 import { decodeCursor, encodeCursor, parseEntryId, positionOf } from '../services/cursor.js';
 import { badUserInput, notFound } from '../shared/errors.js';
+import { confine, visibleTo } from '../services/viewer-tokens.js';
 import { ActorRef } from './actor.js';
 import { AuditLogFilterInput, AuditLogOrderEnum } from './audit-log-filter.js';
 import { builder } from './builder.js';
@@ -90,13 +91,13 @@ builder.queryField('auditLog', (t) =>
   t.field({
     type: AuditLogRef,
     nullable: true,
-    authScopes: { read: true },
+    authScopes: { restrictedRead: true },
     complexity: COST.one,
     args: { id: t.arg.id({ required: true }) },
     description: 'One entry by id; an unknown id is a NOT_FOUND error.',
     resolve: async (_root, args, ctx) => {
       const entry = await ctx.loaders.auditLogById.load(parseEntryId(String(args.id)));
-      if (!entry) throw notFound(`No audit log entry with id "${args.id}"`);
+      if (!entry || !visibleTo(entry, ctx.principal)) throw notFound(`No audit log entry with id "${args.id}"`);
       return entry;
     },
   }),
@@ -106,7 +107,7 @@ builder.queryField('auditLogs', (t) =>
   t.connection(
     {
       type: AuditLogRef,
-      authScopes: { read: true },
+      authScopes: { restrictedRead: true },
       complexity: auditLogsCost,
       description: `Entries matching the filter, newest first by default. Keyset-paginated: pages stay stable while new entries arrive. "first" defaults to ${DEFAULT_PAGE_SIZE}, at most ${MAX_PAGE_SIZE}.`,
       args: {
@@ -117,12 +118,12 @@ builder.queryField('auditLogs', (t) =>
         pageArgs(args);
         const after = args.after != null ? decodeCursor(args.after, 'after') : undefined;
         const before = args.before != null ? decodeCursor(args.before, 'before') : undefined;
-        const filter = parseAuditLogFilter(args.filter, ctx.tenantId);
+        const filter = confine(parseAuditLogFilter(args.filter, ctx.tenantId), ctx.principal?.restriction);
         let cut = false;
         const connection = await resolveCursorConnection(
           { args, toCursor: (entry: AuditLog) => encodeCursor(positionOf(entry)), defaultSize: DEFAULT_PAGE_SIZE, maxSize: MAX_PAGE_SIZE },
           async ({ limit, inverted }: ResolveCursorConnectionArgs) => {
-            const page = await listWithinBudget(ctx.dataSource, filter, args.orderBy ?? 'NEWEST_FIRST', { after, before, limit, inverted }, ctx.responseBudget, selectedHeavyFields(info));
+            const page = await listWithinBudget(ctx, filter, args.orderBy ?? 'NEWEST_FIRST', { after, before, limit, inverted }, ctx.responseBudget, selectedHeavyFields(info), ctx.reads);
             cut = page.cut;
             // `limit` asks for one entry more than the page, to learn whether another page follows.
             if (cut && page.entries.length < limit - 1) {
@@ -133,7 +134,7 @@ builder.queryField('auditLogs', (t) =>
         );
         // A cut list continues where it stopped: more entries follow in the direction of travel.
         const pageInfo = cut ? { ...connection.pageInfo, ...(args.last != null ? { hasPreviousPage: true } : { hasNextPage: true }) } : connection.pageInfo;
-        return { ...connection, pageInfo, totalCount: () => countAuditLogs(ctx.dataSource, filter) };
+        return { ...connection, pageInfo, totalCount: () => countAuditLogs(ctx, filter, ctx.reads) };
       },
     },
     {

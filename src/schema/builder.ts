@@ -12,7 +12,15 @@ import type { JsonValue } from '../shared/json.js';
 /** Configuration only: plugins, scalars, context. Types live one per file beside this one. */
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
-  AuthScopes: { read: boolean; write: boolean; admin: boolean; impersonate: boolean };
+  AuthScopes: {
+    /** audit:read with no restriction: the whole tenant. */
+    read: boolean;
+    /** audit:read, possibly restricted (viewer tokens): for the reads that confine themselves to `principal.restriction`. */
+    restrictedRead: boolean;
+    write: boolean;
+    admin: boolean;
+    impersonate: boolean;
+  };
   DefaultFieldNullability: false;
   DefaultEdgesNullability: false;
   DefaultNodeNullability: false;
@@ -30,7 +38,10 @@ export const builder = new SchemaBuilder<{
   complexity: { defaultComplexity: 0, defaultListMultiplier: 1 },
   scopeAuth: {
     authScopes: ({ principal }) => ({
-      read: !!principal?.scopes.has(Scope.Read),
+      // A restricted principal (a viewer token) may only use the reads that apply its restriction, so a read
+      // added later is closed to it until it does too.
+      read: !!principal?.scopes.has(Scope.Read) && !principal.restriction,
+      restrictedRead: !!principal?.scopes.has(Scope.Read),
       write: !!principal?.scopes.has(Scope.Write),
       admin: !!principal?.scopes.has(Scope.Admin),
       impersonate: !!principal?.scopes.has(Scope.Impersonate),

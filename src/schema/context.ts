@@ -2,6 +2,7 @@ import type { AuditContext } from '../audit/context.js';
 import type { Authenticator } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
 import type { Loaders } from '../db/loaders.js';
+import type { ReadOptions } from '../db/store.js';
 import type { ServiceDeps } from '../services/deps.js';
 import type { ResponseBudget } from '../services/response-budget.js';
 
@@ -22,6 +23,8 @@ export interface GraphQLContext extends ServerDeps {
   /** Who is acting and from where; every resolver runs inside it. */
   audit: AuditContext;
   loaders: Loaders;
+  /** The caller's reads: their concurrency cap applies to every query of this operation. */
+  reads: ReadOptions;
   /** The bytes of entries this operation's response may still carry (MAX_RESPONSE_BYTES). */
   responseBudget: ResponseBudget;
 }

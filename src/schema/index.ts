@@ -8,5 +8,6 @@ import './log-event.js';
 import './rename-log.js';
 import './audit-log-added.js';
 import './api-key.js';
+import './viewer-token.js';
 
 export const schema = builder.toSchema({ sortSchema: true });

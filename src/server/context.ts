@@ -18,8 +18,11 @@ export async function buildContext(deps: ServerDeps, info: RequestInfo): Promise
       ? info.principal
       : await deps.auth.authenticate({ authorization: request.headers.get('authorization'), apiKey: request.headers.get('x-api-key') });
   const tenantId = principal?.tenantId ?? DEFAULT_TENANT;
+  // Reads are capped per caller: one tenant's principal, however many requests it sends at once.
+  const reads = { principal: principal ? `${tenantId}\u0000${principal.id}` : undefined };
   return {
     ...deps,
+    reads,
     principal,
     tenantId,
     audit: {
@@ -30,7 +33,7 @@ export async function buildContext(deps: ServerDeps, info: RequestInfo): Promise
       userAgent: request.headers.get('user-agent'),
       requestId: request.headers.get('x-request-id'),
     },
-    loaders: createLoaders(deps.dataSource, tenantId),
+    loaders: createLoaders(deps.dataSource, deps.store, tenantId, reads),
     responseBudget: ResponseBudget.forLimits(deps.limits),
   };
 }

@@ -10,10 +10,11 @@ import { useAuditContext } from './audit-context.plugin.js';
 import type { GraphQLContext, ServerDeps } from '../schema/context.js';
 import { buildContext } from './context.js';
 import { createErrorMasker } from './errors.js';
-import { useDatabaseHealth } from './health.js';
+import { useHealthEndpoints } from './health.js';
 import { useInputErrorCodes } from './input-errors.js';
 import { useCostLimit } from './cost-limit.js';
 import { useResponseBudgetErrors } from './response-budget.plugin.js';
+import { useViewer, viewerFeatures } from './viewer.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
 export interface ServerContext {
@@ -67,7 +68,8 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
   const logger = yogaLogger(options.logger);
   // Cast: yoga's plugin types are invariant in the context, so plugins for different contexts do not mix.
   const plugins = [
-    useDatabaseHealth(deps.dataSource),
+    useHealthEndpoints(deps.dataSource, deps.store.health),
+    useViewer({ features: viewerFeatures(schema) }),
     // Browsers may only send requests that a CORS preflight guards: JSON bodies, or one of these headers.
     // None of them is CORS-safelisted, so a cross-site page cannot add them without a preflight; that is
     // why credentials in `Authorization` / `x-api-key` are enough (GET queries from urql, for example).

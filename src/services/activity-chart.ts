@@ -1,9 +1,12 @@
 import { DateTime, type DurationLikeObject } from 'luxon';
-import type { DataSource } from 'typeorm';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
-import { read } from '../db/transaction.js';
+import type { ReadOptions } from '../db/store.js';
+import { toStatement } from './audit-log-query.js';
+import type { ServiceDeps } from './deps.js';
 import { applyAuditLogFilter, type AuditLogFilter } from './audit-log-filter.js';
 import { badUserInput } from '../shared/errors.js';
+
+type Deps = Pick<ServiceDeps, 'dataSource' | 'store'>;
 
 export type ActivityInterval = 'HOUR' | 'DAY' | 'WEEK' | 'MONTH';
 export type ActivityGroupBy = 'ACTION' | 'RESOURCE' | 'AUTHOR';
@@ -78,33 +81,30 @@ interface CountRow {
 }
 
 /** The hourly rollup answers when the filter and grouping use only its columns (SQLite keeps it, by trigger). */
-function rollupApplies(dataSource: DataSource, filter: AuditLogFilter, groupBy: ActivityGroupBy | null | undefined): boolean {
-  const type: string = dataSource.options.type;
-  if (type !== 'sqlite' && type !== 'better-sqlite3') return false;
+function rollupApplies(deps: Deps, filter: AuditLogFilter, groupBy: ActivityGroupBy | null | undefined): boolean {
+  if (deps.store.dialect !== 'sqlite') return false;
   if (filter.resourceId !== undefined || filter.authorId || filter.transactionId !== undefined || filter.search !== undefined) return false;
   return !groupBy || ROLLUP_GROUP[groupBy] !== undefined;
 }
 
 /** Counts entries in [s, e) ranges, each tagged with its bucket, straight from the entries. */
-function countEntries(dataSource: DataSource, ranges: Array<[number, number, number]>, filter: AuditLogFilter, group: string | undefined): Promise<CountRow[]> {
+function countEntries(deps: Deps, ranges: Array<[number, number, number]>, filter: AuditLogFilter, group: string | undefined, reads: ReadOptions): Promise<CountRow[]> {
   if (ranges.length === 0) return Promise.resolve([]);
   const values = ranges.map(([i, s, e]) => `(${i}, ${s}, ${e})`).join(', ');
-  return read(dataSource, (manager) => {
-    const qb = manager
-      .createQueryBuilder()
-      .addCommonTableExpression(`VALUES ${values}`, 'b', { columnNames: ['i', 's', 'e'] })
-      .select('b.i', 'i')
-      .addSelect('COUNT(*)', 'count')
-      .from(AuditLog, 'a')
-      .innerJoin('b', 'b', 'a.createdAt >= b.s AND a.createdAt < b.e')
-      .groupBy('b.i');
-    if (group) qb.addSelect(group, 'key').addGroupBy(group);
-    return applyAuditLogFilter(qb, filter).getRawMany<CountRow>();
-  });
+  const qb = deps.dataSource
+    .createQueryBuilder()
+    .addCommonTableExpression(`VALUES ${values}`, 'b', { columnNames: ['i', 's', 'e'] })
+    .select('b.i', 'i')
+    .addSelect('COUNT(*)', 'count')
+    .from(AuditLog, 'a')
+    .innerJoin('b', 'b', 'a.createdAt >= b.s AND a.createdAt < b.e')
+    .groupBy('b.i');
+  if (group) qb.addSelect(group, 'key').addGroupBy(group);
+  return deps.store.read<CountRow>(toStatement(applyAuditLogFilter(qb, filter)), reads);
 }
 
 /** Sums the hourly rollup over whole-hour [s, e) ranges, each tagged with its bucket. */
-function countRollup(dataSource: DataSource, ranges: Array<[number, number, number]>, filter: AuditLogFilter, groupBy: ActivityGroupBy | null | undefined): Promise<CountRow[]> {
+function countRollup(deps: Deps, reads: ReadOptions, ranges: Array<[number, number, number]>, filter: AuditLogFilter, groupBy: ActivityGroupBy | null | undefined): Promise<CountRow[]> {
   if (ranges.length === 0) return Promise.resolve([]);
   const values = ranges.map(([i, s, e]) => `(${i}, ${s}, ${e})`).join(', ');
   const params: unknown[] = [filter.tenantId];
@@ -123,7 +123,7 @@ function countRollup(dataSource: DataSource, ranges: Array<[number, number, numb
     `WITH "b"("i", "s", "e") AS (VALUES ${values}) ` +
     `SELECT "b"."i" AS "i", SUM(r."entries") AS "count"${key} FROM "b" INNER JOIN "audit_activity_hourly" r ON r."hour" >= "b"."s" AND r."hour" < "b"."e" ` +
     `WHERE ${where} GROUP BY "b"."i"${column ? `, r."${column}"` : ''}`;
-  return read(dataSource, (manager) => manager.query(sql, params) as Promise<CountRow[]>);
+  return deps.store.read<CountRow>({ sql, params }, reads);
 }
 
 /**
@@ -134,7 +134,7 @@ function countRollup(dataSource: DataSource, ranges: Array<[number, number, numb
  * SQLite and PostgreSQL). Only entries inside the filter's [from, to) count, so the buckets add up to
  * `auditLogs.totalCount` for that range.
  */
-export async function activityChart(dataSource: DataSource, request: ChartRequest): Promise<ActivityBucket[]> {
+export async function activityChart(deps: Deps, request: ChartRequest, reads: ReadOptions = {}): Promise<ActivityBucket[]> {
   assertTimeZone(request.timezone);
   const now = request.now ?? Date.now();
   const to = request.filter.to ?? now;
@@ -147,7 +147,7 @@ export async function activityChart(dataSource: DataSource, request: ChartReques
 
   const direct: Array<[number, number, number]> = [];
   const hourly: Array<[number, number, number]> = [];
-  const useRollup = rollupApplies(dataSource, filter, request.groupBy);
+  const useRollup = rollupApplies(deps, filter, request.groupBy);
   bounds.forEach(([s, e], i) => {
     const start = Math.max(s, from);
     const end = Math.min(e, to);
@@ -162,7 +162,8 @@ export async function activityChart(dataSource: DataSource, request: ChartReques
     hourly.push([i, firstHour, lastHour]);
     if (lastHour < end) direct.push([i, lastHour, end]);
   });
-  const rows = [...(await countEntries(dataSource, direct, filter, group)), ...(await countRollup(dataSource, hourly, filter, request.groupBy))];
+  const [entries, rollup] = await Promise.all([countEntries(deps, direct, filter, group, reads), countRollup(deps, reads, hourly, filter, request.groupBy)]);
+  const rows = [...entries, ...rollup];
 
   const buckets: ActivityBucket[] = bounds.map(([s, e]) => ({ start: new Date(s), end: new Date(e), count: 0, groups: [] }));
   const groups = bounds.map(() => new Map<string, number>());

@@ -1,6 +1,7 @@
 import type { DataSource, SelectQueryBuilder, ObjectLiteral } from 'typeorm';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
-import { read } from '../db/transaction.js';
+import { statement } from '../db/sql.js';
+import type { AuditStore, ReadOptions } from '../db/store.js';
 import { SEARCH_STATE_TABLE, SEARCH_TABLE, searchIndexAvailable } from '../db/search-index.js';
 import { badUserInput } from '../shared/errors.js';
 
@@ -114,15 +115,16 @@ const COMMON_SEARCH = 2000;
  * almost at once. Asking the index for up to COMMON_SEARCH matches costs < 4 ms. The same holds while the
  * indexer is far behind (just after the migration): the unindexed tail is then most of the log.
  */
-export async function planSearch(dataSource: DataSource, filter: AuditLogFilter): Promise<AuditLogFilter> {
-  if (!readsIndex(dataSource, filter)) return filter;
-  const [row] = (await read(dataSource, (manager) =>
-    manager.query(
+export async function planSearch(deps: { dataSource: DataSource; store: AuditStore }, filter: AuditLogFilter, reads: ReadOptions = {}): Promise<AuditLogFilter> {
+  if (filter.searchPlan !== undefined || !readsIndex(deps.dataSource, filter)) return filter;
+  const [row] = await deps.store.read<{ matches: number; tail: number | null }>(
+    statement(
       `SELECT (SELECT COUNT(*) FROM (SELECT "rowid" FROM "${SEARCH_TABLE}" WHERE "${SEARCH_TABLE}" MATCH ? LIMIT ${COMMON_SEARCH})) AS "matches", ` +
         `(SELECT MAX("id") FROM "audit_log") - (SELECT "indexed_through" FROM "${SEARCH_STATE_TABLE}") AS "tail"`,
       [phrase(filter.search!)],
     ),
-  )) as Array<{ matches: number; tail: number | null }>;
+    reads,
+  );
   const common = Number(row?.matches ?? 0) >= COMMON_SEARCH || Number(row?.tail ?? 0) >= COMMON_SEARCH;
   return { ...filter, searchPlan: common ? 'scan' : 'index' };
 }

@@ -1,6 +1,6 @@
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import { SlowConsumerError, type LiveFeed } from '../pubsub.js';
-import type { ServiceDeps } from './deps.js';
+import type { Caller, ServiceDeps } from './deps.js';
 import { matchesAuditLogFilter, type AuditLogFilter } from './audit-log-filter.js';
 import { entriesAfter } from './audit-log-query.js';
 import { comparePositions, positionOf, type LogPosition } from './cursor.js';
@@ -41,7 +41,7 @@ export interface StreamOptions {
  * comparison sufficient.
  */
 export function streamAuditLogs(
-  deps: ServiceDeps,
+  deps: ServiceDeps & Caller,
   filter: AuditLogFilter,
   after: LogPosition | undefined,
   options: StreamOptions = {},
@@ -102,13 +102,13 @@ export function streamAuditLogs(
   };
 }
 
-async function* replayThenLive(deps: ServiceDeps, filter: AuditLogFilter, after: LogPosition | undefined, feed: LiveFeed): AsyncGenerator<AuditLog | SlowConsumer> {
+async function* replayThenLive(deps: ServiceDeps & Caller, filter: AuditLogFilter, after: LogPosition | undefined, feed: LiveFeed): AsyncGenerator<AuditLog | SlowConsumer> {
   let last = after;
   const pageSize = replayPageSize(deps);
   try {
     if (last) {
       for (;;) {
-        const page = await entriesAfter(deps.dataSource, filter, last, pageSize);
+        const page = await entriesAfter(deps, filter, last, pageSize, deps.reads);
         for (const entry of page) {
           yield entry;
           last = positionOf(entry);

@@ -1,12 +1,24 @@
 import type { DataSource } from 'typeorm';
+import type { TenantDraft } from '../audit/group-commit.js';
 import type { Limits } from '../config.js';
+import type { AuditLog } from '../db/entities/audit-log.entity.js';
+import type { AuditStore, ReadOptions } from '../db/store.js';
 import type { AuditPubSub } from '../pubsub.js';
 import type { Quotas } from './quotas.js';
 
 /** What the use cases run on; built once per server and shared by every request. */
 export interface ServiceDeps {
+  /** Entity metadata, the query builder that writes SQL, migrations. Statements run through `store`. */
   dataSource: DataSource;
+  store: AuditStore;
+  /** Writes one independent entry through the group commit; resolves once it is committed. */
+  commit(draft: TenantDraft): Promise<AuditLog>;
   pubsub: AuditPubSub;
   limits: Limits;
   quotas: Quotas;
+}
+
+/** A use case run for a caller: whose reads count against their concurrency cap. */
+export interface Caller {
+  reads: ReadOptions;
 }

@@ -1,7 +1,6 @@
 import type { AuditActor, AuditContext } from '../audit/context.js';
 import type { JsonValue } from '../shared/json.js';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
-import { groupCommit } from '../audit/group-commit.js';
 import type { ServiceDeps } from './deps.js';
 import { badUserInput, forbidden } from '../shared/errors.js';
 import { Scope, type Principal } from '../auth/principal.js';
@@ -74,7 +73,7 @@ export async function logEvent(deps: ServiceDeps, principal: Principal, context:
   const recordedBy = checked.author ? principal.id : null;
   // Keys are scoped to the tenant (by the unique index) and to the author (by being part of the key).
   const idempotencyKey = checked.idempotencyKey === null ? null : JSON.stringify([author?.id ?? null, checked.idempotencyKey]);
-  const entry = await groupCommit(deps.dataSource)({
+  const entry = await deps.commit({
     tenantId,
     resource: checked.resource,
     action: checked.action,

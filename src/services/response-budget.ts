@@ -2,8 +2,9 @@ import type { Limits } from '../config.js';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import { encodeCursor, positionOf } from './cursor.js';
 import { listAuditLogs, type AuditLogOrder, type PageRequest } from './audit-log-query.js';
-import type { AuditLogFilter } from './audit-log-filter.js';
-import type { DataSource } from 'typeorm';
+import { planSearch, type AuditLogFilter } from './audit-log-filter.js';
+import type { ReadOptions } from '../db/store.js';
+import type { ServiceDeps } from './deps.js';
 
 /** Where a list was cut to stay within the budget, and the cursor to continue from. */
 export interface ResponseCut {
@@ -71,19 +72,22 @@ export function entryBytes(entry: AuditLog, selected: ReadonlySet<HeavyField> = 
  * entry is returned, so paging always moves on). `cut` says whether entries were left out.
  */
 export async function listWithinBudget(
-  dataSource: DataSource,
-  filter: AuditLogFilter,
+  deps: Pick<ServiceDeps, 'dataSource' | 'store'>,
+  given: AuditLogFilter,
   order: AuditLogOrder,
   page: PageRequest,
   budget: ResponseBudget,
   selected?: ReadonlySet<HeavyField>,
+  reads: ReadOptions = {},
 ): Promise<{ entries: AuditLog[]; cut: boolean }> {
+  // Planned once for all chunks (the plan is carried in the filter).
+  const filter = await planSearch(deps, given, reads);
   const entries: AuditLog[] = [];
   let { after, before } = page;
   while (entries.length < page.limit) {
     const wanted = page.limit - entries.length;
     const size = Math.max(1, Math.min(wanted, Math.floor(budget.remaining / budget.largestEntry)));
-    const chunk = await listAuditLogs(dataSource, filter, order, { after, before, limit: size, inverted: page.inverted });
+    const chunk = await listAuditLogs(deps, filter, order, { after, before, limit: size, inverted: page.inverted }, reads);
     for (const entry of chunk) {
       if (!budget.take(entryBytes(entry, selected)) && entries.length > 0) return { entries, cut: true };
       entries.push(entry);

@@ -6,7 +6,9 @@ import { createClient, type Client } from 'graphql-ws';
 import type { DataSource, Logger } from 'typeorm';
 import WebSocket from 'ws';
 import { createAuditServer, type AuditServer } from '../../src/app.js';
+import type { AuditPubSub } from '../../src/pubsub.js';
 import type { AuthConfig, Limits } from '../../src/config.js';
+import type { StoreOptions } from '../../src/db/store.js';
 import { createSqliteDataSource, openDatabase } from '../../src/db/data-source.js';
 import { createApiKey } from '../../src/services/api-keys.js';
 import { ALL_SCOPES } from '../../src/auth/principal.js';
@@ -76,13 +78,23 @@ export interface TestApp {
 }
 
 /** One place that builds an app on a fresh SQLite file, listening on an ephemeral port, and disposes it. */
-export async function startTestApp(options: { limits?: Partial<Limits>; database?: string; production?: boolean; auth?: Partial<AuthConfig> } = {}): Promise<TestApp> {
+export async function startTestApp(
+  options: { limits?: Partial<Limits>; database?: string; production?: boolean; store?: Partial<StoreOptions>; auth?: Partial<AuthConfig> } = {},
+): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-test-'));
   const file = options.database ?? join(dir, 'audit.sqlite');
   const sql = new StatementCounter();
   const dataSource = await openDatabase(createSqliteDataSource({ database: file, logger: sql }));
   const { secret: adminKey } = await createApiKey(dataSource, { name: 'test admin', scopes: [...ALL_SCOPES] });
-  const server = createAuditServer({ dataSource, limits: options.limits, logging: false, auth: { jwtSecret: TEST_JWT_SECRET, ...options.auth }, production: options.production ?? false });
+  const server = createAuditServer({
+    dataSource,
+    limits: options.limits,
+    logging: false,
+    auth: options.auth ?? { jwtSecret: TEST_JWT_SECRET },
+    production: options.production ?? false,
+    // Reads run on reader threads, out of TypeORM's sight: count them where they are handed over.
+    store: { ownsConnection: true, ...options.store, onRead: (statement) => sql.logQuery(statement.sql, [...statement.params]) },
+  });
   const { port } = await server.start({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${port}/graphql`;
   const wsUrl = `ws://127.0.0.1:${port}/graphql`;
@@ -150,16 +162,37 @@ export function collect(client: Client, query: string, variables: Record<string,
   const received: GraphQLResponse[] = [];
   const done = deferred<{ received: GraphQLResponse[]; error?: unknown }>();
   const reachedCount = deferred<GraphQLResponse[]>();
+  const waiters: Array<{ until: (messages: GraphQLResponse[]) => boolean; resolve: () => void }> = [];
   const unsubscribe = client.subscribe(
     { query, variables },
     {
       next: (value) => {
         received.push(value as GraphQLResponse);
         if (received.length >= count) reachedCount.resolve(received);
+        for (const waiter of [...waiters]) {
+          if (!waiter.until(received)) continue;
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve();
+        }
       },
       error: (error) => done.resolve({ received, error }),
       complete: () => done.resolve({ received }),
     },
   );
-  return { received, done: done.promise, reached: reachedCount.promise, unsubscribe };
+  /** Resolves once the messages received so far satisfy `until`. */
+  const waitFor = (until: (messages: GraphQLResponse[]) => boolean) =>
+    new Promise<void>((resolve) => (until(received) ? resolve() : waiters.push({ until, resolve })));
+  return { received, done: done.promise, reached: reachedCount.promise, unsubscribe, waitFor };
+}
+
+/** Resolves once exactly `n` live subscribers are registered on the server: an event, not a guessed sleep. */
+export function untilSubscribed(pubsub: AuditPubSub, n: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (pubsub.subscriberCount === n) return resolve();
+    const stop = pubsub.watchSubscribers((count) => {
+      if (count !== n) return;
+      stop();
+      resolve();
+    });
+  });
 }

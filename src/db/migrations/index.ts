@@ -2,8 +2,19 @@ import { CreateAuditLog1763800000000 } from './1763800000000-create-audit-log.js
 import { AddRedactedChanges1763800000001 } from './1763800000001-add-redacted-changes.js';
 import { ApiKeys1763800000002 } from './1763800000002-api-keys.js';
 import { ActivityRollup1763800000003 } from './1763800000003-activity-rollup.js';
+import { StorageProbe1763800000004 } from './1763800000004-storage-probe.js';
+import { ServerSecrets1763800000016 } from './1763800000016-server-secrets.js';
 import { ApiKeyExpiry1763800000100 } from './1763800000100-api-key-expiry.js';
 import { SearchIndex1763800000101 } from './1763800000101-search-index.js';
 
 /** Every migration, oldest first. Listed explicitly so that bundlers and the library face need no glob. */
-export const migrations = [CreateAuditLog1763800000000, AddRedactedChanges1763800000001, ApiKeys1763800000002, ActivityRollup1763800000003, ApiKeyExpiry1763800000100, SearchIndex1763800000101];
+export const migrations = [
+  CreateAuditLog1763800000000,
+  AddRedactedChanges1763800000001,
+  ApiKeys1763800000002,
+  ActivityRollup1763800000003,
+  StorageProbe1763800000004,
+  ServerSecrets1763800000016,
+  ApiKeyExpiry1763800000100,
+  SearchIndex1763800000101,
+];

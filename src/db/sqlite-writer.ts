@@ -1,0 +1,136 @@
+import { ErrorCode, StorageError } from '../shared/errors.js';
+import { exec, runSync, type SyncDatabase, type Work } from './sql.js';
+import type { StorageHealth } from './storage-health.js';
+
+export interface SqliteWriterOptions {
+  /** Longest a write waits for another connection's lock before it fails with STORAGE_UNAVAILABLE. */
+  lockWaitMs: number;
+  /** While writes fail, how often the writer tries one of its own to find out whether they work again. @default 1000 */
+  probeIntervalMs?: number;
+}
+
+/** A write of one row of its own: only a real commit shows that the database takes writes again. */
+function* probe(): Work<void> {
+  yield* exec(
+    'INSERT INTO "audit_storage_probe" ("id", "checked_at") VALUES (1, ?) ON CONFLICT ("id") DO UPDATE SET "checked_at" = excluded."checked_at"',
+    [Date.now()],
+  );
+}
+
+/** SQLite result codes that mean the database cannot take writes (as opposed to a mistake in one statement). */
+const STORAGE_FAILURES = /^SQLITE_(FULL|IOERR|CORRUPT|NOTADB|READONLY|CANTOPEN|NOMEM|PROTOCOL)/;
+const BUSY = /^SQLITE_(BUSY|LOCKED)/;
+
+function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' ? code : '';
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The server's writes on SQLite: each a `BEGIN IMMEDIATE … COMMIT` run synchronously on the
+ * better-sqlite3 handle, one at a time, in arrival order.
+ *
+ * - Synchronous, so nothing else in the process can run a statement inside it, and a failure leaves no
+ *   ORM state behind: after any error the connection's own `inTransaction` decides, and whatever is
+ *   still open is rolled back. (TypeORM, after a failed COMMIT, believed a transaction was still open and
+ *   turned every later write into a savepoint that was never committed, while acknowledging it.)
+ * - An entry is acknowledged only after the COMMIT that contains it has returned.
+ * - When another connection or process holds the write lock (SQLITE_BUSY), the writer does not wait on
+ *   the event loop (better-sqlite3's busy timeout would block the whole process): it backs off
+ *   asynchronously and retries the whole transaction, and gives up after `lockWaitMs`.
+ * - When the app's own TypeORM transaction is open on a shared connection, the writer waits for it to end
+ *   instead of joining it.
+ */
+export class SqliteWriter {
+  private tail: Promise<unknown> = Promise.resolve();
+  private probing: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly db: SyncDatabase,
+    private readonly health: StorageHealth,
+    private readonly options: SqliteWriterOptions,
+  ) {}
+
+  /** Runs `work()` as one transaction; `work` is called again from the start if the transaction is retried. */
+  transaction<T>(work: () => Work<T>): Promise<T> {
+    const run = this.tail.then(() => this.attempt(work));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async attempt<T>(work: () => Work<T>): Promise<T> {
+    const deadline = Date.now() + this.options.lockWaitMs;
+    for (let backoff = 1; ; backoff = Math.min(backoff * 2, 50)) {
+      if (!this.db.inTransaction) {
+        try {
+          const result = this.runOnce(work);
+          this.health.succeeded();
+          return result;
+        } catch (error) {
+          if (!BUSY.test(codeOf(error))) throw this.failure(error);
+        }
+      }
+      if (Date.now() >= deadline) {
+        this.unhealthy('SQLITE_BUSY');
+        throw new StorageError(`The database stayed locked by another connection for ${this.options.lockWaitMs} ms; nothing was stored`, ErrorCode.StorageUnavailable, { reason: 'LOCKED' });
+      }
+      await sleep(backoff);
+    }
+  }
+
+  private runOnce<T>(work: () => Work<T>): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const result = runSync(this.db, work());
+      this.db.exec('COMMIT');
+      return result;
+    } catch (error) {
+      // SQLite may already have rolled back by itself (it does for SQLITE_FULL at COMMIT, for instance):
+      // the connection's own state decides, never a flag of ours.
+      if (this.db.inTransaction) {
+        try {
+          this.db.exec('ROLLBACK');
+        } catch {
+          // Nothing more can be done on this connection; the next attempt finds out.
+        }
+      }
+      throw error;
+    }
+  }
+
+  /** A storage failure makes the server not ready and reaches the client as STORAGE_UNAVAILABLE; anything else stays itself. */
+  private failure(error: unknown): unknown {
+    const code = codeOf(error);
+    if (!STORAGE_FAILURES.test(code)) return error;
+    this.unhealthy(code);
+    return new StorageError(`The database cannot store entries right now (${code}); nothing was stored`, ErrorCode.StorageUnavailable, { reason: code.replace(/^SQLITE_/, '').replace(/_.*$/, '') });
+  }
+
+  /** Not ready until a write succeeds again: a client's, or the probe's, tried every `probeIntervalMs`. */
+  private unhealthy(code: string): void {
+    this.health.failed(code);
+    if (this.probing) return;
+    const again = () => {
+      this.probing = setTimeout(() => {
+        if (this.health.ready) {
+          this.probing = undefined;
+          return;
+        }
+        this.transaction(probe).then(
+          () => (this.probing = undefined),
+          () => again(),
+        );
+      }, this.options.probeIntervalMs ?? 1000);
+      this.probing.unref();
+    };
+    again();
+  }
+
+  /** Stops the probe (the server is shutting down). */
+  close(): void {
+    clearTimeout(this.probing);
+    this.probing = undefined;
+  }
+}

@@ -1,0 +1,41 @@
+// A CommonJS app, compiled the way a NestJS project compiles ("module": "commonjs", node10 resolution).
+import 'reflect-metadata';
+import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { AuditLog, AuditSubscriber, auditEntities, auditMigrations, withAuditContext } from 'auditql';
+import { createAuditServer } from 'auditql/server';
+
+@Entity()
+class Book {
+  @PrimaryGeneratedColumn()
+  id!: number;
+
+  @Column()
+  title!: string;
+}
+
+async function main(): Promise<void> {
+  const dataSource = new DataSource({
+    type: 'better-sqlite3',
+    database: ':memory:',
+    entities: [Book, ...auditEntities],
+    migrations: [...auditMigrations],
+    migrationsRun: true,
+    subscribers: [AuditSubscriber],
+  });
+  await dataSource.initialize();
+  await withAuditContext({ author: { id: 'u2', name: 'Grace' } }, () => dataSource.getRepository(Book).save({ title: 'Emma' }));
+  const entry = await dataSource.getRepository(AuditLog).findOneByOrFail({ resource: 'book' });
+  console.log(
+    JSON.stringify({
+      action: entry.action,
+      author: entry.authorId,
+      data: entry.data,
+      required: typeof require('auditql').AuditSubscriber,
+      server: typeof createAuditServer,
+      urlPattern: typeof (globalThis as { URLPattern?: unknown }).URLPattern,
+    }),
+  );
+  await dataSource.destroy();
+}
+
+void main();
