@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { auditedWrites } from './cases/audited-writes.js';
+import { bulkSave } from './cases/bulk-save.js';
 import { chart } from './cases/chart.js';
 import { list } from './cases/list.js';
 import { search } from './cases/search.js';
@@ -13,6 +14,7 @@ import type { CaseResult } from './stats.js';
  */
 const cases: Record<string, () => Promise<CaseResult[]>> = {
   'audited-writes': auditedWrites,
+  'bulk-save': bulkSave,
   ingest,
   list,
   search,

@@ -6,9 +6,11 @@ import { createAuthenticator } from './auth/authenticate.js';
 import { watchRevocations } from './auth/api-keys.js';
 import { createJwtVerifier } from './auth/jwt.js';
 import { createQuotas } from './services/quotas.js';
+import { createReplaySlots } from './services/replay-slots.js';
 import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from './audit/publish.subscriber.js';
 import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
+import { CloseCode, Connections } from './server/connections.js';
 import { createAuditYoga, type AuditYoga } from './server/yoga.js';
 import { createGroupCommit } from './audit/group-commit.js';
 import { nextTimestamp } from './audit/writer.js';
@@ -35,6 +37,8 @@ export interface AuditServerOptions {
   store?: Partial<StoreOptions>;
   /** Introspection, field suggestions and GraphiQL off. @default NODE_ENV !== 'development' */
   production?: boolean;
+  /** Origins whose browser pages may call the API (`['*']`: any, never with credentials). @default [] (none) */
+  corsOrigins?: readonly string[];
 }
 
 export interface AuditServer {
@@ -47,11 +51,19 @@ export interface AuditServer {
    * own `server` (whose request handler hands audit requests to `yoga`) to serve the audit API next to an app.
    */
   start(options?: { port?: number; host?: string; server?: Server }): Promise<{ url: string; port: number }>;
-  /** Ends subscriptions, closes every connection and stops listening. Leaves the DataSource open. A second call does nothing. */
-  stop(): Promise<void>;
+  /**
+   * Shuts down, draining: stops accepting (new requests get 503 SHUTTING_DOWN), ends live streams with a
+   * SHUTTING_DOWN error that carries the cursor to resume from, lets requests and operations already under way
+   * finish (their writes commit, group commit included) for up to `timeoutMs`, closes WebSockets with 1001, then
+   * every connection left. Leaves the DataSource open. Calling it again returns the same promise.
+   */
+  stop(options?: { timeoutMs?: number }): Promise<void>;
   /** Brings the search index up to date with every entry written so far (it otherwise catches up within a fraction of a second). */
   indexSearch(): Promise<void>;
 }
+
+/** How long `stop()` waits for in-flight requests by default. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** How often a running server looks for API keys revoked by another process. */
 const REVOCATION_CHECK_MS = 500;
@@ -88,22 +100,55 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     toEntries: (rows) => toEntries({ dataSource }, rows),
     publish: (entries) => entries.forEach((entry) => pubsub.publish(entry)),
   });
+  const replays = createReplaySlots(limits);
+  const closing = new AbortController();
   const production = options.production ?? process.env.NODE_ENV !== 'development';
   const logger = options.logging === false ? silentLogger() : (options.logger ?? createLogger());
-  const yoga = createAuditYoga({ dataSource, store, commit, pubsub, limits, auth, quotas }, { graphiql: options.graphiql ?? !production, logger, production });
+  const connections = new Connections(limits, logger);
+  const yoga = createAuditYoga(
+    { dataSource, store, commit, pubsub, limits, auth, quotas, replays, closing: closing.signal },
+    { graphiql: options.graphiql ?? !production, logger, production, corsOrigins: options.corsOrigins, plugins: [connections.plugin()] },
+  );
 
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;
+  let stopping: Promise<void> | undefined;
   let stopWatching: (() => void) | undefined;
   let indexer: SearchIndexer | undefined;
+
+  const drainAndClose = async (timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    const left = () => Math.max(0, deadline - Date.now());
+    // Stop accepting: no new connections, 503 for new requests on open ones, no new WebSockets.
+    connections.beginDrain();
+    const closed = server ? new Promise<void>((resolve) => server!.close(() => resolve())) : Promise.resolve();
+    server?.closeIdleConnections();
+    // Live streams end with SHUTTING_DOWN and their resume cursor; requests under way finish.
+    closing.abort();
+    const drained = await connections.whenIdle(left());
+    if (!drained) logger.warn(`shutdown: requests still running after ${timeoutMs} ms are cut off`);
+    await connections.closeSockets(CloseCode.GoingAway, 'Server shutting down', Math.min(left(), 2_000));
+    connections.stopWatching();
+    unregisterPublisher(dataSource, pubsub);
+    stopWatching?.();
+    await indexer?.stop();
+    if (ws) await ws.close();
+    if (server) {
+      server.closeAllConnections();
+      await closed;
+    }
+    await store.close();
+  };
 
   return {
     yoga,
     store,
     pubsub,
     async start({ port = 4000, host = '0.0.0.0', server: own } = {}) {
-      server = own ?? createServer(yoga);
+      // Request bodies are limited by yoga itself (maxRequestBodySize), chunked ones included.
+      server = own ?? createServer(connections.handle(yoga));
       ws = attachWebSocketServer(server, yoga, auth, limits);
+      connections.watch(ws.wsServer);
       // Revocations made by another process (the CLI, another instance) reach this one's streams within a second.
       stopWatching = watchRevocations(dataSource, REVOCATION_CHECK_MS);
       indexer = startSearchIndexer(dataSource, store, { onError: (err) => logger.error({ err }, 'search indexer') });
@@ -118,24 +163,9 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     async indexSearch() {
       await indexer?.flush();
     },
-    async stop() {
-      unregisterPublisher(dataSource, pubsub);
-      stopWatching?.();
-      await indexer?.stop();
-      // Taken before the first await, so a second stop() finds nothing left to close.
-      const [openWs, openServer] = [ws, server];
-      ws = undefined;
-      server = undefined;
-      if (openWs) {
-        for (const client of openWs.wsServer.clients) client.terminate();
-        await openWs.close();
-      }
-      if (openServer) {
-        const closed = new Promise<void>((resolve) => openServer.close(() => resolve()));
-        openServer.closeAllConnections();
-        await closed;
-      }
-      await store.close();
+    stop({ timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS } = {}) {
+      stopping ??= drainAndClose(timeoutMs);
+      return stopping;
     },
   };
 }

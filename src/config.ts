@@ -21,6 +21,13 @@ export interface Config {
   store: StorageSettings;
   /** Introspection, field suggestions and GraphiQL are off unless `NODE_ENV=development`. */
   production: boolean;
+  /**
+   * Origins (`https://app.example.com`) whose browser pages may call the API; `*` for any origin. Empty (the
+   * default): no cross-origin access. Credentials are never allowed cross-origin (the API takes headers, not cookies).
+   */
+  corsOrigins: string[];
+  /** How long a shutdown waits for in-flight requests before closing what is left. @default 10000 */
+  shutdownTimeoutMs: number;
 }
 
 /** JWT verification; with neither a secret nor a JWKS URL the server accepts API keys only. */
@@ -54,6 +61,8 @@ export interface Limits {
   maxJsonDepth: number;
   /** Entries that may wait for one live subscriber before it is closed as too slow. @default 1000 */
   subscriberQueue: number;
+  /** Bytes of entries (their JSON values, plus 1 KB each) that may wait for one live subscriber. @default 16777216 */
+  subscriberQueueBytes: number;
   /** Most buckets one activity chart may return. @default 1000 */
   maxChartBuckets: number;
   /** Largest request body accepted over HTTP. @default 1048576 */
@@ -76,6 +85,19 @@ export interface Limits {
   tenantWriteBytesPerHour: number;
   /** Longest lifetime of a new API key, in seconds; keys created without `expiresAt` get it. `0`: keys may live forever. @default 0 */
   apiKeyMaxTtlSeconds: number;
+  /**
+   * Bytes of unsent data a live stream (WebSocket or SSE) may have queued on the server; past it the
+   * connection is closed as a slow consumer. @default 4194304
+   */
+  maxBufferedBytes: number;
+  /** Longest a live stream's oldest unsent message may wait; past it the connection is closed. @default 30000 */
+  sendTimeoutMs: number;
+  /** Stored bytes (data, previousData, meta and the rest) one replay page may read; a page holds at least one entry. @default 1048576 */
+  replayPageBytes: number;
+  /** Resumed subscriptions (`after:`) one principal may replay at once; more wait their turn. @default 2 */
+  replaysPerPrincipal: number;
+  /** Replays the whole server runs at once; more wait their turn. @default 16 */
+  maxConcurrentReplays: number;
 }
 
 /** How the server runs statements (see src/db/store.ts). */
@@ -99,6 +121,7 @@ export const defaultLimits: Limits = {
   maxJsonBytes: 64 * 1024,
   maxJsonDepth: 32,
   subscriberQueue: 1000,
+  subscriberQueueBytes: 16 * 1024 * 1024,
   maxChartBuckets: 1000,
   maxBodyBytes: 1024 * 1024,
   maxJsonKeys: 2000,
@@ -110,6 +133,11 @@ export const defaultLimits: Limits = {
   maxResponseBytes: 16 * 1024 * 1024,
   tenantWriteBytesPerHour: 1024 * 1024 * 1024,
   apiKeyMaxTtlSeconds: 0,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  sendTimeoutMs: 30_000,
+  replayPageBytes: 1024 * 1024,
+  replaysPerPrincipal: 2,
+  maxConcurrentReplays: 16,
 };
 
 export class ConfigError extends Error {}
@@ -150,6 +178,30 @@ function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boole
   throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }
 
+/**
+ * `CORS_ORIGINS`: comma-separated origins, each scheme://host[:port] exactly as browsers send it, or `*`.
+ * `null` is refused: sandboxed frames and local files all send it, so allowing it would allow everyone.
+ */
+export function parseCorsOrigins(raw: string | undefined): string[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  const origins = raw.split(',').map((origin) => origin.trim()).filter((origin) => origin !== '');
+  for (const origin of origins) {
+    if (origin === '*') continue;
+    if (origin === 'null') throw new ConfigError('CORS_ORIGINS must not contain "null": it would open the API to every sandboxed page and local file');
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin) {
+      throw new ConfigError(`CORS_ORIGINS: "${origin}" is not an origin such as https://app.example.com (scheme, host and port only, no trailing slash)`);
+    }
+  }
+  if (origins.includes('*') && origins.length > 1) throw new ConfigError('CORS_ORIGINS: "*" stands alone');
+  return origins;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (env.JWT_SECRET && env.JWT_SECRET.length < 32) throw new ConfigError('JWT_SECRET must be at least 32 characters');
   if (env.JWKS_URL && !/^https?:\/\//.test(env.JWKS_URL)) throw new ConfigError('JWKS_URL must be an http(s) URL');
@@ -167,6 +219,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxJsonBytes: integer(env, 'MAX_JSON_BYTES', defaultLimits.maxJsonBytes, 1024, 16 * 1024 * 1024),
       maxJsonDepth: integer(env, 'MAX_JSON_DEPTH', defaultLimits.maxJsonDepth, 1, 256),
       subscriberQueue: integer(env, 'SUBSCRIBER_QUEUE_LIMIT', defaultLimits.subscriberQueue, 1, 1_000_000),
+      subscriberQueueBytes: integer(env, 'SUBSCRIBER_QUEUE_BYTES', defaultLimits.subscriberQueueBytes, 64 * 1024, 1024 * 1024 * 1024),
       maxChartBuckets: integer(env, 'MAX_CHART_BUCKETS', defaultLimits.maxChartBuckets, 1, 100_000),
       maxBodyBytes: integer(env, 'MAX_BODY_BYTES', defaultLimits.maxBodyBytes, 1024, 64 * 1024 * 1024),
       maxJsonKeys: integer(env, 'MAX_JSON_KEYS', defaultLimits.maxJsonKeys, 1, 1_000_000),
@@ -178,6 +231,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxResponseBytes: integer(env, 'MAX_RESPONSE_BYTES', defaultLimits.maxResponseBytes, 64 * 1024, 1024 * 1024 * 1024),
       tenantWriteBytesPerHour: integer(env, 'TENANT_WRITE_BYTES_PER_HOUR', defaultLimits.tenantWriteBytesPerHour, 0, Number.MAX_SAFE_INTEGER),
       apiKeyMaxTtlSeconds: integer(env, 'API_KEY_MAX_TTL', defaultLimits.apiKeyMaxTtlSeconds, 0, 100 * 366 * 24 * 3600),
+      maxBufferedBytes: integer(env, 'WS_MAX_BUFFERED_BYTES', defaultLimits.maxBufferedBytes, 64 * 1024, 1024 * 1024 * 1024),
+      sendTimeoutMs: integer(env, 'STREAM_SEND_TIMEOUT_MS', defaultLimits.sendTimeoutMs, 1000, 3_600_000),
+      replayPageBytes: integer(env, 'REPLAY_PAGE_BYTES', defaultLimits.replayPageBytes, 16 * 1024, 256 * 1024 * 1024),
+      replaysPerPrincipal: integer(env, 'REPLAYS_PER_PRINCIPAL', defaultLimits.replaysPerPrincipal, 1, 10_000),
+      maxConcurrentReplays: integer(env, 'MAX_CONCURRENT_REPLAYS', defaultLimits.maxConcurrentReplays, 1, 100_000),
     },
     store: {
       readWorkers,
@@ -196,5 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       requireExp: boolean(env, 'JWT_REQUIRE_EXP', true),
     },
     production: env.NODE_ENV !== 'development',
+    corsOrigins: parseCorsOrigins(env.CORS_ORIGINS),
+    shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
   };
 }

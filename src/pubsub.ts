@@ -13,14 +13,32 @@ import { AuditLog } from './db/entities/audit-log.entity.js';
 export const AUDIT_LOG_ADDED = 'auditLogAdded';
 
 export class SlowConsumerError extends Error {
-  constructor(readonly limit: number) {
-    super(`subscriber fell more than ${limit} entries behind`);
+  /** `what` says which bound was passed: "1000 entries" or "16777216 bytes". */
+  constructor(readonly limit: number, readonly what = `${limit} entries`) {
+    super(`subscriber fell more than ${what} behind`);
   }
+}
+
+const sizes = new WeakMap<AuditLog, number>();
+
+/**
+ * About how many bytes an entry holds: its JSON values' serialised length plus a fixed allowance for the small
+ * columns. Computed once per entry (the same object reaches every in-process subscriber).
+ */
+export function entrySize(entry: AuditLog): number {
+  let size = sizes.get(entry);
+  if (size === undefined) {
+    size = 1024;
+    for (const value of [entry.data, entry.previousData, entry.meta]) if (value != null) size += JSON.stringify(value).length;
+    sizes.set(entry, size);
+  }
+  return size;
 }
 
 export interface AuditPubSub {
   publish(entry: AuditLog): void;
-  subscribe(options: { limit: number; accept?: (entry: AuditLog) => boolean }): LiveFeed;
+  /** `limit` entries and `maxBytes` (by `entrySize`) may wait for the subscriber; past either it is ended. */
+  subscribe(options: { limit: number; maxBytes?: number; accept?: (entry: AuditLog) => boolean }): LiveFeed;
   /** Live subscriptions right now. */
   readonly subscriberCount: number;
   /** Calls `listener` with the new count whenever a subscriber comes or goes; returns the unsubscribe. */
@@ -41,6 +59,8 @@ function toEntry(detail: unknown): AuditLog {
 
 class BoundedFeed implements LiveFeed {
   private readonly buffer: AuditLog[] = [];
+  private bytes = 0;
+  private overflow: SlowConsumerError | undefined;
   private waiting: ((result: IteratorResult<AuditLog>) => void) | undefined;
   private failWaiting: ((error: Error) => void) | undefined;
   private overflowed = false;
@@ -54,6 +74,7 @@ class BoundedFeed implements LiveFeed {
   constructor(
     private readonly target: EventTarget,
     private readonly limit: number,
+    private readonly maxBytes: number,
     private readonly accept: (entry: AuditLog) => boolean,
     private readonly onDetach: () => void,
   ) {
@@ -68,11 +89,14 @@ class BoundedFeed implements LiveFeed {
       const resolve = this.waiting;
       this.waiting = this.failWaiting = undefined;
       resolve({ value: entry, done: false });
-    } else if (this.buffer.length >= this.limit) {
+    } else if (this.buffer.length >= this.limit || (this.buffer.length > 0 && this.bytes + entrySize(entry) > this.maxBytes)) {
+      // Entries are shared between subscribers, but one that stops reading keeps its own window of them alive.
+      this.overflow = this.buffer.length >= this.limit ? new SlowConsumerError(this.limit) : new SlowConsumerError(this.limit, `${this.maxBytes} bytes`);
       this.overflowed = true;
       this.detach();
     } else {
       this.buffer.push(entry);
+      this.bytes += entrySize(entry);
     }
   };
 
@@ -83,10 +107,13 @@ class BoundedFeed implements LiveFeed {
 
   next(): Promise<IteratorResult<AuditLog>> {
     const entry = this.buffer.shift();
-    if (entry) return Promise.resolve({ value: entry, done: false });
+    if (entry) {
+      this.bytes -= entrySize(entry);
+      return Promise.resolve({ value: entry, done: false });
+    }
     if (this.overflowed && !this.done) {
       this.done = true;
-      return Promise.reject(new SlowConsumerError(this.limit));
+      return Promise.reject(this.overflow ?? new SlowConsumerError(this.limit));
     }
     if (this.done) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve, reject) => {
@@ -99,6 +126,7 @@ class BoundedFeed implements LiveFeed {
     if (!this.done) {
       this.done = true;
       this.buffer.length = 0;
+      this.bytes = 0;
       if (!this.overflowed) this.detach();
       this.waiting?.({ value: undefined, done: true });
       this.waiting = this.failWaiting = undefined;
@@ -153,8 +181,8 @@ export function createAuditPubSub(target: EventTarget = new EventTarget()): Audi
         setImmediate(drain);
       }
     },
-    subscribe({ limit, accept = () => true }) {
-      const feed: BoundedFeed = new BoundedFeed(target, limit, accept, () => {
+    subscribe({ limit, maxBytes = Infinity, accept = () => true }) {
+      const feed: BoundedFeed = new BoundedFeed(target, limit, maxBytes, accept, () => {
         if (feeds.delete(feed)) changed();
       });
       feeds.add(feed);

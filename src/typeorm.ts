@@ -9,7 +9,7 @@ export { auditEntities } from './db/entities/index.js';
 export { migrations as auditMigrations } from './db/migrations/index.js';
 export { AuditSubscriber, createAuditSubscriber, PARTIAL_CAPTURE, type CapturedAction } from './audit/capture.subscriber.js';
 export { AuditPublishSubscriber } from './audit/publish.subscriber.js';
-export { Audited, auditEntity, DEFAULT_REDACTED_FIELDS, REDACTED, type AuditCaptureOptions, type EntityAuditOptions } from './audit/options.js';
+export { Audited, auditEntity, DEFAULT_REDACTED_FIELDS, REDACTED, type AuditCaptureOptions, type CaptureWarning, type EntityAuditOptions, type FieldRule } from './audit/options.js';
 export { withAuditContext, currentAuditContext, type AuditContext, type AuditActor } from './audit/context.js';
 export { writeAuditEntries, type AuditEntryDraft } from './audit/writer.js';
 export { diff, type FieldChange, type FieldChangeKind } from './audit/diff.js';

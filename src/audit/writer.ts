@@ -1,10 +1,11 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { AuditLog } from '../db/entities/audit-log.entity.js';
+import { AuditLog, COLUMN_LENGTH } from '../db/entities/audit-log.entity.js';
 import { DEFAULT_TENANT } from '../shared/tenant.js';
 import { currentAuditContext, type AuditActor, type AuditContext } from './context.js';
 import type { JsonValue } from '../shared/json.js';
 import { dialectOf, exec, runAsync, type Dialect, type Work } from '../db/sql.js';
-import { publishAfterCommit, transactionIdFor } from './publish.subscriber.js';
+import { ensureTransactionTracking, publishAfterCommit } from './publish.subscriber.js';
+import { transactionIdFor } from './transaction-state.js';
 
 /** What a caller knows about an entry; the writer fills in time, transaction and context. */
 export interface AuditEntryDraft {
@@ -40,6 +41,16 @@ export function nextTimestamp(database: object): number {
   return now;
 }
 
+/**
+ * Values that come from request headers (or a peer address) are cut to their column's size: SQLite would
+ * store a 15,000-character User-Agent as it is, PostgreSQL would fail the whole write (and with it the app's
+ * own change). Cut by code points (what a varchar(n) counts), so a surrogate pair is never split in half.
+ */
+function fitToColumn(value: string | null, length: number): string | null {
+  if (value === null || value.length <= length) return value;
+  return Array.from(value).slice(0, length).join('');
+}
+
 /** The rows for `drafts`, filled in from the acting context where a draft leaves a fact out. */
 export function entryRows(drafts: AuditEntryDraft[], shared: { transactionId: string; createdAt: Date; context?: AuditContext }): AuditLog[] {
   const { context } = shared;
@@ -57,8 +68,8 @@ export function entryRows(drafts: AuditEntryDraft[], shared: { transactionId: st
       data: draft.data ?? null,
       previousData: draft.previousData ?? null,
       meta: draft.meta !== undefined ? draft.meta : (context?.meta ?? null),
-      ip: draft.ip !== undefined ? draft.ip : (context?.ip ?? null),
-      userAgent: draft.userAgent !== undefined ? draft.userAgent : (context?.userAgent ?? null),
+      ip: fitToColumn(draft.ip !== undefined ? draft.ip : (context?.ip ?? null), COLUMN_LENGTH.ip),
+      userAgent: fitToColumn(draft.userAgent !== undefined ? draft.userAgent : (context?.userAgent ?? null), COLUMN_LENGTH.userAgent),
       transactionId: draft.transactionId ?? shared.transactionId,
       idempotencyKey: draft.idempotencyKey ?? null,
       redactedChanges: draft.redactedChanges?.length ? draft.redactedChanges : null,
@@ -75,6 +86,7 @@ export function entryRows(drafts: AuditEntryDraft[], shared: { transactionId: st
 export async function writeAuditEntries(manager: EntityManager, drafts: AuditEntryDraft[]): Promise<AuditLog[]> {
   if (drafts.length === 0) return [];
   const runner = manager.queryRunner;
+  ensureTransactionTracking(manager.connection);
   const rows = entryRows(drafts, { transactionId: transactionIdFor(runner), createdAt: new Date(nextTimestamp(manager.connection)), context: currentAuditContext() });
   await runAsync(manager, insertEntries(dialectOf(manager.connection), rows));
   publishAfterCommit(manager.connection, runner, rows);
@@ -104,6 +116,21 @@ const COLUMNS: Array<[string, (row: AuditLog) => unknown]> = [
 ];
 const json = (value: unknown) => (value === null || value === undefined ? null : JSON.stringify(value));
 const ROWS_PER_STATEMENT = 500;
+const statements = new Map<string, string>();
+
+/** The INSERT for `rowCount` entries, built once per size (a bulk write reuses the same text, and driver caches key on it). */
+function insertStatement(dialect: Dialect, rowCount: number): string {
+  const key = `${dialect}:${rowCount}`;
+  let sql = statements.get(key);
+  if (!sql) {
+    const quote = (name: string) => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
+    const tuple = `(${COLUMNS.map(() => '?').join(', ')})`;
+    sql = `INSERT INTO ${quote('audit_log')} (${COLUMNS.map(([name]) => quote(name)).join(', ')}) VALUES ${Array.from({ length: rowCount }, () => tuple).join(', ')}`;
+    if (statements.size >= 32) statements.clear(); // sizes other than the full chunk are rare; keep the memo small
+    statements.set(key, sql);
+  }
+  return sql;
+}
 
 /**
  * Inserts the rows, 500 per plain multi-row INSERT, and sets their ids. Audit rows ride on every audited
@@ -112,16 +139,11 @@ const ROWS_PER_STATEMENT = 500;
  * id and the ids of one statement are consecutive; PostgreSQL returns them.
  */
 export function* insertEntries(dialect: Dialect, rows: AuditLog[]): Work<void> {
-  const quote = (name: string) => (dialect === 'mysql' ? `\`${name}\`` : `"${name}"`);
-  const columnList = COLUMNS.map(([name]) => quote(name)).join(', ');
   for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
     const chunk = rows.slice(start, start + ROWS_PER_STATEMENT);
     const params: unknown[] = [];
-    const tuples = chunk.map((row) => {
-      for (const [, value] of COLUMNS) params.push(value(row));
-      return `(${COLUMNS.map(() => '?').join(', ')})`;
-    });
-    const sql = `INSERT INTO ${quote('audit_log')} (${columnList}) VALUES ${tuples.join(', ')}`;
+    for (const row of chunk) for (const [, value] of COLUMNS) params.push(value(row));
+    const sql = insertStatement(dialect, chunk.length);
     if (dialect === 'postgres') {
       const { rows: returned } = yield* exec<{ id: number | string }>(`${sql} RETURNING "id"`, params);
       returned.forEach((r, i) => (chunk[i]!.id = Number(r.id)));

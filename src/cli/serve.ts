@@ -5,24 +5,33 @@ import { createSqliteDataSource, openDatabase } from '../db/data-source.js';
 import { ensureAdminKey } from '../services/bootstrap.js';
 import { createLogger } from '../shared/logger.js';
 
-/** How long a shutdown waits for in-flight requests and streams before closing what is left. */
-const SHUTDOWN_GRACE_MS = 10_000;
-
 /**
  * The server process: read the configuration, open (and migrate) the database, start listening. On
- * SIGTERM/SIGINT it stops accepting, lets in-flight work finish, closes the database and exits.
+ * SIGTERM/SIGINT it stops accepting, ends live streams with a resume cursor, lets in-flight requests finish
+ * (up to SHUTDOWN_TIMEOUT_MS), closes WebSockets with 1001, then the database, and exits.
  */
 export async function serve(config: Config): Promise<void> {
   const logger = createLogger({ pretty: !config.production });
   const dataSource = await openDatabase(createSqliteDataSource({ database: config.database, synchronous: config.sqliteSynchronous }));
   await ensureAdminKey(dataSource, config.auth, (line) => process.stdout.write(`${line}\n`));
-  const server = createAuditServer({ dataSource, limits: config.limits, auth: config.auth, production: config.production, logger, store: { ...config.store, ownsConnection: true } });
+  const server = createAuditServer({
+    dataSource,
+    limits: config.limits,
+    auth: config.auth,
+    production: config.production,
+    corsOrigins: config.corsOrigins,
+    logger,
+    store: { ...config.store, ownsConnection: true },
+  });
 
-  closeWithGrace({ delay: SHUTDOWN_GRACE_MS + 5_000, logger: { error: (message: unknown) => logger.error({ err: message }, 'shutdown') } }, async ({ signal, err }) => {
+  // close-with-grace's own limit is a last resort, past the drain's deadline (SHUTDOWN_TIMEOUT_MS).
+  closeWithGrace({ delay: config.shutdownTimeoutMs + 5_000, logger: { error: (message: unknown) => logger.error({ err: message }, 'shutdown') } }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'closing after an unexpected error');
     else logger.info(`${signal ?? 'shutdown'} received, closing connections and the database`);
-    await server.stop();
+    // stop() drains: in-flight writes commit (group commit included) before the database closes.
+    await server.stop({ timeoutMs: config.shutdownTimeoutMs });
     await dataSource.destroy();
+    logger.info('shutdown complete');
   });
 
   const { url } = await server.start({ port: config.port, host: config.host });

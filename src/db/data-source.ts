@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DataSource, type Logger } from 'typeorm';
 import type { SqliteSynchronous } from '../config.js';
@@ -32,6 +32,9 @@ export function sqliteDataSourceOptions(options: SqliteOptions) {
     logger: options.logger,
     logging: options.logger ? ('all' as const) : false,
     prepareDatabase: (db: { pragma: (source: string) => unknown }) => {
+      // Also when the file was opened through these options alone (the TypeORM CLI via ormconfig.ts), and
+      // before WAL mode creates the -wal and -shm files, which take the database file's mode.
+      protectDatabaseFiles(options.database);
       if (options.database !== ':memory:') db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${synchronous}`);
       db.pragma('foreign_keys = ON');
@@ -39,8 +42,23 @@ export function sqliteDataSourceOptions(options: SqliteOptions) {
   };
 }
 
+/**
+ * The database holds every tenant's log: only its owner may read it. Folders created for it are 0700; the
+ * file is created 0600 before SQLite opens it (SQLite would make it 0644), and an existing one, with its WAL
+ * and shared-memory files, is narrowed to 0600. SQLite gives the WAL and SHM files the database file's mode
+ * when it creates them. An existing folder is left as it is: it may be shared (`/var/lib`, `/tmp`).
+ */
+export function protectDatabaseFiles(database: string): void {
+  if (database === ':memory:' || database.startsWith('file:')) return;
+  mkdirSync(dirname(database), { recursive: true, mode: 0o700 });
+  if (!existsSync(database)) closeSync(openSync(database, 'a', 0o600));
+  for (const file of [database, `${database}-wal`, `${database}-shm`]) {
+    if (existsSync(file)) chmodSync(file, 0o600);
+  }
+}
+
 export function createSqliteDataSource(options: SqliteOptions): DataSource {
-  if (options.database !== ':memory:') mkdirSync(dirname(options.database), { recursive: true });
+  protectDatabaseFiles(options.database);
   return new DataSource(sqliteDataSourceOptions(options));
 }
 

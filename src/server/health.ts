@@ -20,7 +20,7 @@ async function databaseAnswers(dataSource: DataSource): Promise<boolean> {
  * error, corruption, a lock held too long) it answers 503 with the reason until a write succeeds again,
  * so a load balancer sends writers elsewhere while reads of what is stored keep working.
  */
-export function useHealthEndpoints(dataSource: DataSource, storage: StorageHealth): Plugin {
+export function useHealthEndpoints(dataSource: DataSource, storage: StorageHealth, closing?: AbortSignal): Plugin {
   return {
     async onRequest({ url, endResponse, fetchAPI }) {
       if (url.pathname === '/health') {
@@ -29,10 +29,11 @@ export function useHealthEndpoints(dataSource: DataSource, storage: StorageHealt
       } else if (url.pathname === '/ready') {
         const up = await databaseAnswers(dataSource);
         const problem = storage.problem;
-        const ready = up && !problem;
+        const draining = closing?.aborted === true;
+        const ready = up && !problem && !draining;
         endResponse(
           json(fetchAPI, ready ? 200 : 503, {
-            status: ready ? 'ready' : 'not ready',
+            status: ready ? 'ready' : draining ? 'shutting down' : 'not ready',
             database: up ? 'up' : 'down',
             writes: problem ? { ok: false, reason: problem.code, since: new Date(problem.since).toISOString() } : { ok: up },
           }),

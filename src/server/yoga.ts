@@ -15,6 +15,10 @@ import { useInputErrorCodes } from './input-errors.js';
 import { useCostLimit } from './cost-limit.js';
 import { useResponseBudgetErrors } from './response-budget.plugin.js';
 import { useViewer, viewerFeatures } from './viewer.js';
+import { corsPolicy } from './cors.js';
+import { selfHostedGraphiQL } from './graphiql.js';
+import { useSecurityHeaders } from './security-headers.js';
+import { useWellFormedInput } from './well-formed-input.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
 export interface ServerContext {
@@ -32,6 +36,10 @@ export interface YogaOptions {
   logger: Logger;
   /** Introspection and field suggestions off. @default false */
   production?: boolean;
+  /** Origins allowed to call the API from a browser page (`*`: any). @default [] (none) */
+  corsOrigins?: readonly string[];
+  /** More plugins, after the server's own. */
+  plugins?: Plugin[];
 }
 
 /** Query shape limits, by graphql-armor. A legitimate dashboard query stays far below each. (Cost: MAX_QUERY_COST.) */
@@ -66,9 +74,10 @@ function useNoIntrospection(): Plugin {
 
 export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYoga {
   const logger = yogaLogger(options.logger);
+  const graphiql = selfHostedGraphiQL();
   // Cast: yoga's plugin types are invariant in the context, so plugins for different contexts do not mix.
   const plugins = [
-    useHealthEndpoints(deps.dataSource, deps.store.health),
+    useHealthEndpoints(deps.dataSource, deps.store.health, deps.closing),
     useViewer({ features: viewerFeatures(schema) }),
     // Browsers may only send requests that a CORS preflight guards: JSON bodies, or one of these headers.
     // None of them is CORS-safelisted, so a cross-site page cannot add them without a preflight; that is
@@ -85,16 +94,22 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
       blockFieldSuggestion: { enabled: options.production ?? false },
     }),
     useInputErrorCodes(),
+    useInputErrorCodes(),
     useCostLimit(deps.limits.maxQueryCost),
     useResponseBudgetErrors(),
+    useWellFormedInput(),
+    useSecurityHeaders({ htmlPolicy: graphiql.policy }),
     useAuditContext<GraphQLContext>((context) => context.audit),
   ] as unknown as Plugin[];
   if (options.production) plugins.push(useNoIntrospection());
+  plugins.push(...(options.plugins ?? []));
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     healthCheckEndpoint: '/live',
     graphiql: options.graphiql ?? true,
+    renderGraphiQL: (options) => graphiql.render(options),
+    cors: corsPolicy(options.corsOrigins ?? []),
     logging: logger,
     // Uploads are not part of the API, and multipart forms are a CSRF vector.
     multipart: false,

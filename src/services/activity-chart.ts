@@ -1,4 +1,4 @@
-import { DateTime, type DurationLikeObject } from 'luxon';
+import { DateTime, IANAZone, type DurationLikeObject } from 'luxon';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
 import type { ReadOptions } from '../db/store.js';
 import { toStatement } from './audit-log-query.js';
@@ -30,8 +30,13 @@ export const DEFAULT_SPAN: Record<ActivityInterval, DurationLikeObject> = { HOUR
 const SHORTEST_MS: Record<ActivityInterval, number> = { HOUR: 3_600_000, DAY: 23 * 3_600_000, WEEK: (7 * 24 - 1) * 3_600_000, MONTH: (28 * 24 - 1) * 3_600_000 };
 const GROUP_COLUMN: Record<ActivityGroupBy, string> = { ACTION: 'a.action', RESOURCE: 'a.resource', AUTHOR: 'a.authorId' };
 
+/**
+ * IANA names only (`Europe/Berlin`, `UTC`, `Etc/GMT+5`). Luxon also takes `system` and `local` (the server's
+ * own zone, which differs between machines) and fixed offsets such as `UTC+99`; none of them is a time zone
+ * a chart can promise anything about.
+ */
 export function assertTimeZone(zone: string): void {
-  if (!DateTime.now().setZone(zone).isValid) throw badUserInput(`"${zone}" is not a known IANA time zone`, 'timezone');
+  if (!IANAZone.isValidZone(zone)) throw badUserInput(`"${zone}" is not a known IANA time zone`, 'timezone');
 }
 
 /**

@@ -2,26 +2,30 @@ import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import { SlowConsumerError, type LiveFeed } from '../pubsub.js';
 import type { Caller, ServiceDeps } from './deps.js';
 import { matchesAuditLogFilter, type AuditLogFilter } from './audit-log-filter.js';
-import { entriesAfter } from './audit-log-query.js';
+import { LARGE_FIELDS, newestPosition, replayPage, type LargeField } from './audit-log-replay.js';
 import { comparePositions, positionOf, type LogPosition } from './cursor.js';
 import { atTime } from '../auth/expiry.js';
-import { ResponseBudget } from './response-budget.js';
 
-/** Entries read per replay step: at most 500, and no more than fit MAX_RESPONSE_BYTES at the largest entry size. */
-function replayPageSize(deps: ServiceDeps): number {
-  const { limit, largestEntry } = ResponseBudget.forLimits(deps.limits);
-  return Math.max(1, Math.min(500, Math.floor(limit / largestEntry)));
-}
+/** Most entries one replay page reads; `limits.replayPageBytes` bounds its size. */
+const REPLAY_PAGE_ROWS = 500;
 
 /** Yielded once, last, to a subscriber that fell too far behind; the field resolver turns it into an error. */
 export class SlowConsumer {
-  constructor(readonly limit: number, readonly lastDelivered: LogPosition | undefined) {}
+  /** `what`: the bound passed, "1000 entries" or "16777216 bytes". */
+  constructor(readonly limit: number, readonly lastDelivered: LogPosition | undefined, readonly what = `${limit} entries`) {}
 }
 
 /** Yielded once, last, when the subscriber's credentials expire or are revoked. */
 export class CredentialsExpired {
   constructor(readonly reason: 'expired' | 'revoked' = 'expired') {}
 }
+
+/** Yielded once, last, when the server shuts down: `resumeAfter` is where a new subscription picks up. */
+export class ShuttingDown {
+  constructor(readonly resumeAfter: LogPosition) {}
+}
+
+export type StreamItem = AuditLog | SlowConsumer | CredentialsExpired | ShuttingDown;
 
 export interface StreamOptions {
   /** When the subscriber's credentials expire (epoch ms); the stream ends then. */
@@ -30,6 +34,10 @@ export interface StreamOptions {
   revoked?: AbortSignal;
   /** Called once when the stream ends, however it ends. */
   onEnd?: () => void;
+  /** The large fields the subscriber asked for; a replay reads only those. @default all of them */
+  fields?: ReadonlySet<LargeField>;
+  /** Whose replay slot a replay takes (see `ReplaySlots`). @default the tenant */
+  principalKey?: string;
 }
 
 /**
@@ -39,60 +47,134 @@ export interface StreamOptions {
  * under way is in the feed, the query, or both: never neither. Entries at or before the last replayed
  * position are skipped, so none is delivered twice. Positions grow in commit order, which makes that
  * comparison sufficient.
+ *
+ * Memory: a replay waits for a replay slot (per principal and per server) before it opens the feed, reads
+ * pages bounded by `limits.replayPageBytes`, and asks for the next page only when the transport has taken
+ * the last entry of this one (graphql-ws waits for each message to reach the socket; SSE for the response
+ * to drain), so a subscriber that does not read holds at most one page.
+ *
+ * Without `after`, the newest position at the start is read first: it is where the stream resumes (the
+ * `after` of SLOW_CONSUMER and SHUTTING_DOWN) if nothing has been delivered yet.
  */
-export function streamAuditLogs(
-  deps: ServiceDeps & Caller,
-  filter: AuditLogFilter,
-  after: LogPosition | undefined,
-  options: StreamOptions = {},
-): AsyncIterableIterator<AuditLog | SlowConsumer | CredentialsExpired> {
-  const feed = deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, accept: (entry) => matchesAuditLogFilter(entry, filter) });
-  let expired: CredentialsExpired | undefined;
-  const expire = (reason: CredentialsExpired['reason']) => {
-    expired ??= new CredentialsExpired(reason);
-    void feed.return();
+export function streamAuditLogs(deps: ServiceDeps & Caller, filter: AuditLogFilter, after: LogPosition | undefined, options: StreamOptions = {}): AsyncIterableIterator<StreamItem> {
+  const reads = deps.reads;
+  // Aborted by an unsubscribe, the credentials' expiry or revocation, or the server's shutdown: every wait below stops.
+  const stop = new AbortController();
+  let reason: 'expired' | 'revoked' | 'shutdown' | undefined;
+  let feed: LiveFeed | undefined;
+  const halt = (why?: 'expired' | 'revoked' | 'shutdown') => {
+    reason ??= why;
+    stop.abort();
+    void feed?.return();
   };
-  const cancelTimer = options.expiresAt != null ? atTime(options.expiresAt, () => expire('expired')) : () => undefined;
-  const onRevoked = () => expire('revoked');
-  if (options.revoked?.aborted) expire('revoked');
+  const cancelTimer = options.expiresAt != null ? atTime(options.expiresAt, () => halt('expired')) : () => undefined;
+  const onRevoked = () => halt('revoked');
+  if (options.revoked?.aborted) reason = 'revoked';
   else options.revoked?.addEventListener('abort', onRevoked, { once: true });
   const cancelExpiry = () => {
     cancelTimer();
     options.revoked?.removeEventListener('abort', onRevoked);
   };
+  const onShutdown = () => halt('shutdown');
+  if (deps.closing.aborted) reason = 'shutdown';
+  else deps.closing.addEventListener('abort', onShutdown, { once: true });
   let ended = false;
   const end = () => {
     cancelExpiry();
+    deps.closing.removeEventListener('abort', onShutdown);
     if (ended) return;
     ended = true;
     options.onEnd?.();
   };
-  const live = replayThenLive(deps, filter, after, feed);
-  async function* withEnd(): AsyncGenerator<AuditLog | SlowConsumer | CredentialsExpired> {
+  const fields = options.fields ?? new Set(LARGE_FIELDS);
+
+  let last = after;
+  let resumeFrom = after;
+  const openFeed = () =>
+    deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, maxBytes: deps.limits.subscriberQueueBytes, accept: (entry) => matchesAuditLogFilter(entry, filter) });
+
+  async function* replay(from: LogPosition): AsyncGenerator<AuditLog> {
+    const release = await deps.replays.acquire(options.principalKey ?? filter.tenantId, stop.signal).catch(() => undefined);
+    if (!release) return;
     try {
-      for await (const item of live) {
-        if (expired) break;
-        yield item;
+      feed = openFeed();
+      for (let more = true, page = { after: from }; more && !stop.signal.aborted; ) {
+        const { entries, more: next } = await replayPage(deps, filter, { after: page.after, maxRows: REPLAY_PAGE_ROWS, maxBytes: deps.limits.replayPageBytes, fields }, reads);
+        more = next;
+        // Handed on one by one and dropped from the page as they go, so a stalled reader holds less and less.
+        for (let entry = entries.shift(); entry && !stop.signal.aborted; entry = entries.shift()) {
+          page.after = positionOf(entry);
+          yield entry;
+        }
       }
-      if (expired) yield expired;
+    } finally {
+      release();
+    }
+  }
+
+  async function* deliver(): AsyncGenerator<StreamItem> {
+    if (reason) return;
+    if (after) {
+      for await (const entry of replay(after)) {
+        // Counted before it is handed on: whatever follows it on this stream (a final error) comes after it.
+        last = positionOf(entry);
+        yield entry;
+      }
+    } else {
+      // One indexed row: not counted against the caller's reads, so opening many streams at once stays possible.
+      resumeFrom = await newestPosition(deps, filter.tenantId);
+    }
+    const live = (feed ??= openFeed());
+    while (!stop.signal.aborted) {
+      let next: IteratorResult<AuditLog>;
+      try {
+        next = await live.next();
+      } catch (error) {
+        if (error instanceof SlowConsumerError) {
+          yield new SlowConsumer(error.limit, last ?? resumeFrom, error.what);
+          return;
+        }
+        throw error;
+      }
+      if (next.done || stop.signal.aborted) break;
+      const position = positionOf(next.value);
+      if (last && comparePositions(position, last) <= 0) continue;
+      last = position;
+      yield next.value;
+    }
+  }
+
+  async function* run(): AsyncGenerator<StreamItem> {
+    try {
+      yield* deliver();
+    } finally {
+      await feed?.return();
+    }
+    if (reason === 'expired' || reason === 'revoked') yield new CredentialsExpired(reason);
+    else if (reason === 'shutdown') yield new ShuttingDown(last ?? resumeFrom ?? { createdAt: 0, id: 0 });
+  }
+
+  async function* withEnd(): AsyncGenerator<StreamItem> {
+    try {
+      yield* run();
     } finally {
       end();
     }
   }
   const stream = withEnd();
   // An async generator cannot be returned while it awaits (the request queues until its next yield),
-  // and a quiet feed may never yield again. Ending the feed first releases it, so an unsubscribe always
-  // detaches the subscriber at once instead of leaking it.
+  // and a quiet feed may never yield again. Stopping first releases every wait (feed, replay slot), so an
+  // unsubscribe always detaches the subscriber at once instead of leaking it.
   return {
     next: () => stream.next(),
     return: async () => {
-      await feed.return();
+      halt();
       const result = await stream.return(undefined);
       end();
       return result;
     },
     throw: async (error: unknown) => {
-      await feed.return();
+      halt();
       end();
       return stream.throw(error);
     },
@@ -100,40 +182,4 @@ export function streamAuditLogs(
       return this;
     },
   };
-}
-
-async function* replayThenLive(deps: ServiceDeps & Caller, filter: AuditLogFilter, after: LogPosition | undefined, feed: LiveFeed): AsyncGenerator<AuditLog | SlowConsumer> {
-  let last = after;
-  const pageSize = replayPageSize(deps);
-  try {
-    if (last) {
-      for (;;) {
-        const page = await entriesAfter(deps, filter, last, pageSize, deps.reads);
-        for (const entry of page) {
-          yield entry;
-          last = positionOf(entry);
-        }
-        if (page.length < pageSize) break;
-      }
-    }
-    for (;;) {
-      let next: IteratorResult<AuditLog>;
-      try {
-        next = await feed.next();
-      } catch (error) {
-        if (error instanceof SlowConsumerError) {
-          yield new SlowConsumer(error.limit, last);
-          return;
-        }
-        throw error;
-      }
-      if (next.done) return;
-      const position = positionOf(next.value);
-      if (last && comparePositions(position, last) <= 0) continue;
-      last = position;
-      yield next.value;
-    }
-  } finally {
-    await feed.return();
-  }
 }

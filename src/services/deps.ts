@@ -5,6 +5,7 @@ import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import type { AuditStore, ReadOptions } from '../db/store.js';
 import type { AuditPubSub } from '../pubsub.js';
 import type { Quotas } from './quotas.js';
+import type { ReplaySlots } from './replay-slots.js';
 
 /** What the use cases run on; built once per server and shared by every request. */
 export interface ServiceDeps {
@@ -16,6 +17,10 @@ export interface ServiceDeps {
   pubsub: AuditPubSub;
   limits: Limits;
   quotas: Quotas;
+  /** Caps replays of resumed subscriptions, per principal and per server. */
+  replays: ReplaySlots;
+  /** Aborted when the server starts shutting down: live streams end with SHUTTING_DOWN. */
+  closing: AbortSignal;
 }
 
 /** A use case run for a caller: whose reads count against their concurrency cap. */

@@ -15,6 +15,8 @@ export const ErrorCode = {
   QueryTimeout: 'QUERY_TIMEOUT',
   /** The database cannot take writes right now (disk full, I/O error, corruption, locked too long); nothing was stored. */
   StorageUnavailable: 'STORAGE_UNAVAILABLE',
+  /** The server is stopping; retry against another instance or later (live streams carry `after`). */
+  ShuttingDown: 'SHUTTING_DOWN',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

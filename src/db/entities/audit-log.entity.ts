@@ -2,6 +2,9 @@ import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 import { epochMillis } from './epoch-millis.js';
 import type { JsonValue } from '../../shared/json.js';
 
+/** Sizes of the columns that hold values taken from request headers (cut to fit when written). */
+export const COLUMN_LENGTH = { ip: 64, userAgent: 1024 } as const;
+
 /** One recorded fact. Columns carry explicit types because esbuild-based runners emit no decorator metadata. */
 @Entity({ name: 'audit_log' })
 @Index('idx_audit_log_tenant_created', ['tenantId', 'createdAt', 'action', 'resource', 'authorId'])
@@ -48,10 +51,10 @@ export class AuditLog {
   @Column({ type: 'simple-json', name: 'meta', nullable: true })
   meta!: JsonValue | null;
 
-  @Column({ type: 'varchar', length: 64, name: 'ip', nullable: true })
+  @Column({ type: 'varchar', length: COLUMN_LENGTH.ip, name: 'ip', nullable: true })
   ip!: string | null;
 
-  @Column({ type: 'varchar', length: 1024, name: 'user_agent', nullable: true })
+  @Column({ type: 'varchar', length: COLUMN_LENGTH.userAgent, name: 'user_agent', nullable: true })
   userAgent!: string | null;
 
   /** Redacted fields whose value changed; the values themselves are never stored. */
