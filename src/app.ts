@@ -1,12 +1,13 @@
+import { setMaxListeners } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DataSource } from 'typeorm';
 import { defaultLimits, type AuthConfig, type Limits } from './config.js';
 import { createAuthenticator } from './auth/authenticate.js';
+import { watchRevocations } from './auth/api-keys.js';
 import { createJwtVerifier } from './auth/jwt.js';
 import { createQuotas } from './services/quotas.js';
 import { createReplaySlots } from './services/replay-slots.js';
-import { limitBodySize } from './server/http.js';
 import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from './audit/publish.subscriber.js';
 import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
@@ -24,6 +25,7 @@ import { configureAuditChain, type AuditChainOptions } from './audit/chain/setti
 import { loadCheckpointKey } from './services/checkpoint-key.js';
 import { scheduleCheckpoints } from './services/checkpoints.js';
 import { createMetaAudit, type MetaAuditOptions } from './services/meta-audit.js';
+import { startSearchIndexer, type SearchIndexer } from './db/search-index.js';
 
 export interface AuditServerOptions {
   /** An initialised DataSource that includes the `AuditLog` entity and its migrations. */
@@ -78,10 +80,15 @@ export interface AuditServer {
    * every connection left. Leaves the DataSource open. Calling it again returns the same promise.
    */
   stop(options?: { timeoutMs?: number }): Promise<void>;
+  /** Brings the search index up to date with every entry written so far (it otherwise catches up within a fraction of a second). */
+  indexSearch(): Promise<void>;
 }
 
 /** How long `stop()` waits for in-flight requests by default. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/** How often a running server looks for API keys revoked by another process. */
+const REVOCATION_CHECK_MS = 500;
 
 /** The audit-log GraphQL server over a DataSource; building it and listening are separate steps. */
 export function createAuditServer(options: AuditServerOptions): AuditServer {
@@ -96,7 +103,16 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   const jwt = options.auth ?? {};
   const auth = createAuthenticator(
     dataSource,
-    createJwtVerifier({ secret: jwt.jwtSecret, jwksUrl: jwt.jwksUrl, issuer: jwt.jwtIssuer, audience: jwt.jwtAudience, tenantClaim: jwt.tenantClaim ?? 'tenant' }),
+    createJwtVerifier({
+      secret: jwt.jwtSecret,
+      jwksUrl: jwt.jwksUrl,
+      issuer: jwt.jwtIssuer,
+      audience: jwt.jwtAudience,
+      tenantClaim: jwt.tenantClaim ?? 'tenant',
+      defaultTenant: jwt.defaultTenant,
+      maxLifetimeSeconds: jwt.maxTokenLifetimeSeconds,
+      requireExp: jwt.requireExp,
+    }),
   );
   const quotas = createQuotas(limits);
   const store = createStore(dataSource, options.store);
@@ -109,6 +125,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   });
   const replays = createReplaySlots(limits);
   const closing = new AbortController();
+  // Every live stream listens for the shutdown: one listener each is the design, not a leak.
+  setMaxListeners(0, closing.signal);
   const production = options.production ?? process.env.NODE_ENV !== 'development';
   const logger = options.logging === false ? silentLogger() : (options.logger ?? createLogger());
   const evidence = options.evidence ?? {};
@@ -126,6 +144,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;
   let stopping: Promise<void> | undefined;
+  let stopWatching: (() => void) | undefined;
+  let indexer: SearchIndexer | undefined;
 
   const drainAndClose = async (timeoutMs: number) => {
     stopCheckpoints?.();
@@ -145,6 +165,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     // Reads recorded in open meta-audit windows are written before the writer closes.
     await metaAudit.flush();
     unregisterPublisher(dataSource, pubsub);
+    stopWatching?.();
+    await indexer?.stop();
     if (ws) await ws.close();
     if (server) {
       server.closeAllConnections();
@@ -159,9 +181,13 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     pubsub,
     checkpointKey,
     async start({ port = 4000, host = '0.0.0.0', server: own } = {}) {
-      server = own ?? createServer(connections.handle(limitBodySize(yoga, limits.maxBodyBytes)));
+      // Request bodies are limited by yoga itself (maxRequestBodySize), chunked ones included.
+      server = own ?? createServer(connections.handle(yoga));
       ws = attachWebSocketServer(server, yoga, auth, limits);
       connections.watch(ws.wsServer);
+      // Revocations made by another process (the CLI, another instance) reach this one's streams within a second.
+      stopWatching = watchRevocations(dataSource, REVOCATION_CHECK_MS);
+      indexer = startSearchIndexer(dataSource, store, { onError: (err) => logger.error({ err }, 'search indexer') });
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
         server!.listen(port, host, () => resolve());
@@ -171,6 +197,9 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
       const address = server.address() as AddressInfo;
       const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
       return { url: `http://${shownHost}:${address.port}${yoga.graphqlEndpoint}`, port: address.port };
+    },
+    async indexSearch() {
+      await indexer?.flush();
     },
     stop({ timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS } = {}) {
       stopping ??= drainAndClose(timeoutMs);

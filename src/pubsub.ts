@@ -48,6 +48,8 @@ export interface AuditPubSub {
 /** An async iterator over newly committed entries. `return()` detaches it. */
 export interface LiveFeed extends AsyncIterableIterator<AuditLog> {
   return(): Promise<IteratorResult<AuditLog>>;
+  /** The oldest entry waiting for this subscriber, if any. */
+  peek(): AuditLog | undefined;
 }
 
 /** Entries arrive as objects in-process and as JSON through a remote event target. */
@@ -69,6 +71,10 @@ class BoundedFeed implements LiveFeed {
   /** Entries waiting for this subscriber. */
   get backlog(): number {
     return this.buffer.length;
+  }
+
+  peek(): AuditLog | undefined {
+    return this.buffer[0];
   }
 
   constructor(

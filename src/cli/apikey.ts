@@ -1,15 +1,15 @@
 import type { Command } from 'commander';
 import { ALL_SCOPES } from '../auth/principal.js';
-import { loadConfig } from '../config.js';
+import { loadConfig, type Config } from '../config.js';
 import { createSqliteDataSource, openDatabase } from '../db/data-source.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.js';
 import type { DataSource } from 'typeorm';
 
-async function withDatabase<T>(work: (dataSource: DataSource) => Promise<T>): Promise<T> {
+async function withDatabase<T>(work: (dataSource: DataSource, config: Config) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const dataSource = await openDatabase(createSqliteDataSource({ database: config.database, synchronous: config.sqliteSynchronous }));
   try {
-    return await work(dataSource);
+    return await work(dataSource, config);
   } finally {
     await dataSource.destroy();
   }
@@ -24,9 +24,15 @@ export function apikeyCommand(program: Command): void {
     .requiredOption('--name <name>', 'what the key is for, e.g. billing-service')
     .requiredOption('--scope <scope...>', `one or more of ${ALL_SCOPES.join(', ')}`)
     .option('--tenant <tenant>', 'the tenant the key writes and reads', 'default')
-    .action(async (options: { name: string; scope: string[]; tenant: string }) => {
-      const { apiKey, secret } = await withDatabase((dataSource) => createApiKey(dataSource, { name: options.name, scopes: options.scope, tenantId: options.tenant }));
-      process.stdout.write(`created ${apiKey.id} (${apiKey.scopes.join(' ')}, tenant ${apiKey.tenantId}); the key, shown only now:\n${secret}\n`);
+    .option('--expires-at <instant>', 'when the key stops working, e.g. 2027-01-01T00:00:00Z (API_KEY_MAX_TTL caps it)')
+    .action(async (options: { name: string; scope: string[]; tenant: string; expiresAt?: string }) => {
+      const expiresAt = options.expiresAt ? new Date(options.expiresAt) : null;
+      if (expiresAt && Number.isNaN(expiresAt.getTime())) throw new Error(`--expires-at: "${options.expiresAt}" is not an ISO-8601 instant`);
+      const { apiKey, secret } = await withDatabase((dataSource, config) =>
+        createApiKey(dataSource, { name: options.name, scopes: options.scope, tenantId: options.tenant, expiresAt, maxTtlSeconds: config.limits.apiKeyMaxTtlSeconds }),
+      );
+      const expiry = apiKey.expiresAt ? `, expires ${apiKey.expiresAt.toISOString()}` : '';
+      process.stdout.write(`created ${apiKey.id} (${apiKey.scopes.join(' ')}, tenant ${apiKey.tenantId}${expiry}); the key, shown only now:\n${secret}\n`);
     });
   apikey
     .command('list')
