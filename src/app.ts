@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DataSource } from 'typeorm';
 import { defaultLimits, type AuthConfig, type Limits } from './config.js';
@@ -12,7 +12,7 @@ import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from '
 import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
 import { CloseCode, Connections } from './server/connections.js';
-import { createAuditYoga, type AuditYoga } from './server/yoga.js';
+import { createAuditYoga } from './server/yoga.js';
 import { createGroupCommit } from './audit/group-commit.js';
 import { nextTimestamp } from './audit/writer.js';
 import { chainSettings } from './audit/chain/settings.js';
@@ -61,8 +61,21 @@ export interface EvidenceOptions {
   personalFields?: AuditChainOptions['personalFields'];
 }
 
+/** What an app needs of the audit API to serve it itself. */
+export interface AuditHttpHandler {
+  (req: IncomingMessage, res: ServerResponse): unknown;
+  fetch(request: Request): Promise<Response> | Response;
+  /** Where the API answers, `/graphql`. */
+  readonly graphqlEndpoint: string;
+}
+
 export interface AuditServer {
-  yoga: AuditYoga;
+  /**
+   * The audit API as a request handler, to mount in an app's own server: Node's `(req, res)`, or the Fetch
+   * API's `fetch(request)`. (It is a graphql-yoga instance; typed narrowly so that the package's types do not
+   * depend on yoga's.)
+   */
+  yoga: AuditHttpHandler;
   /** Where the server's statements run; its `health` says whether writes can succeed. */
   store: AuditStore;
   pubsub: AuditPubSub;

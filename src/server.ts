@@ -11,6 +11,10 @@ export { createSqliteDataSource, sqliteDataSourceOptions, openDatabase } from '.
 export { writeTransaction } from './db/transaction.js';
 export { createApiKey, revokeApiKey, listApiKeys, type CreatedApiKey } from './services/api-keys.js';
 export { Scope, type Principal } from './auth/principal.js';
-export { schema } from './schema/index.js';
+import type { GraphQLSchema } from 'graphql';
+import { schema as builtSchema } from './schema/index.js';
+
+/** The GraphQL schema the server serves (also printed in schema.graphql). */
+export const schema: GraphQLSchema = builtSchema;
 
 restoreGlobals();
