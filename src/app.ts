@@ -27,6 +27,7 @@ import { scheduleCheckpoints } from './services/checkpoints.js';
 import { createMetaAudit, type MetaAuditOptions } from './services/meta-audit.js';
 import { startSearchIndexer, type SearchIndexer } from './db/search-index.js';
 
+/** What `createAuditServer` is built from; only `dataSource` is required. */
 export interface AuditServerOptions {
   /** An initialised DataSource that includes the `AuditLog` entity and its migrations. */
   dataSource: DataSource;
@@ -51,6 +52,7 @@ export interface AuditServerOptions {
   evidence?: EvidenceOptions;
 }
 
+/** The chain's settings on a server: checkpoint signing and schedule, the audit of the audit log, personal fields. */
 export interface EvidenceOptions {
   /** Ed25519 private key (PEM or KeyObject) that signs checkpoints. @default one generated next to the database file */
   checkpointPrivateKey?: string | KeyObject;
@@ -69,6 +71,7 @@ export interface AuditHttpHandler {
   readonly graphqlEndpoint: string;
 }
 
+/** A built audit server: its request handler, its store and pub/sub, and `start`/`stop` for listening. */
 export interface AuditServer {
   /**
    * The audit API as a request handler, to mount in an app's own server: Node's `(req, res)`, or the Fetch

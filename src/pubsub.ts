@@ -35,6 +35,7 @@ export function entrySize(entry: AuditLog): number {
   return size;
 }
 
+/** Publishes committed entries and hands them to live subscribers. */
 export interface AuditPubSub {
   publish(entry: AuditLog): void;
   /** `limit` entries and `maxBytes` (by `entrySize`) may wait for the subscriber; past either it is ended. */
@@ -150,6 +151,10 @@ const DISPATCH_CHUNK = 32;
 /** Longest the outbox waits for most subscribers to catch up before handing on the next chunk anyway. */
 const MAX_DISPATCH_WAIT_MS = 50;
 
+/**
+ * The live-entry pub/sub: one ordered outbox, a bounded queue per subscriber. Pass a shared EventTarget
+ * (e.g. graphql-yoga's Redis event target) to fan entries out across instances.
+ */
 export function createAuditPubSub(target: EventTarget = new EventTarget()): AuditPubSub {
   // One listener per live subscriber is the design, not a leak: lift Node's warning threshold of 10.
   setMaxListeners(0, target);

@@ -4,8 +4,10 @@
  */
 import { restoreGlobals } from './shared/keep-globals.js';
 
-export { createAuditServer, type AuditServer, type AuditServerOptions } from './app.js';
-export { useAuditContext } from './server/audit-context.plugin.js';
+export { createAuditServer, type AuditHttpHandler, type AuditServer, type AuditServerOptions, type EvidenceOptions } from './app.js';
+export { useAuditContext, type AuditContextPlugin } from './server/audit-context.plugin.js';
+export type { AuditStore, StoreOptions } from './db/store.js';
+export type { Logger, LogFn } from './shared/logger.js';
 export { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 export { createSqliteDataSource, sqliteDataSourceOptions, openDatabase } from './db/data-source.js';
 export { writeTransaction } from './db/transaction.js';

@@ -3,6 +3,7 @@ import { isJsonObject, type JsonValue, type StoredJson } from '../shared/json.js
 
 export type FieldChangeKind = 'ADDED' | 'REMOVED' | 'CHANGED';
 
+/** One field of an entry that changed, with its values before and after (both masked when redacted). */
 export interface FieldChange {
   field: string;
   kind: FieldChangeKind;

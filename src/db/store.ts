@@ -8,6 +8,7 @@ import { StorageHealth } from './storage-health.js';
 
 export type { ReadOptions } from './read-pool.js';
 
+/** How the server runs statements (see `AuditStore`). */
 export interface StoreOptions {
   /** Reader threads for SQLite files. @default 2 */
   readWorkers: number;

@@ -7,6 +7,7 @@ import { ApiKey } from '../db/entities/api-key.entity.js';
 import { writeTransaction } from '../db/transaction.js';
 import { badUserInput, forbidden, notFound } from '../shared/errors.js';
 
+/** A new key: its stored row, and the whole key, which is never shown again. */
 export interface CreatedApiKey {
   apiKey: ApiKey;
   /** The whole key. Shown once; only its hash is stored. */
@@ -37,6 +38,10 @@ function expiryOf(input: CreateApiKeyInput, now: number): Date | null {
   return input.expiresAt;
 }
 
+/**
+ * Creates an API key (`aql_<id>_<secret>`) with the given scopes in a tenant. The secret is returned once;
+ * only its SHA-256 is stored. With `grantorScopes`, the new key's scopes must be among them.
+ */
 export async function createApiKey(dataSource: DataSource, input: CreateApiKeyInput): Promise<CreatedApiKey> {
   const name = input.name.trim();
   if (name === '' || name.length > 255) throw badUserInput('name must be 1 to 255 characters', 'name');
@@ -65,6 +70,7 @@ export async function createApiKey(dataSource: DataSource, input: CreateApiKeyIn
   return { apiKey, secret: `aql_${id}_${secretPart}` };
 }
 
+/** The keys of one tenant (or every tenant), oldest first; never their secrets. */
 export function listApiKeys(dataSource: DataSource, tenantId?: string): Promise<ApiKey[]> {
   return dataSource.getRepository(ApiKey).find({ where: tenantId ? { tenantId } : {}, order: { createdAt: 'ASC' } });
 }
