@@ -3,6 +3,7 @@ import { auditedWrites } from './cases/audited-writes.js';
 import { bulkSave } from './cases/bulk-save.js';
 import { chart } from './cases/chart.js';
 import { list } from './cases/list.js';
+import { search } from './cases/search.js';
 import { ingest } from './cases/ingest.js';
 import { burst, fanOut } from './cases/fan-out.js';
 import { postgresChart, postgresFanOut, postgresIngest, postgresList } from './cases/postgres.js';
@@ -18,6 +19,7 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   'bulk-save': bulkSave,
   ingest,
   list,
+  search,
   chart,
   'fan-out': fanOut,
   burst,

@@ -1,17 +1,18 @@
-import { createServer, type Server } from 'node:http';
+import { setMaxListeners } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DataSource } from 'typeorm';
 import { defaultLimits, type AuthConfig, type Limits } from './config.js';
 import { createAuthenticator } from './auth/authenticate.js';
+import { watchRevocations } from './auth/api-keys.js';
 import { createJwtVerifier } from './auth/jwt.js';
 import { createQuotas } from './services/quotas.js';
 import { createReplaySlots } from './services/replay-slots.js';
-import { limitBodySize } from './server/http.js';
 import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from './audit/publish.subscriber.js';
 import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
 import { CloseCode, Connections } from './server/connections.js';
-import { createAuditYoga, type AuditYoga } from './server/yoga.js';
+import { createAuditYoga } from './server/yoga.js';
 import { createGroupCommit } from './audit/group-commit.js';
 import { nextTimestamp } from './audit/writer.js';
 import { chainSettings } from './audit/chain/settings.js';
@@ -20,7 +21,7 @@ import { createLogger, silentLogger, type Logger } from './shared/logger.js';
 import { randomUUID } from 'node:crypto';
 import { createRelayedPubSub } from './pubsub/relay.js';
 import { connectRedis } from './pubsub/redis.js';
-import { forgetApiKey, onApiKeyRevoked } from './auth/api-keys.js';
+import { apiKeyRevoked, onApiKeyRevoked } from './auth/api-keys.js';
 import { entriesAfter, tenantHead, toEntries } from './services/audit-log-query.js';
 
 /** Logs a recurring problem at most once a minute (a Redis outage would otherwise log every retry). */
@@ -38,7 +39,9 @@ import { configureAuditChain, type AuditChainOptions } from './audit/chain/setti
 import { loadCheckpointKey } from './services/checkpoint-key.js';
 import { scheduleCheckpoints } from './services/checkpoints.js';
 import { createMetaAudit, type MetaAuditOptions } from './services/meta-audit.js';
+import { startSearchIndexer, type SearchIndexer } from './db/search-index.js';
 
+/** What `createAuditServer` is built from; only `dataSource` is required. */
 export interface AuditServerOptions {
   /** An initialised DataSource that includes the `AuditLog` entity and its migrations. */
   dataSource: DataSource;
@@ -76,6 +79,7 @@ export interface AuditServerOptions {
   evidence?: EvidenceOptions;
 }
 
+/** The chain's settings on a server: checkpoint signing and schedule, the audit of the audit log, personal fields. */
 export interface EvidenceOptions {
   /** Ed25519 private key (PEM or KeyObject) that signs checkpoints. @default one generated next to the database file */
   checkpointPrivateKey?: string | KeyObject;
@@ -86,8 +90,22 @@ export interface EvidenceOptions {
   personalFields?: AuditChainOptions['personalFields'];
 }
 
+/** What an app needs of the audit API to serve it itself. */
+export interface AuditHttpHandler {
+  (req: IncomingMessage, res: ServerResponse): unknown;
+  fetch(request: Request): Promise<Response> | Response;
+  /** Where the API answers, `/graphql`. */
+  readonly graphqlEndpoint: string;
+}
+
+/** A built audit server: its request handler, its store and pub/sub, and `start`/`stop` for listening. */
 export interface AuditServer {
-  yoga: AuditYoga;
+  /**
+   * The audit API as a request handler, to mount in an app's own server: Node's `(req, res)`, or the Fetch
+   * API's `fetch(request)`. (It is a graphql-yoga instance; typed narrowly so that the package's types do not
+   * depend on yoga's.)
+   */
+  yoga: AuditHttpHandler;
   /** Where the server's statements run; its `health` says whether writes can succeed. */
   store: AuditStore;
   pubsub: AuditPubSub;
@@ -105,10 +123,15 @@ export interface AuditServer {
    * every connection left. Leaves the DataSource open. Calling it again returns the same promise.
    */
   stop(options?: { timeoutMs?: number }): Promise<void>;
+  /** Brings the search index up to date with every entry written so far (it otherwise catches up within a fraction of a second). */
+  indexSearch(): Promise<void>;
 }
 
 /** How long `stop()` waits for in-flight requests by default. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
+/** How often a running server looks for API keys revoked by another process. */
+const REVOCATION_CHECK_MS = 500;
 
 /** The audit-log GraphQL server over a DataSource; building it and listening are separate steps. */
 export function createAuditServer(options: AuditServerOptions): AuditServer {
@@ -136,11 +159,21 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   const pubsub = options.pubsub ?? relayed ?? createAuditPubSub();
   registerPublisher(dataSource, pubsub);
   const stopAnnouncing = redis ? onApiKeyRevoked(dataSource, (id) => redis.announceRevocation(id)) : () => undefined;
-  redis?.onRevocation((id) => forgetApiKey(dataSource, id));
+  // A revocation another instance announced: applied here (forgotten, its streams ended), not announced again.
+  redis?.onRevocation((id) => apiKeyRevoked(dataSource, id));
   const jwt = options.auth ?? {};
   const auth = createAuthenticator(
     dataSource,
-    createJwtVerifier({ secret: jwt.jwtSecret, jwksUrl: jwt.jwksUrl, issuer: jwt.jwtIssuer, audience: jwt.jwtAudience, tenantClaim: jwt.tenantClaim ?? 'tenant' }),
+    createJwtVerifier({
+      secret: jwt.jwtSecret,
+      jwksUrl: jwt.jwksUrl,
+      issuer: jwt.jwtIssuer,
+      audience: jwt.jwtAudience,
+      tenantClaim: jwt.tenantClaim ?? 'tenant',
+      defaultTenant: jwt.defaultTenant,
+      maxLifetimeSeconds: jwt.maxTokenLifetimeSeconds,
+      requireExp: jwt.requireExp,
+    }),
   );
   const quotas = createQuotas(limits, redis ? { client: redis.client, prefix: redis.prefix } : undefined);
   const commit = createGroupCommit({
@@ -152,6 +185,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   });
   const replays = createReplaySlots(limits);
   const closing = new AbortController();
+  // Every live stream listens for the shutdown: one listener each is the design, not a leak.
+  setMaxListeners(0, closing.signal);
   const production = options.production ?? process.env.NODE_ENV !== 'development';
   const readiness = redis ? [{ name: 'redis', check: () => redis.ping() }] : [];
   const evidence = options.evidence ?? {};
@@ -170,6 +205,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   let server: Server | undefined;
   let ws: ReturnType<typeof attachWebSocketServer> | undefined;
   let stopping: Promise<void> | undefined;
+  let stopWatching: (() => void) | undefined;
+  let indexer: SearchIndexer | undefined;
 
   const drainAndClose = async (timeoutMs: number) => {
     stopCheckpoints?.();
@@ -189,6 +226,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     // Reads recorded in open meta-audit windows are written before the writer closes.
     await metaAudit.flush();
     unregisterPublisher(dataSource, pubsub);
+    stopWatching?.();
+    await indexer?.stop();
     if (ws) await ws.close();
     if (server) {
       server.closeAllConnections();
@@ -209,9 +248,13 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
       // Shared rates and live entries need Redis: wait for it a moment before taking requests (without it
       // the instance still serves, counting rates on its own, and /ready says so).
       if (redis && !(await redis.connected(5000))) logger.warn('Redis (REDIS_URL) does not answer yet; serving without it until it does');
-      server = own ?? createServer(connections.handle(limitBodySize(yoga, limits.maxBodyBytes)));
+      // Request bodies are limited by yoga itself (maxRequestBodySize), chunked ones included.
+      server = own ?? createServer(connections.handle(yoga));
       ws = attachWebSocketServer(server, yoga, auth, limits);
       connections.watch(ws.wsServer);
+      // Revocations made by another process (the CLI, another instance) reach this one's streams within a second.
+      stopWatching = watchRevocations(dataSource, REVOCATION_CHECK_MS);
+      indexer = startSearchIndexer(dataSource, store, { onError: (err) => logger.error({ err }, 'search indexer') });
       await new Promise<void>((resolve, reject) => {
         server!.once('error', reject);
         server!.listen(port, host, () => resolve());
@@ -221,6 +264,9 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
       const address = server.address() as AddressInfo;
       const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
       return { url: `http://${shownHost}:${address.port}${yoga.graphqlEndpoint}`, port: address.port };
+    },
+    async indexSearch() {
+      await indexer?.flush();
     },
     stop({ timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS } = {}) {
       stopping ??= drainAndClose(timeoutMs);

@@ -72,7 +72,21 @@ export interface AuthConfig {
   jwtAudience?: string;
   /** @default 'tenant' */
   tenantClaim: string;
+  /**
+   * The tenant of tokens whose tenant claim is missing, empty or not a string. Unset (the default), such a
+   * token is refused: a token that names no tenant must not fall into someone else's.
+   */
+  defaultTenant?: string;
+  /** Longest a JWT may be valid, `exp - iat` (or `exp - now` without `iat`), in seconds. @default 86400 */
+  maxTokenLifetimeSeconds?: number;
+  /**
+   * `false` accepts tokens without `exp`; they then expire MAX_TOKEN_LIFETIME after their `iat` (and never
+   * without one). @default true
+   */
+  requireExp?: boolean;
 }
+
+export const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
 
 export interface Limits {
   /** Largest serialised `data`, `previousData` or `meta` of one entry, in bytes. @default 65536 */
@@ -97,6 +111,14 @@ export interface Limits {
   writesPerSecond: number;
   /** Subscriptions one principal may start per minute. @default 120 */
   subscriptionStartsPerMinute: number;
+  /** Most cost points one operation may use (see the cost model in src/schema/cost.ts). @default 1000 */
+  maxQueryCost: number;
+  /** Most bytes of entries one response may carry; a longer list is cut with RESPONSE_TOO_LARGE. @default 16 MiB */
+  maxResponseBytes: number;
+  /** Bytes one tenant may write through logEvent per hour; `0`: no limit. @default 1 GiB */
+  tenantWriteBytesPerHour: number;
+  /** Longest lifetime of a new API key, in seconds; keys created without `expiresAt` get it. `0`: keys may live forever. @default 0 */
+  apiKeyMaxTtlSeconds: number;
   /**
    * Bytes of unsent data a live stream (WebSocket or SSE) may have queued on the server; past it the
    * connection is closed as a slow consumer. @default 4194304
@@ -141,6 +163,10 @@ export const defaultLimits: Limits = {
   subscriptionsPerPrincipal: 100,
   writesPerSecond: 500,
   subscriptionStartsPerMinute: 120,
+  maxQueryCost: 1000,
+  maxResponseBytes: 16 * 1024 * 1024,
+  tenantWriteBytesPerHour: 1024 * 1024 * 1024,
+  apiKeyMaxTtlSeconds: 0,
   maxBufferedBytes: 4 * 1024 * 1024,
   sendTimeoutMs: 30_000,
   replayPageBytes: 1024 * 1024,
@@ -205,6 +231,13 @@ function checkpointKey(raw: string | undefined): string | undefined {
   return pem;
 }
 
+function tenant(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const raw = env[name]?.trim();
+  if (!raw) return undefined;
+  if (raw.length > 128) throw new ConfigError(`${name} takes at most 128 characters`);
+  return raw;
+}
+
 /** `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:`, a plain file path, or `postgres://…` / `postgresql://…`. */
 export function parseDatabaseUrl(url: string): { database: string; dialect: 'sqlite' | 'postgres' } {
   if (url === 'sqlite::memory:' || url === ':memory:') return { database: ':memory:', dialect: 'sqlite' };
@@ -231,6 +264,14 @@ function parseRedis(env: NodeJS.ProcessEnv): RedisConfig | undefined {
   const prefix = env.REDIS_PREFIX || 'auditql';
   if (!/^[A-Za-z0-9:_.-]{1,64}$/.test(prefix)) throw new ConfigError('REDIS_PREFIX takes 1 to 64 letters, digits, ":", "_", "." or "-"');
   return { url, prefix };
+}
+
+function boolean(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(true|1|yes)$/i.test(raw)) return true;
+  if (/^(false|0|no)$/i.test(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }
 
 /**
@@ -291,6 +332,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       subscriptionsPerPrincipal: integer(env, 'SUBSCRIPTIONS_PER_PRINCIPAL', defaultLimits.subscriptionsPerPrincipal, 1, 1_000_000),
       writesPerSecond: integer(env, 'WRITE_RATE_LIMIT', defaultLimits.writesPerSecond, 1, 1_000_000),
       subscriptionStartsPerMinute: integer(env, 'SUBSCRIBE_RATE_LIMIT', defaultLimits.subscriptionStartsPerMinute, 1, 1_000_000),
+      maxQueryCost: integer(env, 'MAX_QUERY_COST', defaultLimits.maxQueryCost, 1, 1_000_000_000),
+      maxResponseBytes: integer(env, 'MAX_RESPONSE_BYTES', defaultLimits.maxResponseBytes, 64 * 1024, 1024 * 1024 * 1024),
+      tenantWriteBytesPerHour: integer(env, 'TENANT_WRITE_BYTES_PER_HOUR', defaultLimits.tenantWriteBytesPerHour, 0, Number.MAX_SAFE_INTEGER),
+      apiKeyMaxTtlSeconds: integer(env, 'API_KEY_MAX_TTL', defaultLimits.apiKeyMaxTtlSeconds, 0, 100 * 366 * 24 * 3600),
       maxBufferedBytes: integer(env, 'WS_MAX_BUFFERED_BYTES', defaultLimits.maxBufferedBytes, 64 * 1024, 1024 * 1024 * 1024),
       sendTimeoutMs: integer(env, 'STREAM_SEND_TIMEOUT_MS', defaultLimits.sendTimeoutMs, 1000, 3_600_000),
       replayPageBytes: integer(env, 'REPLAY_PAGE_BYTES', defaultLimits.replayPageBytes, 16 * 1024, 256 * 1024 * 1024),
@@ -309,6 +354,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       jwtIssuer: env.JWT_ISSUER || undefined,
       jwtAudience: env.JWT_AUDIENCE || undefined,
       tenantClaim: env.JWT_TENANT_CLAIM || 'tenant',
+      defaultTenant: tenant(env, 'DEFAULT_TENANT'),
+      maxTokenLifetimeSeconds: integer(env, 'MAX_TOKEN_LIFETIME', DEFAULT_MAX_TOKEN_LIFETIME_SECONDS, 60, 366 * 24 * 3600),
+      requireExp: boolean(env, 'JWT_REQUIRE_EXP', true),
     },
     production: env.NODE_ENV !== 'development',
     corsOrigins: parseCorsOrigins(env.CORS_ORIGINS),

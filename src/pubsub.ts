@@ -35,6 +35,7 @@ export function entrySize(entry: AuditLog): number {
   return size;
 }
 
+/** Publishes committed entries and hands them to live subscribers. */
 export interface AuditPubSub {
   publish(entry: AuditLog): void;
   /**
@@ -54,6 +55,8 @@ export interface AuditPubSub {
 /** An async iterator over newly committed entries. `return()` detaches it. */
 export interface LiveFeed extends AsyncIterableIterator<AuditLog> {
   return(): Promise<IteratorResult<AuditLog>>;
+  /** The oldest entry waiting for this subscriber, if any. */
+  peek(): AuditLog | undefined;
   /**
    * Resolves once the feed knows where it starts (a relayed feed reads its tenant's newest position):
    * a replay that runs after it reaches at least that far, so replay and feed leave no gap.
@@ -80,6 +83,10 @@ class BoundedFeed implements LiveFeed {
   /** Entries waiting for this subscriber. */
   get backlog(): number {
     return this.buffer.length;
+  }
+
+  peek(): AuditLog | undefined {
+    return this.buffer[0];
   }
 
   constructor(
@@ -155,6 +162,10 @@ const DISPATCH_CHUNK = 32;
 /** Longest the outbox waits for most subscribers to catch up before handing on the next chunk anyway. */
 const MAX_DISPATCH_WAIT_MS = 50;
 
+/**
+ * The live-entry pub/sub: one ordered outbox, a bounded queue per subscriber. Pass a shared EventTarget
+ * (e.g. graphql-yoga's Redis event target) to fan entries out across instances.
+ */
 export function createAuditPubSub(target: EventTarget = new EventTarget()): AuditPubSub {
   // One listener per live subscriber is the design, not a leak: lift Node's warning threshold of 10.
   setMaxListeners(0, target);

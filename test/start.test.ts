@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { generateKeyPairSync } from 'node:crypto';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -76,6 +77,11 @@ describe('the server process', () => {
     await first.exited;
     const revoke = spawnSync(process.execPath, ['dist/cjs/cli.js', 'apikey', 'revoke', id], { env: { ...process.env, DATABASE_URL: `sqlite:${file}` }, encoding: 'utf8' });
     expect(revoke.stdout).toMatch(`revoked ${id}`);
+    // The revocation is itself evidence, authored by the operator's account.
+    const db = new Database(file, { readonly: true });
+    const recorded = db.prepare(`SELECT action, resource_id, author_id FROM audit_log WHERE resource = 'api_key'`).all();
+    db.close();
+    expect(recorded).toEqual([{ action: 'revoke_key', resource_id: id, author_id: expect.stringMatching(/^cli:/) }]);
     const second = startServer({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${file}` });
     await expect(second.url).rejects.toThrow(/no active API key and no JWT_SECRET/);
     expect(await second.exited).toBe(1);

@@ -7,7 +7,10 @@ let ids: number[];
 // A JWT, so that authentication itself issues no SQL and the counts below are the resolvers' own.
 let reader: Record<string, string>;
 beforeAll(async () => {
-  app = await startTestApp();
+  // Pages are read in chunks sized so that even entries of the largest size fit MAX_RESPONSE_BYTES (83 at
+  // the defaults); with JSON values of at most 4 KB a page of 500 is one chunk, and the counts below are
+  // about N+1, not the budget.
+  app = await startTestApp({ limits: { maxJsonBytes: 4096 } });
   const rows = await seed(
     app.dataSource,
     Array.from({ length: 600 }, (_, i) => ({ resource: 'posts', action: 'update', authorId: `u${i % 50}`, authorName: `User ${i % 50}`, createdAt: new Date(Date.UTC(2026, 0, 1) + i * 1000) })),

@@ -24,6 +24,7 @@ import { guarded, keyOf, rawKeyOf, readByKeys, readByWriteCriteria, type ReadRow
 import { columnValues, isIncomplete, recordId, sanitize, type Image } from './snapshot.js';
 import { writeAuditEntries, type AuditEntryDraft } from './writer.js';
 
+/** The `action` of an entry the capture writes. */
 export type CapturedAction = 'create' | 'update' | 'delete' | 'softDelete' | 'restore';
 
 /** Marks entries written without the full before or after image of their rows (see README, "Capture"). */
@@ -31,6 +32,9 @@ export const PARTIAL_CAPTURE = { auditCapture: 'partial' } as const;
 
 type Row = ObjectLiteral;
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** A subscriber class to list in a DataSource's `subscribers`; TypeORM constructs it. */
+export type AuditSubscriberClass = new () => EntitySubscriberInterface;
 
 /**
  * Records every insert, update, remove, soft-remove and recover of every entity (except the audit log
@@ -49,9 +53,6 @@ type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
  * event, so the reads of one round are done as one query (DataLoader) and its entries as multi-row inserts
  * of 500 (`Round`); a builder statement is captured with one read before, one after and one insert.
  */
-/** A subscriber class to list in a DataSource's `subscribers`; TypeORM constructs it. */
-export type AuditSubscriberClass = new () => EntitySubscriberInterface;
-
 export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditSubscriberClass {
   const resolved = new WeakMap<EntityMetadata, ResolvedEntityOptions>();
   const optionsFor = (metadata: EntityMetadata): ResolvedEntityOptions | undefined => {

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { JsonObject } from '../shared/json.js';
-export { DEFAULT_TENANT } from '../shared/tenant.js';
 
+/** Who did something: recorded as the entry's author. */
 export interface AuditActor {
   id: string;
   name?: string | null;
@@ -29,6 +29,7 @@ export function withAuditContext<T>(context: AuditContext, fn: () => T): T {
   return storage.run(context, fn);
 }
 
+/** The acting context of the code running now (set by `withAuditContext`), if any. */
 export function currentAuditContext(): AuditContext | undefined {
   return storage.getStore();
 }

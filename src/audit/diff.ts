@@ -1,8 +1,9 @@
 import { isDeepStrictEqual } from 'node:util';
-import { isJsonObject, type JsonValue } from '../shared/json.js';
+import { isJsonObject, type JsonValue, type StoredJson } from '../shared/json.js';
 
 export type FieldChangeKind = 'ADDED' | 'REMOVED' | 'CHANGED';
 
+/** One field of an entry that changed, with its values before and after (both masked when redacted). */
 export interface FieldChange {
   field: string;
   kind: FieldChangeKind;
@@ -17,9 +18,14 @@ export const WHOLE_VALUE = '$';
  * Field-level diff between two states, keys sorted. Nested objects and arrays are compared by value and
  * reported as one change of the top-level field, which is how users read "what changed in this record".
  */
-export function diff(previous: JsonValue | null | undefined, next: JsonValue | null | undefined, redactedChanges: readonly string[] = []): FieldChange[] {
-  const before = previous ?? null;
-  const after = next ?? null;
+export function diff(
+  previous: JsonValue | StoredJson | null | undefined,
+  next: JsonValue | StoredJson | null | undefined,
+  redactedChanges: readonly string[] = [],
+): FieldChange[] {
+  // Stored values are JSON that was parsed from text: JsonValue, whatever the entity column's looser type says.
+  const before = (previous ?? null) as JsonValue;
+  const after = (next ?? null) as JsonValue;
   if (isJsonObject(before) || isJsonObject(after)) {
     const from = isJsonObject(before) ? before : {};
     const to = isJsonObject(after) ? after : {};

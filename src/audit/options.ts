@@ -50,6 +50,7 @@ export interface AuditCaptureOptions {
   onWarning?: (warning: CaptureWarning) => void;
 }
 
+/** What a redacted value is stored as. */
 export const REDACTED = '[REDACTED]';
 
 /**

@@ -192,7 +192,11 @@ export function* insertEntries(dialect: Dialect, rows: AuditLog[], chain: ChainS
   let stored: StoredRow[];
   if (chain.chained) {
     const heads = yield* claimHeads(dialect, [...new Set(rows.map((row) => row.tenantId))]);
-    const linked = linkEntries(heads, rows.map((row) => ({ ...row, createdAt: row.createdAt.getTime() })), chain.personal);
+    const linked = linkEntries(
+      heads,
+      rows.map((row) => ({ ...row, data: row.data as JsonValue | null, previousData: row.previousData as JsonValue | null, meta: row.meta as JsonValue | null, createdAt: row.createdAt.getTime() })),
+      chain.personal,
+    );
     stored = linked.rows.map((row, i) => ({ ...row, name: rows[i]!.name }));
     yield* insertStored(dialect, rows, stored);
     yield* saveHeads(dialect, linked.heads);

@@ -1,5 +1,4 @@
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { DEFAULT_TENANT } from '../shared/tenant.js';
 import { parseScopes, type Principal } from './principal.js';
 
 export interface JwtConfig {
@@ -11,11 +10,51 @@ export interface JwtConfig {
   audience?: string;
   /** @default 'tenant' */
   tenantClaim: string;
+  /** The tenant of tokens that name none. Unset, such tokens are refused. */
+  defaultTenant?: string;
+  /** Longest `exp - iat` accepted, in seconds. @default 86400 */
+  maxLifetimeSeconds?: number;
+  /** `false`: tokens without `exp` are accepted and expire `maxLifetimeSeconds` after `iat`. @default true */
+  requireExp?: boolean;
 }
 
 export class InvalidCredentials extends Error {}
 
 export type JwtVerifier = (token: string) => Promise<Principal>;
+
+/** `sub` becomes the author id: a non-empty string, or a number written as its JSON text (`12345`). */
+function subjectOf(sub: unknown): string {
+  if (typeof sub === 'string' && sub.trim() !== '' && sub.length <= 255) return sub;
+  if (typeof sub === 'number' && Number.isFinite(sub)) return JSON.stringify(sub);
+  throw new InvalidCredentials('The token\'s "sub" claim must be a non-empty string');
+}
+
+/**
+ * The tenant claim must be a non-empty string. Only an explicitly configured default stands in for a
+ * missing or empty one; a claim of another type is malformed and always refused.
+ */
+function tenantOf(payload: JWTPayload, config: JwtConfig): string {
+  const claim = payload[config.tenantClaim];
+  if (typeof claim === 'string' && claim.trim() !== '' && claim.length <= 128) return claim;
+  if ((claim === undefined || claim === null || claim === '') && config.defaultTenant) return config.defaultTenant;
+  throw new InvalidCredentials(`The token's "${config.tenantClaim}" claim must name a tenant`);
+}
+
+/**
+ * When the token stops being valid (epoch ms). Its lifetime is bounded, so a leaked token cannot be a
+ * key for years: `exp - iat` (or `exp - now` without `iat`) at most `maxLifetimeSeconds`.
+ */
+function expiryOf(payload: JWTPayload, config: JwtConfig): number | null {
+  const max = config.maxLifetimeSeconds ?? 24 * 3600;
+  const now = Math.floor(Date.now() / 1000);
+  if (payload.exp === undefined) {
+    if (config.requireExp !== false) throw new InvalidCredentials('The token has no "exp" claim');
+    return payload.iat === undefined ? null : (payload.iat + max) * 1000;
+  }
+  const issued = payload.iat ?? now;
+  if (payload.exp - issued > max) throw new InvalidCredentials(`The token is valid for longer than ${max} s (MAX_TOKEN_LIFETIME)`);
+  return payload.exp * 1000;
+}
 
 /** Verifies bearer JWTs with jose and maps their claims to a principal. */
 export function createJwtVerifier(config: JwtConfig): JwtVerifier | null {
@@ -33,19 +72,20 @@ export function createJwtVerifier(config: JwtConfig): JwtVerifier | null {
   return async (token) => {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, key as Uint8Array, { algorithms, issuer: config.issuer, audience: config.audience, requiredClaims: ['sub', 'exp'] }));
+      ({ payload } = await jwtVerify(token, key as Uint8Array, { algorithms, issuer: config.issuer, audience: config.audience, requiredClaims: ['sub'] }));
     } catch (error) {
       if (error instanceof errors.JWTExpired) throw new InvalidCredentials('The token has expired');
       throw new InvalidCredentials('The token is not valid');
     }
-    const tenant = payload[config.tenantClaim];
+    const expiresAt = expiryOf(payload, config);
+    if (expiresAt !== null && expiresAt <= Date.now()) throw new InvalidCredentials('The token has expired');
     return {
-      id: payload.sub!,
+      id: subjectOf(payload.sub),
       name: typeof payload.name === 'string' ? payload.name : null,
       type: 'user',
       scopes: parseScopes(payload.scope),
-      tenantId: typeof tenant === 'string' && tenant !== '' ? tenant : DEFAULT_TENANT,
-      expiresAt: payload.exp! * 1000,
+      tenantId: tenantOf(payload, config),
+      expiresAt,
       via: 'jwt',
     };
   };

@@ -23,6 +23,8 @@ export interface Principal {
   /** When the credentials stop being valid (epoch ms); live subscriptions end then. */
   expiresAt: number | null;
   via: 'jwt' | 'api-key' | 'viewer-token';
+  /** API keys: aborts when the key is revoked; open streams and sockets end then. */
+  revoked?: AbortSignal;
   /** Viewer tokens only: every read is confined to these conditions (on top of the tenant). */
   restriction?: ViewerRestriction;
 }

@@ -88,6 +88,7 @@ export function protectDatabaseFiles(database: string): void {
   }
 }
 
+/** The server's SQLite DataSource on `options.database`, its folder created (0700) if missing. Not yet initialised. */
 export function createSqliteDataSource(options: SqliteOptions): DataSource {
   protectDatabaseFiles(options.database);
   return new DataSource(sqliteDataSourceOptions(options));

@@ -2,6 +2,7 @@ import type { ReadOptions } from './read-pool.js';
 import type { Dialect, Statement, Work } from './sql.js';
 import type { StorageHealth } from './storage-health.js';
 
+/** How the server runs statements (see `AuditStore`). */
 export interface StoreOptions {
   /** Reader threads for SQLite files; read connections on PostgreSQL. @default 2 */
   readWorkers: number;

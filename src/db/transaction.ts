@@ -26,6 +26,10 @@ function lockFor(dataSource: DataSource): Semaphore {
   return lock;
 }
 
+/**
+ * Runs `work` in a TypeORM transaction, one at a time per DataSource (on SQLite TypeORM shares one connection
+ * between all transactions, so overlapping ones would run inside each other).
+ */
 export function writeTransaction<T>(dataSource: DataSource, work: (manager: EntityManager) => Promise<T>): Promise<T> {
   return lockFor(dataSource).runExclusive(() => dataSource.transaction(work), WRITER);
 }

@@ -224,6 +224,7 @@ export function createRelayedPubSub(options: RelayOptions): AuditPubSub & { clos
           release();
           return feed.return();
         },
+        peek: () => feed.peek(),
         [Symbol.asyncIterator]() {
           return this;
         },

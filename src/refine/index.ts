@@ -136,6 +136,10 @@ function knownPreviousData(value: unknown): unknown {
   return json(value) ?? null;
 }
 
+/**
+ * Refine's `auditLogProvider` over an auditql server: `create` → `logEvent`, `get` → `auditLogs`,
+ * `update` → `renameLog`. Credentials come from `headers` or `getToken`.
+ */
 export function createAuditLogProvider(options: AuditLogProviderOptions): AuditqlAuditLogProvider {
   const doFetch = options.fetch ?? globalThis.fetch.bind(globalThis);
   const pageSize = options.pageSize ?? 100;

@@ -2,6 +2,7 @@ import { activityChart, type ActivityBucket, type ActivityGroup } from '../servi
 import { parseAuditLogFilter } from '../services/audit-log-filter.js';
 import { AuditLogFilterInput } from './audit-log-filter.js';
 import { builder } from './builder.js';
+import { activityChartCost } from './cost.js';
 import { confine } from '../services/viewer-tokens.js';
 
 const ActivityInterval = builder.enumType('ActivityInterval', { values: ['HOUR', 'DAY', 'WEEK', 'MONTH'] as const });
@@ -27,6 +28,7 @@ builder.queryField('activityChart', (t) =>
   t.field({
     type: [ActivityBucketRef],
     authScopes: { restrictedRead: true },
+    complexity: (args, ctx) => activityChartCost(args, ctx.limits.maxChartBuckets),
     description:
       'Entry counts per interval, with buckets starting at local interval starts in `timezone` (weeks start on Monday). ' +
       'The range is filter.from..filter.to; without them, the last 48 hours (HOUR), 30 days (DAY), 26 weeks (WEEK) or 12 months (MONTH). ' +

@@ -1,6 +1,7 @@
 import { ApiKey } from '../db/entities/api-key.entity.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.js';
 import { builder } from './builder.js';
+import { COST } from './cost.js';
 
 const ApiKeyRef = builder.objectType(ApiKey, {
   name: 'ApiKey',
@@ -13,6 +14,7 @@ const ApiKeyRef = builder.objectType(ApiKey, {
     createdAt: t.field({ type: 'DateTime', resolve: (key) => key.createdAt }),
     lastUsedAt: t.field({ type: 'DateTime', nullable: true, resolve: (key) => key.lastUsedAt }),
     revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (key) => key.revokedAt }),
+    expiresAt: t.field({ type: 'DateTime', nullable: true, description: 'After this instant the key is refused; null: it does not expire.', resolve: (key) => key.expiresAt }),
   }),
 });
 
@@ -27,6 +29,7 @@ builder.queryField('apiKeys', (t) =>
   t.field({
     type: [ApiKeyRef],
     authScopes: { admin: true },
+    complexity: COST.one,
     description: "The API keys of the caller's tenant, revoked ones included.",
     resolve: (_root, _args, ctx) => listApiKeys(ctx.dataSource, ctx.tenantId),
   }),
@@ -36,10 +39,24 @@ builder.mutationField('createApiKey', (t) =>
   t.field({
     type: CreatedApiKeyRef,
     authScopes: { admin: true },
-    description: "Creates a key in the caller's tenant.",
-    args: { name: t.arg.string({ required: true }), scopes: t.arg.stringList({ required: true }) },
+    complexity: COST.one,
+    description:
+      "Creates a key in the caller's tenant. Its scopes must be among the caller's own. With API_KEY_MAX_TTL set, " +
+      'keys expire at most that long from now (and by then when expiresAt is not given).',
+    args: {
+      name: t.arg.string({ required: true }),
+      scopes: t.arg.stringList({ required: true }),
+      expiresAt: t.arg({ type: 'DateTime', description: 'When the key stops working; omitted: never (or API_KEY_MAX_TTL from now).' }),
+    },
     resolve: async (_root, args, ctx) => {
-      const created = await createApiKey(ctx.dataSource, { name: args.name, scopes: args.scopes, tenantId: ctx.tenantId });
+      const created = await createApiKey(ctx.dataSource, {
+        name: args.name,
+        scopes: args.scopes,
+        tenantId: ctx.tenantId,
+        expiresAt: args.expiresAt,
+        grantorScopes: ctx.principal!.scopes,
+        maxTtlSeconds: ctx.limits.apiKeyMaxTtlSeconds,
+      });
       await ctx.metaAudit.record(ctx, { resource: 'api_key', action: 'create_key', operation: 'createApiKey', resourceId: created.apiKey.id, data: { name: created.apiKey.name, scopes: created.apiKey.scopes } });
       return created;
     },
@@ -50,6 +67,7 @@ builder.mutationField('revokeApiKey', (t) =>
   t.field({
     type: ApiKeyRef,
     authScopes: { admin: true },
+    complexity: COST.one,
     description: 'Revokes a key at once; requests with it are UNAUTHENTICATED from then on.',
     args: { id: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => {

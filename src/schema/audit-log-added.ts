@@ -10,6 +10,7 @@ import { ErrorCode } from '../shared/errors.js';
 import { AuditLogFilterInput } from './audit-log-filter.js';
 import { AuditLogRef } from './audit-log.js';
 import { builder } from './builder.js';
+import { COST, searchFactor } from './cost.js';
 import { confine } from '../services/viewer-tokens.js';
 
 function shuttingDown(resumeAfter: LogPosition | null): GraphQLError {
@@ -36,6 +37,8 @@ builder.subscriptionField('auditLogAdded', (t) =>
   t.field({
     type: AuditLogRef,
     authScopes: { restrictedRead: true },
+    // Live matching is in memory; a replay (`after`) reads like a page.
+    complexity: (args) => (args.after ? COST.page * searchFactor(args.filter) : COST.one),
     description:
       'Every new entry matching the filter, in commit order. With `after` (a cursor from auditLogs, or the `cursor` of the last ' +
       'entry received), first replays every matching entry committed after it, then continues live with no gap and no duplicate. ' +
@@ -50,10 +53,11 @@ builder.subscriptionField('auditLogAdded', (t) =>
       const after = args.after != null ? decodeCursor(args.after, 'after') : undefined;
       if (ctx.closing.aborted) throw shuttingDown(after ?? null);
       const principal = ctx.principal!;
-      const release = await ctx.quotas.acquireSubscription(principal.id);
+      const release = await ctx.quotas.acquireSubscription(principal);
       ctx.metaAudit.read(ctx, { action: 'subscribe', operation: 'auditLogAdded', filter: { ...args.filter, after: args.after } });
       return streamAuditLogs(ctx, filter, after, {
         expiresAt: principal.expiresAt,
+        revoked: principal.revoked,
         onEnd: release,
         fields: largeFieldsSelected(info),
         principalKey: `${principal.tenantId}\u0000${principal.id}`,
@@ -61,7 +65,9 @@ builder.subscriptionField('auditLogAdded', (t) =>
     },
     resolve: (payload: StreamItem) => {
       if (payload instanceof ShuttingDown) throw shuttingDown(payload.resumeAfter);
-      if (payload instanceof CredentialsExpired) throw unauthenticated('The credentials of this subscription have expired; subscribe again with fresh ones');
+      if (payload instanceof CredentialsExpired) {
+        throw unauthenticated(`The credentials of this subscription ${payload.reason === 'revoked' ? 'were revoked' : 'have expired'}; subscribe again with valid ones`);
+      }
       if (payload instanceof SlowConsumer) {
         throw new GraphQLError(`Subscriber fell more than ${payload.what} behind and was closed; resubscribe with "after" to resume`, {
           extensions: { code: ErrorCode.SlowConsumer, after: payload.lastDelivered ? encodeCursor(payload.lastDelivered) : null },

@@ -1,14 +1,17 @@
+import { Kind, responsePathAsArray, type GraphQLResolveInfo, type SelectionSetNode } from 'graphql';
 import { resolveCursorConnection, type ResolveCursorConnectionArgs } from '@pothos/plugin-relay';
 import { diff } from '../audit/diff.js';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { parseAuditLogFilter } from '../services/audit-log-filter.js';
-import { countAuditLogs, listAuditLogs } from '../services/audit-log-query.js';
+import { countAuditLogs } from '../services/audit-log-query.js';
+import { cursorOf, HEAVY_FIELDS, listWithinBudget, type HeavyField } from '../services/response-budget.js';
 import { decodeCursor, encodeCursor, parseEntryId, positionOf } from '../services/cursor.js';
 import { badUserInput, notFound } from '../shared/errors.js';
 import { confine, visibleTo } from '../services/viewer-tokens.js';
 import { ActorRef } from './actor.js';
 import { AuditLogFilterInput, AuditLogOrderEnum } from './audit-log-filter.js';
 import { builder } from './builder.js';
+import { auditLogsCost, COST } from './cost.js';
 import { FieldChangeRef } from './field-change.js';
 
 export const DEFAULT_PAGE_SIZE = 50;
@@ -48,6 +51,38 @@ export const AuditLogRef = builder.objectType(AuditLog, {
   }),
 });
 
+/**
+ * Which heavy fields of the entries (`edges { node { … } }`) the query selects, so that a list of ids is not
+ * charged for payloads it does not return. Behind a fragment, everything counts.
+ */
+function selectedHeavyFields(info: GraphQLResolveInfo): ReadonlySet<HeavyField> {
+  const all = new Set(HEAVY_FIELDS);
+  const found = new Set<HeavyField>();
+  const fieldsIn = (set: SelectionSetNode | undefined, name: string): Array<SelectionSetNode | undefined> | null => {
+    const out: Array<SelectionSetNode | undefined> = [];
+    for (const selection of set?.selections ?? []) {
+      if (selection.kind !== Kind.FIELD) return null;
+      if (selection.name.value === name) out.push(selection.selectionSet);
+    }
+    return out;
+  };
+  for (const field of info.fieldNodes) {
+    const edges = fieldsIn(field.selectionSet, 'edges');
+    if (!edges) return all;
+    for (const edge of edges) {
+      const nodes = fieldsIn(edge, 'node');
+      if (!nodes) return all;
+      for (const node of nodes) {
+        for (const selection of node?.selections ?? []) {
+          if (selection.kind !== Kind.FIELD) return all;
+          if ((HEAVY_FIELDS as readonly string[]).includes(selection.name.value)) found.add(selection.name.value as HeavyField);
+        }
+      }
+    }
+  }
+  return found;
+}
+
 function pageArgs(args: { first?: number | null; last?: number | null }) {
   if (args.first != null && args.last != null) throw badUserInput('Pass either "first" or "last", not both', 'first');
   for (const name of ['first', 'last'] as const) {
@@ -61,6 +96,7 @@ builder.queryField('auditLog', (t) =>
     type: AuditLogRef,
     nullable: true,
     authScopes: { restrictedRead: true },
+    complexity: COST.one,
     args: { id: t.arg.id({ required: true }) },
     description: 'One entry by id; an unknown id is a NOT_FOUND error.',
     resolve: async (_root, args, ctx) => {
@@ -77,28 +113,40 @@ builder.queryField('auditLogs', (t) =>
     {
       type: AuditLogRef,
       authScopes: { restrictedRead: true },
+      complexity: auditLogsCost,
       description: `Entries matching the filter, newest first by default. Keyset-paginated: pages stay stable while new entries arrive. "first" defaults to ${DEFAULT_PAGE_SIZE}, at most ${MAX_PAGE_SIZE}.`,
       args: {
         filter: t.arg({ type: AuditLogFilterInput }),
         orderBy: t.arg({ type: AuditLogOrderEnum, defaultValue: 'NEWEST_FIRST' }),
       },
-      resolve: async (_root, args, ctx) => {
+      resolve: async (_root, args, ctx, info) => {
         pageArgs(args);
         const after = args.after != null ? decodeCursor(args.after, 'after') : undefined;
         const before = args.before != null ? decodeCursor(args.before, 'before') : undefined;
         const filter = confine(parseAuditLogFilter(args.filter, ctx.tenantId), ctx.principal?.restriction);
+        let cut = false;
         const connection = await resolveCursorConnection(
           { args, toCursor: (entry: AuditLog) => encodeCursor(positionOf(entry)), defaultSize: DEFAULT_PAGE_SIZE, maxSize: MAX_PAGE_SIZE },
-          ({ limit, inverted }: ResolveCursorConnectionArgs) => listAuditLogs(ctx, filter, args.orderBy ?? 'NEWEST_FIRST', { after, before, limit, inverted }, ctx.reads),
+          async ({ limit, inverted }: ResolveCursorConnectionArgs) => {
+            const page = await listWithinBudget(ctx, filter, args.orderBy ?? 'NEWEST_FIRST', { after, before, limit, inverted }, ctx.responseBudget, selectedHeavyFields(info), ctx.reads);
+            cut = page.cut;
+            // `limit` asks for one entry more than the page, to learn whether another page follows.
+            if (cut && page.entries.length < limit - 1) {
+              ctx.responseBudget.cuts.push({ path: responsePathAsArray(info.path), returned: page.entries.length, after: cursorOf(page.entries.at(-1)) });
+            }
+            return page.entries;
+          },
         );
         ctx.metaAudit.read(ctx, { action: 'view', operation: 'auditLogs', filter: { ...args.filter, orderBy: args.orderBy } });
-        return { ...connection, totalCount: () => countAuditLogs(ctx, filter, ctx.reads) };
+        // A cut list continues where it stopped: more entries follow in the direction of travel.
+        const pageInfo = cut ? { ...connection.pageInfo, ...(args.last != null ? { hasPreviousPage: true } : { hasNextPage: true }) } : connection.pageInfo;
+        return { ...connection, pageInfo, totalCount: () => countAuditLogs(ctx, filter, ctx.reads) };
       },
     },
     {
       name: 'AuditLogConnection',
       fields: (c) => ({
-        totalCount: c.int({ description: 'All entries matching the filter, across pages.', resolve: (connection) => connection.totalCount() }),
+        totalCount: c.int({ description: 'All entries matching the filter, across pages.', complexity: COST.count, resolve: (connection) => connection.totalCount() }),
       }),
     },
     { name: 'AuditLogEdge' },

@@ -1,6 +1,7 @@
 import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import ComplexityPlugin from '@pothos/plugin-complexity';
 import { GraphQLError } from 'graphql';
 import { Scope } from '../auth/principal.js';
 import { ErrorCode } from '../shared/errors.js';
@@ -30,7 +31,11 @@ export const builder = new SchemaBuilder<{
   };
 }>({
   // Scope auth must come first so that it wraps every other plugin's resolvers.
-  plugins: [ScopeAuthPlugin, RelayPlugin],
+  plugins: [ScopeAuthPlugin, ComplexityPlugin, RelayPlugin],
+  // Fields cost nothing unless they say so (src/schema/cost.ts): the costly ones declare it beside their
+  // definition. No `limit` here: src/server/cost-limit.ts enforces MAX_QUERY_COST once per operation,
+  // before execution, on every transport.
+  complexity: { defaultComplexity: 0, defaultListMultiplier: 1 },
   scopeAuth: {
     authScopes: ({ principal }) => ({
       // A restricted principal (a viewer token) may only use the reads that apply its restriction, so a read

@@ -4,6 +4,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Loaders } from '../db/loaders.js';
 import type { ReadOptions } from '../db/store.js';
 import type { ServiceDeps } from '../services/deps.js';
+import type { ResponseBudget } from '../services/response-budget.js';
 
 /** What the server is made of; shared by every request. */
 export interface ServerDeps extends ServiceDeps {
@@ -24,4 +25,6 @@ export interface GraphQLContext extends ServerDeps {
   loaders: Loaders;
   /** The caller's reads: their concurrency cap applies to every query of this operation. */
   reads: ReadOptions;
+  /** The bytes of entries this operation's response may still carry (MAX_RESPONSE_BYTES). */
+  responseBudget: ResponseBudget;
 }

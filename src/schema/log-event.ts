@@ -3,6 +3,7 @@ import { logEvent } from '../services/log-event.js';
 import { ActorInput } from './actor.js';
 import { AuditLogRef } from './audit-log.js';
 import { builder } from './builder.js';
+import { COST } from './cost.js';
 
 const LogEventInput = builder.inputType('LogEventInput', {
   fields: (t) => ({
@@ -22,6 +23,7 @@ builder.mutationField('logEvent', (t) =>
   t.field({
     type: AuditLogRef,
     authScopes: { write: true },
+    complexity: COST.one,
     description:
       'Records one event, authored by the caller. Only a principal with audit:impersonate may name another author. ' +
       'JSON values are limited in size, depth and keys (MAX_JSON_BYTES, MAX_JSON_DEPTH, MAX_JSON_KEYS).',

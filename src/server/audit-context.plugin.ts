@@ -1,11 +1,22 @@
-import type { Plugin } from 'graphql-yoga';
+import type { ExecutionArgs } from 'graphql';
 import { withAuditContext, type AuditContext } from '../audit/context.js';
+
+type Run = (args: ExecutionArgs) => unknown;
+
+/**
+ * An envelop/yoga plugin (structurally: `onExecute` and `onSubscribe` hooks), described here rather than
+ * imported from graphql-yoga so that apps type-check it whatever version of yoga or envelop they run.
+ */
+export interface AuditContextPlugin {
+  onExecute(payload: { args: ExecutionArgs; executeFn: Run; setExecuteFn(fn: Run): void }): void;
+  onSubscribe(payload: { args: ExecutionArgs; subscribeFn: Run; setSubscribeFn(fn: Run): void }): void;
+}
 
 /**
  * Runs every operation (query, mutation, subscription) inside `withAuditContext`, so any entity change a
  * resolver makes, however deep, is attributed to the request's actor without passing it around.
  */
-export function useAuditContext<Context extends object>(contextOf: (context: Context) => AuditContext | undefined): Plugin<Context> {
+export function useAuditContext<Context extends object>(contextOf: (context: Context) => AuditContext | undefined): AuditContextPlugin {
   return {
     onExecute({ executeFn, setExecuteFn }) {
       setExecuteFn((args) => {

@@ -1,4 +1,5 @@
 import { createLoaders } from '../db/loaders.js';
+import { ResponseBudget } from '../services/response-budget.js';
 import { DEFAULT_TENANT } from '../shared/tenant.js';
 import type { Principal } from '../auth/principal.js';
 import type { GraphQLContext, ServerDeps } from '../schema/context.js';
@@ -33,5 +34,6 @@ export async function buildContext(deps: ServerDeps, info: RequestInfo): Promise
       requestId: request.headers.get('x-request-id'),
     },
     loaders: createLoaders(deps.dataSource, deps.store, tenantId, reads),
+    responseBudget: ResponseBudget.forLimits(deps.limits),
   };
 }

@@ -8,6 +8,7 @@ import type { Principal } from '../auth/principal.js';
 import { atTime } from '../auth/expiry.js';
 import type { Limits } from '../config.js';
 import { ErrorCode } from '../shared/errors.js';
+import { unauthenticated } from '../auth/authenticate.js';
 import type { AuditYoga } from './yoga.js';
 
 /** Largest WebSocket frame accepted; `ws` would otherwise take 100 MiB. */
@@ -23,6 +24,12 @@ interface ConnectionState {
   cancelExpiry?: () => void;
 }
 
+/** Credentials stop counting once they expire or their key is revoked; the socket then refuses every operation. */
+function stillValid(principal: Principal | undefined): boolean {
+  if (!principal || principal.revoked?.aborted) return false;
+  return principal.expiresAt === null || principal.expiresAt > Date.now();
+}
+
 /** `connection_init` payload: `{ authorization: "Bearer …" }` or `{ apiKey: "…" }` (header spellings work too). */
 function credentialsOf(params: Record<string, unknown> | undefined): Credentials {
   const pick = (...names: string[]) => {
@@ -36,7 +43,7 @@ function credentialsOf(params: Record<string, unknown> | undefined): Credentials
  * graphql-ws on `/graphql`, as a thin adapter: every operation goes through `yoga.getEnveloped`, so
  * sockets share HTTP's context factory, plugins and error masking instead of bypassing them.
  * Credentials are checked once, at `connection_init`; a socket without valid ones is closed with 4403, and
- * one whose token expires is closed with 4401.
+ * one whose token expires or whose API key is revoked is closed with 4401 at that moment.
  */
 export function attachWebSocketServer(httpServer: Server, yoga: AuditYoga, auth: Authenticator, limits: Pick<Limits, 'subscriptionsPerConnection'>) {
   const wsServer = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint, maxPayload: MAX_WS_PAYLOAD });
@@ -52,17 +59,25 @@ export function attachWebSocketServer(httpServer: Server, yoga: AuditYoga, auth:
         } catch {
           return false;
         }
-        if (!principal) return false;
+        if (!principal || !stillValid(principal)) return false;
         const state: ConnectionState = { principal };
-        if (principal.expiresAt !== null) {
-          state.cancelExpiry = atTime(principal.expiresAt, () => ctx.extra.socket.close(CloseCode.Unauthorized, 'Credentials expired'));
-        }
+        const socket = ctx.extra.socket;
+        const cancelTimer = principal.expiresAt !== null ? atTime(principal.expiresAt, () => socket.close(CloseCode.Unauthorized, 'Credentials expired')) : () => undefined;
+        const onRevoked = () => socket.close(CloseCode.Unauthorized, 'Credentials revoked');
+        principal.revoked?.addEventListener('abort', onRevoked, { once: true });
+        state.cancelExpiry = () => {
+          cancelTimer();
+          principal.revoked?.removeEventListener('abort', onRevoked);
+        };
         states.set(ctx.extra.socket, state);
         return true;
       },
       onDisconnect: (ctx) => states.get(ctx.extra.socket)?.cancelExpiry?.(),
       onClose: (ctx) => states.get(ctx.extra.socket)?.cancelExpiry?.(),
       onSubscribe: async (ctx, id, payload) => {
+        if (!stillValid(states.get(ctx.extra.socket)?.principal)) {
+          return [unauthenticated('The credentials of this connection have expired or were revoked; connect again with valid ones')];
+        }
         if (Object.keys(ctx.subscriptions).filter((other) => other !== id).length >= limits.subscriptionsPerConnection) {
           return [new GraphQLError(`At most ${limits.subscriptionsPerConnection} operations per connection`, { extensions: { code: ErrorCode.SubscriptionLimit } })];
         }

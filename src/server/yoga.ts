@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
+import { NoSchemaIntrospectionCustomRule } from 'graphql';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { createYoga, type Plugin, type YogaLogger, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from '../shared/logger.js';
 import type { Principal } from '../auth/principal.js';
@@ -13,6 +13,8 @@ import { createErrorMasker } from './errors.js';
 import { useHealthEndpoints, type ReadinessCheck } from './health.js';
 import { useCheckpointEndpoints } from './checkpoints.js';
 import { useInputErrorCodes } from './input-errors.js';
+import { useCostLimit } from './cost-limit.js';
+import { useResponseBudgetErrors } from './response-budget.plugin.js';
 import { useViewer, viewerFeatures } from './viewer.js';
 import { corsPolicy } from './cors.js';
 import { selfHostedGraphiQL } from './graphiql.js';
@@ -43,8 +45,11 @@ export interface YogaOptions {
   plugins?: Plugin[];
 }
 
-/** Query shape limits, by graphql-armor. A legitimate dashboard query stays far below each. */
-export const QUERY_LIMITS = { maxDepth: 10, maxAliases: 50, maxDirectives: 20, maxTokens: 5000, maxCost: 50_000 };
+/** Query shape limits, by graphql-armor. A legitimate dashboard query stays far below each. (Cost: MAX_QUERY_COST.) */
+export const QUERY_LIMITS = { maxDepth: 10, maxAliases: 50, maxDirectives: 20, maxTokens: 5000 };
+
+/** Request headers that prove a request is not a cross-site "simple" request. */
+export const CSRF_SAFE_HEADERS = ['x-graphql-yoga-csrf', 'authorization', 'x-api-key'];
 
 /** yoga logs through the server's pino logger; its variadic calls become one message and, for errors, `err`. */
 function yogaLogger(logger: Logger): YogaLogger {
@@ -57,6 +62,19 @@ function yogaLogger(logger: Logger): YogaLogger {
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
+/**
+ * Introspection off for every operation, whatever the transport. (`@graphql-yoga/plugin-disable-introspection`
+ * decides per HTTP request in `onRequestParse`, which graphql-ws operations never pass through, so
+ * introspection stayed open on sockets.)
+ */
+function useNoIntrospection(): Plugin {
+  return {
+    onValidate({ addValidationRule }) {
+      addValidationRule(NoSchemaIntrospectionCustomRule);
+    },
+  };
+}
+
 export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYoga {
   const logger = yogaLogger(options.logger);
   const graphiql = selfHostedGraphiQL();
@@ -65,22 +83,29 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
     useHealthEndpoints(deps.dataSource, deps.store.health, deps.closing, options.readiness),
     useViewer({ features: viewerFeatures(schema) }),
     useCheckpointEndpoints(deps),
-    // Browsers may only send requests that a CORS preflight guards: JSON bodies, or this header.
-    useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf'] }),
+    // Browsers may only send requests that a CORS preflight guards: JSON bodies, or one of these headers.
+    // None of them is CORS-safelisted, so a cross-site page cannot add them without a preflight; that is
+    // why credentials in `Authorization` / `x-api-key` are enough (GET queries from urql, for example).
+    useCSRFPrevention({ requestHeaders: CSRF_SAFE_HEADERS }),
     EnvelopArmorPlugin({
       maxDepth: { n: QUERY_LIMITS.maxDepth },
       maxAliases: { n: QUERY_LIMITS.maxAliases },
       maxDirectives: { n: QUERY_LIMITS.maxDirectives },
       maxTokens: { n: QUERY_LIMITS.maxTokens },
-      costLimit: { maxCost: QUERY_LIMITS.maxCost },
+      // The cost that matters depends on arguments (search, chart range, groupBy), which armor's cost
+      // limit cannot see: useCostLimit below weighs them.
+      costLimit: { enabled: false },
       blockFieldSuggestion: { enabled: options.production ?? false },
     }),
     useInputErrorCodes(),
+    useInputErrorCodes(),
+    useCostLimit(deps.limits.maxQueryCost),
+    useResponseBudgetErrors(),
     useWellFormedInput(),
     useSecurityHeaders({ htmlPolicy: graphiql.policy }),
     useAuditContext<GraphQLContext>((context) => context.audit),
   ] as unknown as Plugin[];
-  if (options.production) plugins.push(useDisableIntrospection());
+  if (options.production) plugins.push(useNoIntrospection());
   plugins.push(...(options.plugins ?? []));
   return createYoga<ServerContext, GraphQLContext>({
     schema,
@@ -93,6 +118,9 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
     // Uploads are not part of the API, and multipart forms are a CSRF vector.
     multipart: false,
     batching: false,
+    // yoga's own limit, so it holds wherever yoga runs (embedded in an app's server too): a declared
+    // Content-Length over it is refused before reading, and a chunked body is cut once it passes it (413).
+    maxRequestBodySize: deps.limits.maxBodyBytes,
     maskedErrors: { maskError: createErrorMasker(logger) },
     context: ({ request, req, socketAddress, principal }) => buildContext(deps, { request, socketAddress: socketAddress ?? req?.socket.remoteAddress, principal }),
     plugins,

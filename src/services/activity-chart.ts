@@ -43,8 +43,13 @@ export function assertTimeZone(zone: string): void {
  * Bucket boundaries at local interval starts in `zone` (ISO weeks start on Monday). Calendar arithmetic
  * in the zone makes a DST day 23 or 25 hours long, as a person reading the chart expects.
  */
+/** How many buckets a range needs at most (checked before any is built). */
+export function bucketCountBound(from: number, to: number, interval: ActivityInterval): number {
+  return Math.ceil((to - from) / SHORTEST_MS[interval]) + 1;
+}
+
 export function bucketBounds(from: number, to: number, interval: ActivityInterval, zone: string, maxBuckets: number): Array<[number, number]> {
-  if (Math.ceil((to - from) / SHORTEST_MS[interval]) + 1 > maxBuckets) {
+  if (bucketCountBound(from, to, interval) > maxBuckets) {
     throw badUserInput(`That range needs more than ${maxBuckets} ${UNIT[interval]} buckets; choose a shorter range or a longer interval`, 'interval');
   }
   const bounds: Array<[number, number]> = [];

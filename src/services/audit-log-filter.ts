@@ -1,5 +1,8 @@
-import type { SelectQueryBuilder, ObjectLiteral } from 'typeorm';
+import type { DataSource, SelectQueryBuilder, ObjectLiteral } from 'typeorm';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
+import { statement } from '../db/sql.js';
+import type { AuditStore, ReadOptions } from '../db/store.js';
+import { SEARCH_STATE_TABLE, SEARCH_TABLE, searchIndexAvailable } from '../db/search-index.js';
 import { badUserInput } from '../shared/errors.js';
 import { postgresSearchExpression, SEARCH_SEPARATOR } from '../db/postgres/search.js';
 
@@ -26,10 +29,27 @@ export interface AuditLogFilter {
   from?: number;
   to?: number;
   search?: string;
+  /**
+   * How a page finds search matches: `index` (the default) reads the trigram index; `scan` walks the
+   * entries in list order and checks each, which is quicker for a page when matches are everywhere.
+   * Set by `planSearch`; counts and charts always use the index.
+   */
+  searchPlan?: 'index' | 'scan';
 }
 
 const MAX_LIST = 100;
 const MAX_SEARCH = 200;
+
+/**
+ * SQLite's FTS5 trigram tokenizer indexes every 3-character window, so a search of at least this many
+ * characters is answered from the index; a shorter one scans the entries the other filters select.
+ */
+export const MIN_INDEXED_SEARCH = 3;
+
+/** Whether `search` (as given) can be answered from the trigram index. */
+export function searchUsesIndex(search: string): boolean {
+  return [...search].length >= MIN_INDEXED_SEARCH;
+}
 
 function list(values: readonly (string | number)[] | null | undefined, field: string): string[] | undefined {
   if (values == null) return undefined;
@@ -53,10 +73,18 @@ export function parseAuditLogFilter(input: AuditLogFilterInput | null | undefine
   }
   if (input.search != null) {
     if (input.search.length > MAX_SEARCH) throw badUserInput(`filter.search takes at most ${MAX_SEARCH} characters`, 'filter.search');
+    // NUL and other control characters match nothing a person typed, and SQL and JavaScript disagree on
+    // them (SQLite stops a pattern at NUL): refused here, for queries and live filters alike.
+    if (CONTROL_CHARACTER.test(input.search) || UNPAIRED_SURROGATE.test(input.search)) {
+      throw badUserInput('filter.search must not contain control characters or unpaired surrogates', 'filter.search');
+    }
     if (input.search.trim() !== '') filter.search = asciiLower(input.search);
   }
   return filter;
 }
+
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** SQLite's `lower()` folds ASCII only; the in-memory matcher folds the same way so both agree exactly. */
 function asciiLower(value: string): string {
@@ -68,6 +96,39 @@ function likePattern(search: string): string {
 }
 
 const SEARCHED = ['name', 'resource', 'resourceId', 'action', 'authorName'] as const;
+
+/** An FTS5 phrase matching `search` as it is: inside double quotes every character is literal ("" is a quote). */
+function phrase(search: string): string {
+  return `"${search.replace(/"/g, '""')}"`;
+}
+
+function readsIndex(dataSource: DataSource, filter: AuditLogFilter): boolean {
+  return filter.search !== undefined && filter.searchPlan !== 'scan' && searchUsesIndex(filter.search) && searchIndexAvailable(dataSource);
+}
+
+/** Past this many indexed matches a search counts as common: a page finds its entries sooner by walking the list. */
+const COMMON_SEARCH = 2000;
+
+/**
+ * Chooses how a page of a search finds its entries. A rare needle: from the index (a few ms, where a walk
+ * through 1M entries took ~1.5 s). A common one (measured: "upd" in 200k of 1M entries): reading every
+ * match from the index to sort them took ~1 s, while walking the list newest first meets 50 matches
+ * almost at once. Asking the index for up to COMMON_SEARCH matches costs < 4 ms. The same holds while the
+ * indexer is far behind (just after the migration): the unindexed tail is then most of the log.
+ */
+export async function planSearch(deps: { dataSource: DataSource; store: AuditStore }, filter: AuditLogFilter, reads: ReadOptions = {}): Promise<AuditLogFilter> {
+  if (filter.searchPlan !== undefined || !readsIndex(deps.dataSource, filter)) return filter;
+  const [row] = await deps.store.read<{ matches: number; tail: number | null }>(
+    statement(
+      `SELECT (SELECT COUNT(*) FROM (SELECT "rowid" FROM "${SEARCH_TABLE}" WHERE "${SEARCH_TABLE}" MATCH ? LIMIT ${COMMON_SEARCH})) AS "matches", ` +
+        `(SELECT MAX("id") FROM "audit_log") - (SELECT "indexed_through" FROM "${SEARCH_STATE_TABLE}") AS "tail"`,
+      [phrase(filter.search!)],
+    ),
+    reads,
+  );
+  const common = Number(row?.matches ?? 0) >= COMMON_SEARCH || Number(row?.tail ?? 0) >= COMMON_SEARCH;
+  return { ...filter, searchPlan: common ? 'scan' : 'index' };
+}
 
 /** Adds the filter's conditions to a query over `AuditLog` aliased `alias`. */
 export function applyAuditLogFilter<T extends ObjectLiteral>(qb: SelectQueryBuilder<T>, filter: AuditLogFilter, alias = 'a'): SelectQueryBuilder<T> {
@@ -81,11 +142,21 @@ export function applyAuditLogFilter<T extends ObjectLiteral>(qb: SelectQueryBuil
   if (filter.to !== undefined) qb.andWhere(`${alias}.createdAt < :f_to`, { f_to: filter.to });
   if (filter.search !== undefined) {
     if (qb.connection.options.type === 'postgres') {
-      // One expression over the searched columns, which the pg_trgm index covers (db/postgres/search.ts).
-      // A needle with the separator in it could match across two columns: it matches nothing instead.
+      // One expression over the searched columns, which the pg_trgm index covers (db/postgres/search.ts),
+      // kept in the writer's transaction: no unindexed tail. A needle with the separator in it could match
+      // across two columns: it matches nothing instead.
       if (filter.search.includes(SEARCH_SEPARATOR)) qb.andWhere('1 = 0');
       else qb.andWhere(`${postgresSearchExpression((column) => `"${alias}"."${column}"`)} LIKE :f_search ESCAPE '\\'`, { f_search: likePattern(filter.search) });
     } else {
+      if (readsIndex(qb.connection, filter)) {
+        // Candidates: the index's matches among indexed entries, and every entry written since (the small
+        // tail the indexer has not reached). Each candidate is then checked exactly, below: the index folds
+        // case beyond ASCII, so it finds a superset of what the exact test accepts.
+        qb.andWhere(
+          `(${alias}.id IN (SELECT "rowid" FROM "${SEARCH_TABLE}" WHERE "${SEARCH_TABLE}" MATCH :f_match) OR ${alias}.id > (SELECT "indexed_through" FROM "${SEARCH_STATE_TABLE}"))`,
+          { f_match: phrase(filter.search) },
+        );
+      }
       const ors = SEARCHED.map((field) => `LOWER(${alias}.${field}) LIKE :f_search ESCAPE '\\'`).join(' OR ');
       qb.andWhere(`(${ors})`, { f_search: likePattern(filter.search) });
     }

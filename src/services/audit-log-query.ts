@@ -2,7 +2,7 @@ import type { SelectQueryBuilder } from 'typeorm';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { hydrate, type ReadOptions } from '../db/store.js';
 import { statement } from '../db/sql.js';
-import { applyAuditLogFilter, type AuditLogFilter } from './audit-log-filter.js';
+import { applyAuditLogFilter, planSearch, type AuditLogFilter } from './audit-log-filter.js';
 import type { LogPosition } from './cursor.js';
 import type { ServiceDeps } from './deps.js';
 
@@ -35,7 +35,8 @@ export function toEntries(deps: Pick<ServiceDeps, 'dataSource'>, rows: Array<Rec
  * range bound on (tenant, …, created_at, id): at 1M rows that is <1 ms, where the common
  * `created_at < ? OR (created_at = ? AND id < ?)` form scans (55–193 ms p99, measured).
  */
-export async function listAuditLogs(deps: Deps, filter: AuditLogFilter, order: AuditLogOrder, page: PageRequest, reads: ReadOptions = {}): Promise<AuditLog[]> {
+export async function listAuditLogs(deps: Deps, given: AuditLogFilter, order: AuditLogOrder, page: PageRequest, reads: ReadOptions = {}): Promise<AuditLog[]> {
+  const filter = await planSearch(deps, given, reads);
   const newestFirst = order === 'NEWEST_FIRST';
   // "after" means further along the list: older entries when the list is newest-first.
   const afterOp = newestFirst ? '<' : '>';

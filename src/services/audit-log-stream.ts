@@ -15,8 +15,10 @@ export class SlowConsumer {
   constructor(readonly limit: number, readonly lastDelivered: LogPosition | undefined, readonly what = `${limit} entries`) {}
 }
 
-/** Yielded once, last, when the subscriber's credentials expire. */
-export class CredentialsExpired {}
+/** Yielded once, last, when the subscriber's credentials expire or are revoked. */
+export class CredentialsExpired {
+  constructor(readonly reason: 'expired' | 'revoked' = 'expired') {}
+}
 
 /** Yielded once, last, when the server shuts down: `resumeAfter` is where a new subscription picks up. */
 export class ShuttingDown {
@@ -28,6 +30,8 @@ export type StreamItem = AuditLog | SlowConsumer | CredentialsExpired | Shutting
 export interface StreamOptions {
   /** When the subscriber's credentials expire (epoch ms); the stream ends then. */
   expiresAt?: number | null;
+  /** Aborts when the subscriber's credentials are revoked; the stream ends then. */
+  revoked?: AbortSignal;
   /** Called once when the stream ends, however it ends. */
   onEnd?: () => void;
   /** The large fields the subscriber asked for; a replay reads only those. @default all of them */
@@ -54,16 +58,27 @@ export interface StreamOptions {
  */
 export function streamAuditLogs(deps: ServiceDeps & Caller, filter: AuditLogFilter, after: LogPosition | undefined, options: StreamOptions = {}): AsyncIterableIterator<StreamItem> {
   const reads = deps.reads;
-  // Aborted by an unsubscribe, the credentials' expiry or the server's shutdown: every wait below stops.
+  // Aborted by an unsubscribe, the credentials' expiry or revocation, or the server's shutdown: every wait below stops.
   const stop = new AbortController();
-  let reason: 'expired' | 'shutdown' | undefined;
+  let reason: 'expired' | 'revoked' | 'shutdown' | undefined;
   let feed: LiveFeed | undefined;
-  const halt = (why?: 'expired' | 'shutdown') => {
+  // A stream without `after` that has delivered nothing yet still ends with a cursor to resume from: the
+  // position just before the oldest entry it was still holding, if any (see `resumePoint`).
+  let held: AuditLog | undefined;
+  const halt = (why?: 'expired' | 'revoked' | 'shutdown') => {
     reason ??= why;
     stop.abort();
+    held ??= feed?.peek();
     void feed?.return();
   };
-  const cancelExpiry = options.expiresAt != null ? atTime(options.expiresAt, () => halt('expired')) : () => undefined;
+  const cancelTimer = options.expiresAt != null ? atTime(options.expiresAt, () => halt('expired')) : () => undefined;
+  const onRevoked = () => halt('revoked');
+  if (options.revoked?.aborted) reason = 'revoked';
+  else options.revoked?.addEventListener('abort', onRevoked, { once: true });
+  const cancelExpiry = () => {
+    cancelTimer();
+    options.revoked?.removeEventListener('abort', onRevoked);
+  };
   const onShutdown = () => halt('shutdown');
   if (deps.closing.aborted) reason = 'shutdown';
   else deps.closing.addEventListener('abort', onShutdown, { once: true });
@@ -81,6 +96,17 @@ export function streamAuditLogs(deps: ServiceDeps & Caller, filter: AuditLogFilt
   let resumeFrom = after;
   const openFeed = () =>
     deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, maxBytes: deps.limits.subscriberQueueBytes, accept: (entry) => matchesAuditLogFilter(entry, filter), tenantId: filter.tenantId });
+  // Without `after` the stream is live from the moment it is opened: the feed is registered now, before
+  // anything is awaited, so an entry committed right after the subscription started is never missed. The
+  // newest position (read beside it) is only the resume point should the stream end before delivering.
+  // One indexed row: not counted against the caller's reads, so opening many streams at once stays possible.
+  const newest = after || reason ? undefined : ((feed = openFeed()), newestPosition(deps, filter.tenantId).catch(() => undefined));
+  const resumePoint = (): LogPosition => {
+    if (last) return last;
+    const before = held && { createdAt: positionOf(held).createdAt, id: positionOf(held).id - 1 };
+    if (before && (!resumeFrom || comparePositions(before, resumeFrom) < 0)) return before;
+    return resumeFrom ?? { createdAt: 0, id: 0 };
+  };
 
   async function* replay(from: LogPosition): AsyncGenerator<AuditLog> {
     const release = await deps.replays.acquire(options.principalKey ?? filter.tenantId, stop.signal).catch(() => undefined);
@@ -112,8 +138,7 @@ export function streamAuditLogs(deps: ServiceDeps & Caller, filter: AuditLogFilt
         yield entry;
       }
     } else {
-      // One indexed row: not counted against the caller's reads, so opening many streams at once stays possible.
-      resumeFrom = await newestPosition(deps, filter.tenantId);
+      resumeFrom = await newest;
     }
     const live = (feed ??= openFeed());
     await live.ready;
@@ -123,7 +148,7 @@ export function streamAuditLogs(deps: ServiceDeps & Caller, filter: AuditLogFilt
         next = await live.next();
       } catch (error) {
         if (error instanceof SlowConsumerError) {
-          yield new SlowConsumer(error.limit, last ?? resumeFrom, error.what);
+          yield new SlowConsumer(error.limit, resumePoint(), error.what);
           return;
         }
         throw error;
@@ -142,8 +167,8 @@ export function streamAuditLogs(deps: ServiceDeps & Caller, filter: AuditLogFilt
     } finally {
       await feed?.return();
     }
-    if (reason === 'expired') yield new CredentialsExpired();
-    else if (reason === 'shutdown') yield new ShuttingDown(last ?? resumeFrom ?? { createdAt: 0, id: 0 });
+    if (reason === 'expired' || reason === 'revoked') yield new CredentialsExpired(reason);
+    else if (reason === 'shutdown') yield new ShuttingDown(resumePoint());
   }
 
   async function* withEnd(): AsyncGenerator<StreamItem> {
@@ -161,9 +186,10 @@ export function streamAuditLogs(deps: ServiceDeps & Caller, filter: AuditLogFilt
     next: () => stream.next(),
     return: async () => {
       halt();
-      const result = await stream.return(undefined);
+      // The quota slot is freed with the feed, not after the generator has wound down: whoever sees the
+      // subscriber gone may start another at once.
       end();
-      return result;
+      return stream.return(undefined);
     },
     throw: async (error: unknown) => {
       halt();

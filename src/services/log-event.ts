@@ -47,6 +47,15 @@ function validate(input: LogEventInput, deps: ServiceDeps) {
   };
 }
 
+/** What an entry costs the tenant's write quota: its text fields and serialised JSON values, in bytes. */
+function entryBytes(checked: ReturnType<typeof validate>, input: LogEventInput): number {
+  const texts = [checked.resource, checked.action, checked.resourceId, checked.name, checked.idempotencyKey, checked.author?.id, checked.author?.name, checked.author?.type];
+  let bytes = 0;
+  for (const text of texts) if (text) bytes += Buffer.byteLength(text, 'utf8');
+  for (const value of [input.data, input.previousData, input.meta]) if (value != null) bytes += Buffer.byteLength(JSON.stringify(value), 'utf8');
+  return bytes;
+}
+
 /**
  * Records one event. With an idempotency key, a retry by the same author returns the entry the first
  * attempt wrote instead of writing a second one.
@@ -58,12 +67,13 @@ export async function logEvent(deps: ServiceDeps, principal: Principal, context:
     throw forbidden('Only a principal with the audit:impersonate scope may set author');
   }
   const checked = validate(input, deps);
-  await deps.quotas.consumeWrite(principal.id);
+  await deps.quotas.consumeWrite(principal, entryBytes(checked, input));
   const tenantId = principal.tenantId;
   const author = checked.author ?? { id: principal.id, name: principal.name, type: principal.type };
   const recordedBy = checked.author ? principal.id : null;
+  // Keys are scoped to the tenant (by the unique index) and to the author (by being part of the key).
   const idempotencyKey = checked.idempotencyKey === null ? null : JSON.stringify([author?.id ?? null, checked.idempotencyKey]);
-  return deps.commit({
+  const entry = await deps.commit({
     tenantId,
     resource: checked.resource,
     action: checked.action,
@@ -78,4 +88,11 @@ export async function logEvent(deps: ServiceDeps, principal: Principal, context:
     idempotencyKey,
     recordedBy,
   });
+  // A replay hands back the first entry, which another principal may have written (two relays naming the
+  // same author and key): only to a caller who may read entries, or who wrote it.
+  const writer = entry.recordedBy ?? entry.authorId;
+  if (writer !== principal.id && !principal.scopes.has(Scope.Read)) {
+    throw forbidden('An entry with this idempotency key was written by another principal, and you may not read entries');
+  }
+  return entry;
 }

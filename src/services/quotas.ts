@@ -1,19 +1,27 @@
 import { GraphQLError } from 'graphql';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { Limits } from '../config.js';
+import type { Principal } from '../auth/principal.js';
 import { ErrorCode } from '../shared/errors.js';
 
+/** Whom a quota counts: a principal is only unique within its tenant (two tenants may both have a user "42"). */
+export type QuotaSubject = Pick<Principal, 'tenantId' | 'id'>;
+
 export interface Quotas {
-  /** Counts one write against the principal's rate; throws RATE_LIMITED past it. */
-  consumeWrite(principalId: string): Promise<void>;
+  /**
+   * Counts one write of `bytes` against the principal's rate and its tenant's hourly byte quota; throws
+   * RATE_LIMITED past either.
+   */
+  consumeWrite(principal: QuotaSubject, bytes: number): Promise<void>;
   /** Reserves a live subscription for the principal; the returned release is safe to call twice. */
-  acquireSubscription(principalId: string): Promise<() => void>;
-  liveSubscriptions(principalId: string): number;
+  acquireSubscription(principal: QuotaSubject): Promise<() => void>;
+  liveSubscriptions(principal: QuotaSubject): number;
 }
 
 function rateLimited(what: string, result: RateLimiterRes): GraphQLError {
-  return new GraphQLError(`Too many ${what}; retry in ${Math.ceil(result.msBeforeNext / 1000)} s`, {
-    extensions: { code: ErrorCode.RateLimited, retryAfterMs: result.msBeforeNext },
+  const retryAfter = Math.ceil(result.msBeforeNext / 1000);
+  return new GraphQLError(`Too many ${what}; retry in ${retryAfter} s`, {
+    extensions: { code: ErrorCode.RateLimited, retryAfter, retryAfterMs: result.msBeforeNext },
   });
 }
 
@@ -24,11 +32,16 @@ export interface SharedRateStore {
   prefix: string;
 }
 
+const keyOf = (subject: QuotaSubject) => JSON.stringify([subject.tenantId, subject.id]);
+
 /**
- * Per-principal rates (rate-limiter-flexible: in memory, or in Redis shared by every instance, falling back
- * to memory while Redis is away) and caps on live subscriptions (per instance).
+ * Per-principal rates and per-tenant write volume (rate-limiter-flexible: in memory, or in Redis shared by
+ * every instance, falling back to memory while Redis is away), and caps on live subscriptions (per instance).
  */
-export function createQuotas(limits: Pick<Limits, 'writesPerSecond' | 'subscriptionStartsPerMinute' | 'subscriptionsPerPrincipal'>, shared?: SharedRateStore): Quotas {
+export function createQuotas(
+  limits: Pick<Limits, 'writesPerSecond' | 'subscriptionStartsPerMinute' | 'subscriptionsPerPrincipal'> & Partial<Pick<Limits, 'tenantWriteBytesPerHour'>>,
+  shared?: SharedRateStore,
+): Quotas {
   const limiter = (points: number, duration: number, name: string): RateLimiterAbstract => {
     const memory = new RateLimiterMemory({ points, duration });
     if (!shared) return memory;
@@ -36,33 +49,46 @@ export function createQuotas(limits: Pick<Limits, 'writesPerSecond' | 'subscript
   };
   const writes = limiter(limits.writesPerSecond, 1, 'writes');
   const starts = limiter(limits.subscriptionStartsPerMinute, 60, 'subscriptions');
+  const bytesPerHour = limits.tenantWriteBytesPerHour ?? 0;
+  const writtenBytes = bytesPerHour > 0 ? limiter(bytesPerHour, 3600, 'tenant-bytes') : null;
   const live = new Map<string, number>();
-  const consume = async (limiter: RateLimiterAbstract, key: string, what: string) => {
+  const consume = async (limiter: RateLimiterAbstract, key: string, what: string, points = 1) => {
     try {
-      await limiter.consume(key);
+      await limiter.consume(key, points);
     } catch (error) {
       if (error instanceof RateLimiterRes) throw rateLimited(what, error);
       throw error;
     }
   };
   return {
-    consumeWrite: (principalId) => consume(writes, principalId, 'writes'),
-    async acquireSubscription(principalId) {
-      const current = live.get(principalId) ?? 0;
+    async consumeWrite(principal, bytes) {
+      await consume(writes, keyOf(principal), 'writes');
+      if (writtenBytes) await consume(writtenBytes, principal.tenantId, 'bytes written by this tenant this hour', Math.max(1, Math.ceil(bytes)));
+    },
+    async acquireSubscription(principal) {
+      const key = keyOf(principal);
+      // Check and reserve in one synchronous step: two subscribes racing for the last slot cannot both pass.
+      const current = live.get(key) ?? 0;
       if (current >= limits.subscriptionsPerPrincipal) {
         throw new GraphQLError(`At most ${limits.subscriptionsPerPrincipal} live subscriptions per principal`, { extensions: { code: ErrorCode.SubscriptionLimit } });
       }
-      await consume(starts, principalId, 'subscriptions started');
-      live.set(principalId, (live.get(principalId) ?? 0) + 1);
+      live.set(key, current + 1);
       let released = false;
-      return () => {
+      const release = () => {
         if (released) return;
         released = true;
-        const left = (live.get(principalId) ?? 1) - 1;
-        if (left <= 0) live.delete(principalId);
-        else live.set(principalId, left);
+        const left = (live.get(key) ?? 1) - 1;
+        if (left <= 0) live.delete(key);
+        else live.set(key, left);
       };
+      try {
+        await consume(starts, key, 'subscriptions started');
+      } catch (error) {
+        release();
+        throw error;
+      }
+      return release;
     },
-    liveSubscriptions: (principalId) => live.get(principalId) ?? 0,
+    liveSubscriptions: (principal) => live.get(keyOf(principal)) ?? 0,
   };
 }

@@ -1,5 +1,6 @@
 import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { writeTransaction } from '../db/transaction.js';
+import { reindexEntriesIn } from '../db/search-index.js';
 import { withAuditContext, type AuditContext } from '../audit/context.js';
 import { writeAuditEntries } from '../audit/writer.js';
 import type { ServiceDeps } from './deps.js';
@@ -20,6 +21,7 @@ export async function renameLog(deps: ServiceDeps, context: AuditContext, id: nu
       if (!entry) throw notFound(`No audit log entry with id "${id}"`);
       const previous = entry.name;
       await manager.update(AuditLog, { id, tenantId }, { name });
+      await reindexEntriesIn(manager, [id]);
       entry.name = name;
       await writeAuditEntries(manager, [{ tenantId, resource: 'audit_log', resourceId: String(id), action: 'rename', previousData: { name: previous }, data: { name } }]);
       return entry;

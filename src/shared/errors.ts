@@ -9,6 +9,8 @@ export const ErrorCode = {
   SlowConsumer: 'SLOW_CONSUMER',
   RateLimited: 'RATE_LIMITED',
   SubscriptionLimit: 'SUBSCRIPTION_LIMIT',
+  /** A list was cut to keep the response within MAX_RESPONSE_BYTES; `extensions.after` continues it. */
+  ResponseTooLarge: 'RESPONSE_TOO_LARGE',
   /** A read passed its time budget (READ_TIMEOUT_MS) and was cancelled. */
   QueryTimeout: 'QUERY_TIMEOUT',
   /** The database cannot take writes right now (disk full, I/O error, corruption, locked too long); nothing was stored. */

@@ -1,9 +1,25 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import pino, { type Logger } from 'pino';
+import pino from 'pino';
 import { packageRoot } from './package-root.js';
 
-export type { Logger } from 'pino';
+/** One level of a logger: a message, or an object of fields and a message (pino's calling convention). */
+export interface LogFn {
+  (message: string): void;
+  (fields: object, message?: string): void;
+}
+
+/**
+ * What auditql logs through: a pino logger fits (the server creates one), as do most structured loggers.
+ * Declared here rather than taken from pino so that an app's own compiler settings never have to read
+ * pino's type declarations to type-check auditql's.
+ */
+export interface Logger {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+}
 
 /**
  * What an error may put in a log line: never the values a statement was run with (entry data, meta, ip,

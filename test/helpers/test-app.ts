@@ -17,13 +17,20 @@ import { SignJWT } from 'jose';
 /** The HS256 secret every test app accepts JWTs signed with. */
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256!';
 
-/** A real signed token. `exp` in seconds from now (negative: already expired). */
-export function signToken(claims: { sub: string; name?: string; scope?: string; tenant?: string }, options: { exp?: number; secret?: string } = {}) {
-  return new SignJWT({ ...claims })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuedAt()
-    .setExpirationTime(Math.floor(Date.now() / 1000) + (options.exp ?? 3600))
-    .sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
+/**
+ * A real signed token. `exp` in seconds from now (negative: already expired; `null`: no exp claim).
+ * The tenant claim is `default` unless the claims name one (or set it to `undefined` to leave it out).
+ */
+export function signToken(
+  claims: { sub: unknown; name?: string; scope?: string; tenant?: unknown; [claim: string]: unknown },
+  options: { exp?: number | null; iat?: number | null; secret?: string } = {},
+) {
+  const payload: Record<string, unknown> = { tenant: 'default', ...claims };
+  for (const [key, value] of Object.entries(payload)) if (value === undefined) delete payload[key];
+  const now = Math.floor(Date.now() / 1000);
+  if (options.iat !== null) payload.iat = now + (options.iat ?? 0);
+  if (options.exp !== null) payload.exp = now + (options.exp ?? 3600);
+  return new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(options.secret ?? TEST_JWT_SECRET));
 }
 
 export interface GraphQLResponse<T = Record<string, any>> {
@@ -34,8 +41,11 @@ export interface GraphQLResponse<T = Record<string, any>> {
 /** Counts the SQL statements the app runs, to prove that resolvers do not issue one query per entry. */
 export class StatementCounter implements Logger {
   statements: string[] = [];
-  logQuery(query: string) {
+  /** The parameters of each statement, by index. */
+  parameters: unknown[][] = [];
+  logQuery(query: string, parameters?: unknown[]) {
     this.statements.push(query);
+    this.parameters.push(parameters ?? []);
   }
   logQueryError() {}
   logQuerySlow() {}
@@ -44,6 +54,7 @@ export class StatementCounter implements Logger {
   log() {}
   reset() {
     this.statements = [];
+    this.parameters = [];
   }
   selects() {
     return this.statements.filter((q) => /^\s*(WITH|SELECT)/i.test(q));
@@ -99,7 +110,7 @@ export async function startTestApp(
     production: options.production ?? false,
     evidence,
     // Reads run on reader threads, out of TypeORM's sight: count them where they are handed over.
-    store: { ownsConnection: true, ...options.store, onRead: (statement) => sql.logQuery(statement.sql) },
+    store: { ownsConnection: true, ...options.store, onRead: (statement) => sql.logQuery(statement.sql, [...statement.params]) },
   });
   const { port } = await server.start({ port: 0, host: '127.0.0.1' });
   const url = `http://127.0.0.1:${port}/graphql`;

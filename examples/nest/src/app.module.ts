@@ -4,6 +4,7 @@ import { AuditSubscriber, auditEntities, auditMigrations } from 'auditql';
 import { AuditActorMiddleware } from './audit-actor.middleware';
 import { Note } from './note.entity';
 import { NotesController } from './notes.controller';
+import { CreateNote1764000000000 } from './migrations/1764000000000-create-note';
 
 @Module({
   imports: [
@@ -12,7 +13,7 @@ import { NotesController } from './notes.controller';
       database: process.env.DATABASE ?? ':memory:',
       // The app's entities, plus auditql's; its migrations; and its subscriber.
       entities: [Note, ...auditEntities],
-      migrations: [...auditMigrations],
+      migrations: [CreateNote1764000000000, ...auditMigrations],
       migrationsRun: true,
       subscribers: [AuditSubscriber],
     }),

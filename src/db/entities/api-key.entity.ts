@@ -30,4 +30,8 @@ export class ApiKey {
 
   @Column({ type: 'bigint', name: 'revoked_at', nullable: true, transformer: epochMillis })
   revokedAt!: Date | null;
+
+  /** After this instant the key is refused, and streams it opened end. `null`: it does not expire. */
+  @Column({ type: 'bigint', name: 'expires_at', nullable: true, transformer: epochMillis })
+  expiresAt!: Date | null;
 }

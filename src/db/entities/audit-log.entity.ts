@@ -1,6 +1,6 @@
 import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 import { epochMillis } from './epoch-millis.js';
-import type { JsonValue } from '../../shared/json.js';
+import type { StoredJson } from '../../shared/json.js';
 
 /** Sizes of the columns that hold values taken from request headers (cut to fit when written). */
 export const COLUMN_LENGTH = { ip: 64, userAgent: 1024 } as const;
@@ -44,13 +44,13 @@ export class AuditLog {
   authorType!: string | null;
 
   @Column({ type: 'simple-json', name: 'data', nullable: true })
-  data!: JsonValue | null;
+  data!: StoredJson | null;
 
   @Column({ type: 'simple-json', name: 'previous_data', nullable: true })
-  previousData!: JsonValue | null;
+  previousData!: StoredJson | null;
 
   @Column({ type: 'simple-json', name: 'meta', nullable: true })
-  meta!: JsonValue | null;
+  meta!: StoredJson | null;
 
   @Column({ type: 'varchar', length: COLUMN_LENGTH.ip, name: 'ip', nullable: true })
   ip!: string | null;

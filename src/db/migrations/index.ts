@@ -5,6 +5,8 @@ import { ActivityRollup1763800000003 } from './1763800000003-activity-rollup.js'
 import { Chain1763800000004 } from './1763800000004-chain.js';
 import { StorageProbe1763800000005 } from './1763800000005-storage-probe.js';
 import { ServerSecrets1763800000016 } from './1763800000016-server-secrets.js';
+import { ApiKeyExpiry1763800000100 } from './1763800000100-api-key-expiry.js';
+import { SearchIndex1763800000101 } from './1763800000101-search-index.js';
 import { Postgres1763800000200 } from './1763800000200-postgres.js';
 
 /** Every migration, oldest first. Listed explicitly so that bundlers and the library face need no glob. */
@@ -16,5 +18,7 @@ export const migrations = [
   Chain1763800000004,
   StorageProbe1763800000005,
   ServerSecrets1763800000016,
+  ApiKeyExpiry1763800000100,
+  SearchIndex1763800000101,
   Postgres1763800000200,
 ];

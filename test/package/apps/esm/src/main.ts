@@ -23,6 +23,8 @@ const dataSource = new DataSource({
   subscribers: [AuditSubscriber],
 });
 await dataSource.initialize();
+// The app's own table, as its own migration would create it.
+await dataSource.query('CREATE TABLE "book" ("id" INTEGER PRIMARY KEY AUTOINCREMENT, "title" varchar NOT NULL)');
 await withAuditContext({ author: { id: 'u1', name: 'Ada' } }, () => dataSource.getRepository(Book).save({ title: 'Dune' }));
 const entry = await dataSource.getRepository(AuditLog).findOneByOrFail({ resource: 'book' });
 console.log(

@@ -1,0 +1,155 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { exec, runAsync, statement, type Work } from './sql.js';
+import type { AuditStore } from './store.js';
+
+/**
+ * The substring-search index over entries (SQLite FTS5, trigram tokenizer; created by the SearchIndex
+ * migration). Kept outside the write path: entries are added in batches by `startSearchIndexer`, which
+ * records the last id it indexed (the watermark). A search combines the index, for entries up to the
+ * watermark, with a scan of the entries after it, so an entry is found as soon as its write is
+ * acknowledged. Entry ids grow in commit order (AUTOINCREMENT, one writer at a time), so "after the
+ * watermark" is exactly "not indexed yet".
+ */
+export const SEARCH_TABLE = 'audit_log_search';
+export const SEARCH_STATE_TABLE = 'audit_log_search_state';
+
+/** Entries indexed per transaction: a batch holds the write lock for ~20 ms (≈35 µs per entry, measured). */
+export const SEARCH_INDEX_BATCH = 500;
+
+const SEARCHED_COLUMNS = ['name', 'resource', 'resource_id', 'action', 'author_name'] as const;
+const COLUMN_LIST = SEARCHED_COLUMNS.map((c) => `"${c}"`).join(', ');
+
+/** Marks the indexer's own statements in query logs (and keeps them out of per-request statement counts). */
+const TAG = '/* auditql search indexer */ ';
+
+const available = new WeakMap<DataSource, boolean>();
+
+/** Whether this database has the index (known once `detectSearchIndex` has run; until then, searches scan). */
+export function searchIndexAvailable(dataSource: DataSource): boolean {
+  return available.get(dataSource) === true;
+}
+
+export async function detectSearchIndex(dataSource: DataSource, store: AuditStore): Promise<boolean> {
+  let found = false;
+  if (store.dialect === 'sqlite') {
+    const rows = await store.read(statement(`${TAG}SELECT "name" FROM "sqlite_master" WHERE "name" IN (?, ?)`, [SEARCH_TABLE, SEARCH_STATE_TABLE]));
+    found = rows.length === 2;
+  }
+  available.set(dataSource, found);
+  return found;
+}
+
+/** Adds up to `limit` entries after the watermark to the index and moves the watermark; returns how many. */
+export function indexPendingEntries(store: AuditStore, limit = SEARCH_INDEX_BATCH): Promise<number> {
+  return store.write(function* () {
+    const { rows } = yield* exec(
+      `${TAG}SELECT "id", ${COLUMN_LIST} FROM "audit_log" WHERE "id" > (SELECT "indexed_through" FROM "${SEARCH_STATE_TABLE}" WHERE "id" = 1) ORDER BY "id" LIMIT ?`,
+      [limit],
+    );
+    if (rows.length === 0) return 0;
+    const params: unknown[] = [];
+    for (const row of rows) params.push(row.id, ...SEARCHED_COLUMNS.map((c) => row[c]));
+    const tuples = rows.map(() => `(${['?', ...SEARCHED_COLUMNS.map(() => '?')].join(', ')})`).join(', ');
+    yield* exec(`${TAG}INSERT INTO "${SEARCH_TABLE}" ("rowid", ${COLUMN_LIST}) VALUES ${tuples}`, params);
+    yield* exec(`${TAG}UPDATE "${SEARCH_STATE_TABLE}" SET "indexed_through" = ? WHERE "id" = 1`, [rows[rows.length - 1]!.id]);
+    return rows.length;
+  });
+}
+
+/** Entries after the watermark, waiting to be indexed (and scanned by searches meanwhile). */
+export async function pendingSearchEntries(store: AuditStore): Promise<number> {
+  const [row] = await store.read<{ n: number }>(
+    statement(`SELECT COUNT(*) AS "n" FROM "audit_log" WHERE "id" > (SELECT "indexed_through" FROM "${SEARCH_STATE_TABLE}")`),
+  );
+  return Number(row?.n ?? 0);
+}
+
+function idList(ids: readonly number[]): string {
+  return ids.map(() => '?').join(', ');
+}
+
+function* hasIndex(): Work<boolean> {
+  const { rows } = yield* exec(`SELECT "name" FROM "sqlite_master" WHERE "type" = 'table' AND "name" = ?`, [SEARCH_TABLE]);
+  return rows.length === 1;
+}
+
+/**
+ * Takes deleted entries out of the index, inside the transaction that deletes them (retention):
+ * `yield* removeFromSearchIndex(ids)` in a `store.write` work. (Were it skipped, searches would still be
+ * right, since every match is checked against the entry itself; the index would only keep dead weight.)
+ * SQLite only: elsewhere it does nothing.
+ */
+export function* removeFromSearchIndex(ids: readonly number[]): Work<void> {
+  if (ids.length === 0 || !(yield* hasIndex())) return;
+  yield* exec(`DELETE FROM "${SEARCH_TABLE}" WHERE "rowid" IN (${idList(ids)})`, [...ids]);
+}
+
+/**
+ * Indexes entries again after their searched fields changed (a rename, an erased author name), inside the
+ * transaction that changes them. Entries after the watermark are left to the indexer.
+ */
+export function* reindexEntries(ids: readonly number[]): Work<void> {
+  if (ids.length === 0 || !(yield* hasIndex())) return;
+  yield* exec(`DELETE FROM "${SEARCH_TABLE}" WHERE "rowid" IN (${idList(ids)})`, [...ids]);
+  yield* exec(
+    `INSERT INTO "${SEARCH_TABLE}" ("rowid", ${COLUMN_LIST}) SELECT "id", ${COLUMN_LIST} FROM "audit_log" ` +
+      `WHERE "id" IN (${idList(ids)}) AND "id" <= (SELECT "indexed_through" FROM "${SEARCH_STATE_TABLE}")`,
+    [...ids],
+  );
+}
+
+/** The same, through a transactional TypeORM EntityManager (for code still written on TypeORM transactions). */
+export function reindexEntriesIn(manager: EntityManager, ids: readonly number[]): Promise<void> {
+  const type: string = manager.connection.options.type;
+  if (type !== 'sqlite' && type !== 'better-sqlite3') return Promise.resolve();
+  return runAsync(manager, reindexEntries(ids));
+}
+
+export interface SearchIndexer {
+  /** Indexes everything written so far; resolves when caught up. */
+  flush(): Promise<void>;
+  /** Stops it; resolves once a batch under way has committed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Keeps the index caught up: every `intervalMs` it indexes what was written since, batch after batch,
+ * yielding between batches so that requests and writes go on. Does nothing where there is no index.
+ */
+export function startSearchIndexer(dataSource: DataSource, store: AuditStore, options: { intervalMs?: number; onError?: (error: unknown) => void } = {}): SearchIndexer {
+  let stopped = false;
+  let running: Promise<void> | undefined;
+  const ready = detectSearchIndex(dataSource, store).catch((error) => {
+    options.onError?.(error);
+    return false;
+  });
+  const catchUp = async () => {
+    if (!(await ready)) return;
+    while (!stopped && dataSource.isInitialized) {
+      const indexed = await indexPendingEntries(store);
+      if (indexed < SEARCH_INDEX_BATCH) return;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  const run = () => {
+    running ??= catchUp()
+      .catch((error) => options.onError?.(error))
+      .finally(() => (running = undefined));
+    return running;
+  };
+  const timer = setInterval(() => void run(), options.intervalMs ?? 250);
+  timer.unref();
+  void run();
+  return {
+    async flush() {
+      // A run already under way may have read its batch before the latest writes: run once more after it.
+      await run();
+      await run();
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}
