@@ -1,3 +1,4 @@
+import { stripVTControlCharacters } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { migrations } from '../src/db/migrations/index.js';
 import 'reflect-metadata';
@@ -69,9 +70,11 @@ describe('SQLite connection settings', () => {
 
   it("is what TypeORM's own CLI uses for migrations (ormconfig.ts)", () => {
     const file = join(dir, 'cli.sqlite');
+    // TypeORM colours its output when it thinks a terminal (or CI) is watching.
+    const lines = (output: string) => stripVTControlCharacters(output).trim().split('\n');
     const show = () => spawnSync('npm', ['run', '--silent', 'migration:show'], { env: { ...process.env, DATABASE_URL: `sqlite:${file}` }, encoding: 'utf8' });
-    expect(show().stdout.trim().split('\n')).toEqual(migrations.map((m) => `[ ] ${m.name}`));
+    expect(lines(show().stdout)).toEqual(migrations.map((m) => `[ ] ${m.name}`));
     spawnSync(process.execPath, ['dist/cjs/cli.js', 'migrate'], { env: { ...process.env, DATABASE_URL: `sqlite:${file}` } });
-    expect(show().stdout.trim().split('\n')).toEqual(migrations.map((m) => `[X] ${migrations.indexOf(m) + 1} ${m.name}`));
+    expect(lines(show().stdout)).toEqual(migrations.map((m) => `[X] ${migrations.indexOf(m) + 1} ${m.name}`));
   });
 });
