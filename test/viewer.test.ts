@@ -173,6 +173,12 @@ describe.skipIf(missing)('viewer at /audit-log', () => {
     expect(facts).toContain('Erin Park (user, id u-erin)');
     expect(facts).toContain('198.51.100.23');
     expect(facts).toContain('Mozilla/5.0 (X11; Linux x86_64) Backoffice');
+    // Its place in the tamper-evident chain, as the API reports it.
+    const id = new URL(page.url()).searchParams.get('entry')!;
+    const chained = (await app.gql(`{ auditLog(id: "${id}") { sequence hash previousHash } }`)).data!.auditLog;
+    expect(facts).toMatch(new RegExp(`Sequence\\s+${chained.sequence}\\b`));
+    expect(facts).toContain(chained.hash);
+    expect(facts).toContain(chained.previousHash);
     const diff = await dialog.locator('table.diff tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent)));
     expect(diff).toEqual([
       ['email', 'changed', 'old@example.com', 'new@example.com'],
