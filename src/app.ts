@@ -175,7 +175,10 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
       requireExp: jwt.requireExp,
     }),
   );
-  const quotas = createQuotas(limits, redis ? { client: redis.client, prefix: redis.prefix } : undefined);
+  const quotas = createQuotas(
+    limits,
+    redis ? { client: redis.client, prefix: redis.prefix, subscriptionLeaseMs: limits.subscriptionLeaseMs, onError: throttled(logger, 'redis') } : undefined,
+  );
   const commit = createGroupCommit({
     store,
     clock: () => nextTimestamp(dataSource),
@@ -234,6 +237,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
       await closed;
     }
     stopAnnouncing();
+    quotas.close();
     await relayed?.close();
     await redis?.close();
     await store.close();

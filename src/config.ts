@@ -105,8 +105,13 @@ export interface Limits {
   maxJsonKeys: number;
   /** Live subscriptions one WebSocket connection may hold. @default 20 */
   subscriptionsPerConnection: number;
-  /** Live subscriptions one principal may hold across all connections. @default 100 */
+  /** Live subscriptions one principal may hold across all connections (and, with Redis, all instances). @default 100 */
   subscriptionsPerPrincipal: number;
+  /**
+   * With Redis: how long the subscriptions of an instance that stopped (killed, cut off) keep counting
+   * against their principals. Open streams renew theirs every third of it. @default 30000
+   */
+  subscriptionLeaseMs: number;
   /** Writes (logEvent) one principal may make per second. @default 500 */
   writesPerSecond: number;
   /** Subscriptions one principal may start per minute. @default 120 */
@@ -161,6 +166,7 @@ export const defaultLimits: Limits = {
   maxJsonKeys: 2000,
   subscriptionsPerConnection: 20,
   subscriptionsPerPrincipal: 100,
+  subscriptionLeaseMs: 30_000,
   writesPerSecond: 500,
   subscriptionStartsPerMinute: 120,
   maxQueryCost: 1000,
@@ -330,6 +336,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxJsonKeys: integer(env, 'MAX_JSON_KEYS', defaultLimits.maxJsonKeys, 1, 1_000_000),
       subscriptionsPerConnection: integer(env, 'SUBSCRIPTIONS_PER_CONNECTION', defaultLimits.subscriptionsPerConnection, 1, 10_000),
       subscriptionsPerPrincipal: integer(env, 'SUBSCRIPTIONS_PER_PRINCIPAL', defaultLimits.subscriptionsPerPrincipal, 1, 1_000_000),
+      subscriptionLeaseMs: Math.max(1000, parseDuration(env, 'SUBSCRIPTION_LEASE', defaultLimits.subscriptionLeaseMs)),
       writesPerSecond: integer(env, 'WRITE_RATE_LIMIT', defaultLimits.writesPerSecond, 1, 1_000_000),
       subscriptionStartsPerMinute: integer(env, 'SUBSCRIBE_RATE_LIMIT', defaultLimits.subscriptionStartsPerMinute, 1, 1_000_000),
       maxQueryCost: integer(env, 'MAX_QUERY_COST', defaultLimits.maxQueryCost, 1, 1_000_000_000),

@@ -3,6 +3,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import type { Limits } from '../config.js';
 import type { Principal } from '../auth/principal.js';
 import { ErrorCode } from '../shared/errors.js';
+import { createSubscriptionLeases, type LeaseClient } from './subscription-leases.js';
 
 /** Whom a quota counts: a principal is only unique within its tenant (two tenants may both have a user "42"). */
 export type QuotaSubject = Pick<Principal, 'tenantId' | 'id'>;
@@ -16,6 +17,8 @@ export interface Quotas {
   /** Reserves a live subscription for the principal; the returned release is safe to call twice. */
   acquireSubscription(principal: QuotaSubject): Promise<() => void>;
   liveSubscriptions(principal: QuotaSubject): number;
+  /** Stops renewing shared subscription leases (they lapse on their own). */
+  close(): void;
 }
 
 function rateLimited(what: string, result: RateLimiterRes): GraphQLError {
@@ -28,15 +31,19 @@ function rateLimited(what: string, result: RateLimiterRes): GraphQLError {
 /** Where rates are counted when several instances share them (rate-limiter-flexible's Redis store). */
 export interface SharedRateStore {
   /** An ioredis client (best with `enableOfflineQueue: false`). */
-  client: unknown;
+  client: LeaseClient;
   prefix: string;
+  /** How long a subscription's reservation outlives an instance that stopped renewing it. @default 30000 */
+  subscriptionLeaseMs?: number;
+  onError?: (error: unknown) => void;
 }
 
 const keyOf = (subject: QuotaSubject) => JSON.stringify([subject.tenantId, subject.id]);
 
 /**
  * Per-principal rates and per-tenant write volume (rate-limiter-flexible: in memory, or in Redis shared by
- * every instance, falling back to memory while Redis is away), and caps on live subscriptions (per instance).
+ * every instance, falling back to memory while Redis is away), and caps on live subscriptions (across
+ * instances through leases in Redis when it is given, falling back to this instance's count while it is away).
  */
 export function createQuotas(
   limits: Pick<Limits, 'writesPerSecond' | 'subscriptionStartsPerMinute' | 'subscriptionsPerPrincipal'> & Partial<Pick<Limits, 'tenantWriteBytesPerHour'>>,
@@ -52,6 +59,21 @@ export function createQuotas(
   const bytesPerHour = limits.tenantWriteBytesPerHour ?? 0;
   const writtenBytes = bytesPerHour > 0 ? limiter(bytesPerHour, 3600, 'tenant-bytes') : null;
   const live = new Map<string, number>();
+  const leases = shared ? createSubscriptionLeases(shared.client, shared.prefix, shared.subscriptionLeaseMs ?? 30_000, shared.onError ?? (() => undefined)) : null;
+  const overLimit = () =>
+    new GraphQLError(`At most ${limits.subscriptionsPerPrincipal} live subscriptions per principal`, { extensions: { code: ErrorCode.SubscriptionLimit } });
+  /** A lease in Redis; null when Redis did not answer and this instance's own count decides. */
+  const lease = async (key: string): Promise<string | null> => {
+    if (!leases) return null;
+    let member: string | false;
+    try {
+      member = await leases.acquire(key, limits.subscriptionsPerPrincipal);
+    } catch {
+      return null;
+    }
+    if (member === false) throw overLimit();
+    return member;
+  };
   const consume = async (limiter: RateLimiterAbstract, key: string, what: string, points = 1) => {
     try {
       await limiter.consume(key, points);
@@ -69,18 +91,26 @@ export function createQuotas(
       const key = keyOf(principal);
       // Check and reserve in one synchronous step: two subscribes racing for the last slot cannot both pass.
       const current = live.get(key) ?? 0;
-      if (current >= limits.subscriptionsPerPrincipal) {
-        throw new GraphQLError(`At most ${limits.subscriptionsPerPrincipal} live subscriptions per principal`, { extensions: { code: ErrorCode.SubscriptionLimit } });
-      }
+      if (current >= limits.subscriptionsPerPrincipal) throw overLimit();
       live.set(key, current + 1);
       let released = false;
+      let member: string | null = null;
       const release = () => {
         if (released) return;
         released = true;
+        if (member !== null) leases?.release(key, member);
         const left = (live.get(key) ?? 1) - 1;
         if (left <= 0) live.delete(key);
         else live.set(key, left);
       };
+      try {
+        // Across instances: one atomic check-and-reserve in Redis.
+        member = await lease(key);
+      } catch (error) {
+        release();
+        throw error;
+      }
+
       try {
         await consume(starts, key, 'subscriptions started');
       } catch (error) {
@@ -90,5 +120,6 @@ export function createQuotas(
       return release;
     },
     liveSubscriptions: (principal) => live.get(keyOf(principal)) ?? 0,
+    close: () => leases?.stop(),
   };
 }
