@@ -8,6 +8,7 @@ import { ingest } from './cases/ingest.js';
 import { burst, fanOut } from './cases/fan-out.js';
 import { postgresChart, postgresFanOut, postgresIngest, postgresList } from './cases/postgres.js';
 import { chainVerify, chainWrites } from './cases/chain.js';
+import { erasure } from './cases/erasure.js';
 import type { CaseResult } from './stats.js';
 
 /**
@@ -29,6 +30,7 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   'pg-fan-out': postgresFanOut,
   'chain-writes': chainWrites,
   'chain-verify': chainVerify,
+  erasure,
 };
 
 const only = process.env.BENCH_CASE;
