@@ -9,6 +9,7 @@ import { burst, fanOut } from './cases/fan-out.js';
 import { postgresChart, postgresFanOut, postgresIngest, postgresList } from './cases/postgres.js';
 import { chainVerify, chainWrites } from './cases/chain.js';
 import { availability } from './cases/availability.js';
+import { erasure } from './cases/erasure.js';
 import type { CaseResult } from './stats.js';
 
 /**
@@ -31,6 +32,7 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   'chain-writes': chainWrites,
   'chain-verify': chainVerify,
   availability,
+  erasure,
 };
 
 const only = process.env.BENCH_CASE;

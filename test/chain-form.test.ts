@@ -63,7 +63,7 @@ describe('the canonical form', () => {
     const [row] = link([entry(1)]).rows;
     expect(row!.data).toBe(canonicalJson(entry(1).data!));
     expect(row!.meta).toBe('{"Z":2,"requestId":"r1","é":1}');
-    expect(row!.personalPaths).toEqual(['/authorName', '/data/customer/email', '/ip', '/userAgent']);
+    expect(row!.personalPaths).toEqual(['/authorId', '/authorName', '/data/customer/email', '/ip', '/userAgent']);
     expect(row!.salt).toMatch(/^[0-9a-f]{32}$/);
     // The digested value appears in the hashed text only as its digest.
     expect(factsText(row!)).not.toContain('c1@example.com');
@@ -71,7 +71,7 @@ describe('the canonical form', () => {
   });
 
   it('gives an entry without personal values no salt', () => {
-    const [row] = link([entry(2, { ip: null, data: null })]).rows;
+    const [row] = link([entry(2, { authorId: null, ip: null, data: null })]).rows;
     expect(row!.personalPaths).toEqual([]);
     expect(row!.salt).toBeNull();
   });
@@ -80,7 +80,7 @@ describe('the canonical form', () => {
     const m = nameRuleMatcher(['email', 'firstName', /^ssn$/i]);
     expect(['email', 'userEmail', 'email_address', 'EMAIL', 'first_name', 'customer-first-name', 'SSN'].map(m)).toEqual([true, true, true, true, true, true, true]);
     expect(['emails', 'name', 'first', 'ssnx', 'firstname'].map(m)).toEqual([false, false, false, false, false]);
-    expect(findPersonalPaths({ authorName: null, ip: null, userAgent: null, data: { 'a/b': { email: 'x' }, list: [{ email: 'y' }] }, previousData: null, meta: null }, m)).toEqual([
+    expect(findPersonalPaths({ authorId: null, authorName: null, ip: null, userAgent: null, data: { 'a/b': { email: 'x' }, list: [{ email: 'y' }] }, previousData: null, meta: null }, m)).toEqual([
       '/data/a~1b/email',
       '/data/list/0/email',
     ]);

@@ -34,7 +34,7 @@ describe('the chain migration', () => {
       await after.runMigrations({ transaction: 'each' });
       const rows = await after.getRepository(AuditLog).find({ order: { id: 'ASC' } });
       expect(rows.map((r) => [r.tenantId, r.sequence])).toEqual([['acme', 1], ['default', 1], ['default', 2], ['acme', 2], ['default', 3], ['default', 4], ['acme', 3]]);
-      expect(rows[1]!.personalPaths).toEqual(['/authorName', '/data/email', '/ip']);
+      expect(rows[1]!.personalPaths).toEqual(['/authorId', '/authorName', '/data/email', '/ip']);
       const [stored] = await after.query(`SELECT data, meta FROM audit_log WHERE id = 1`);
       expect(stored).toEqual({ data: canonicalJson({ title: 'T0', email: 'u0@x.io', a: 1 }), meta: '{"a":2,"z":1}' });
 

@@ -13,7 +13,7 @@ import type { AuditStore, StoreOptions } from './store-types.js';
 
 export const defaultStoreOptions: StoreOptions = { ...defaultStorage, ownsConnection: false };
 
-function rawHandle(dataSource: DataSource): SyncDatabase | undefined {
+export function rawHandle(dataSource: DataSource): SyncDatabase | undefined {
   if (dataSource.options.type !== 'better-sqlite3') return undefined;
   return (dataSource.driver as unknown as { databaseConnection: SyncDatabase }).databaseConnection;
 }

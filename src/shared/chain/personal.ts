@@ -1,7 +1,9 @@
 /**
  * Which values of an entry are personal, so that they enter the hash only as salted digests and can be
- * erased later without breaking the chain. Three are fixed (the author's name, the IP address and the user
- * agent); inside `data`, `previousData` and `meta`, fields are personal when their name matches a rule.
+ * erased later without breaking the chain. Four are fixed (the author's id and name, the IP address and the
+ * user agent); inside `data`, `previousData` and `meta`, fields are personal when their name matches a rule.
+ * The author's id is one of them so that erasure can replace it with a pseudonym: an id an app chose is
+ * often an e-mail address or a login name.
  */
 import type { JsonValue } from '../json.js';
 import { encodePointer } from './pointer.js';
@@ -10,7 +12,7 @@ import { encodePointer } from './pointer.js';
 export type FieldMatcher = (field: string) => boolean;
 
 /** The values that are always personal when present. */
-export const FIXED_PERSONAL_PATHS = ['/authorName', '/ip', '/userAgent'] as const;
+export const FIXED_PERSONAL_PATHS = ['/authorId', '/authorName', '/ip', '/userAgent'] as const;
 
 /**
  * The default rules for personal fields inside data, previousData and meta (PERSONAL_FIELDS): contact
@@ -52,6 +54,7 @@ export function nameRuleMatcher(rules: ReadonlyArray<string | RegExp>): FieldMat
 
 /** What the path finder needs of an entry. */
 export interface PersonalSource {
+  authorId: string | null;
   authorName: string | null;
   ip: string | null;
   userAgent: string | null;
@@ -78,6 +81,7 @@ function walk(value: JsonValue, path: Array<string | number>, matcher: FieldMatc
 /** The pointers of an entry's personal values, sorted (UTF-16 code units, as JCS sorts keys). */
 export function findPersonalPaths(entry: PersonalSource, matcher: FieldMatcher): string[] {
   const out: string[] = [];
+  if (entry.authorId !== null) out.push('/authorId');
   if (entry.authorName !== null) out.push('/authorName');
   if (entry.ip !== null) out.push('/ip');
   if (entry.userAgent !== null) out.push('/userAgent');

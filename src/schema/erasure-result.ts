@@ -1,0 +1,47 @@
+import { eraseActor, type ErasureResult } from '../services/erasure.js';
+import { forbidden } from '../shared/errors.js';
+import { AuditLogRef } from './audit-log.js';
+import { builder } from './builder.js';
+import { COST } from './cost.js';
+
+const ErasureResultRef = builder.objectRef<ErasureResult>('ErasureResult').implement({
+  description: "What an erasure of an author's personal data did (README, \"Erasure\").",
+  fields: (t) => ({
+    erasedEntries: t.exposeInt('erasedEntries', { description: 'Entries whose personal values were erased now (0 when the author has none left).' }),
+    pseudonym: t.exposeString('pseudonym', { description: "What the author's id became in those entries: the same for the same author in every erasure." }),
+    entry: t.field({ type: AuditLogRef, description: 'The entry that records the erasure (resource "audit_log", action "erase"); it holds none of the erased values.', resolve: (result) => result.entry }),
+    storageCleared: t.exposeBoolean('storageCleared', {
+      description: "SQLite: the database's files no longer hold the erased bytes (write-ahead log truncated). False on PostgreSQL, or when readers held the log for the whole wait.",
+    }),
+  }),
+});
+
+builder.mutationField('eraseActor', (t) =>
+  t.field({
+    type: ErasureResultRef,
+    authScopes: { admin: true },
+    complexity: COST.one,
+    description:
+      "GDPR Art. 17: removes an author's name, IP address, user agent and personal fields from every entry of the caller's tenant they authored, and replaces their id with a pseudonym. The chain still verifies (each value's salted digest stays). Recorded as an entry.",
+    args: {
+      authorId: t.arg.id({ required: true }),
+      reason: t.arg.string({ required: true, description: 'Why: a request reference, the legal ground. Stored as written, so it should name no one.' }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const principal = ctx.principal;
+      if (!principal) throw forbidden('Erasure needs the audit:admin scope');
+      return eraseActor(
+        { dataSource: ctx.dataSource, store: ctx.store, publish: (entry) => ctx.pubsub.publish(entry) },
+        {
+          tenantId: ctx.tenantId,
+          authorId: String(args.authorId),
+          reason: args.reason,
+          by: { id: principal.id, name: principal.name, type: principal.type },
+          ip: ctx.audit.ip ?? null,
+          userAgent: ctx.audit.userAgent ?? null,
+          operation: 'eraseActor',
+        },
+      );
+    },
+  }),
+);

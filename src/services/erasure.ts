@@ -1,0 +1,174 @@
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import type { AuditActor } from '../audit/context.js';
+import { chainSettings } from '../audit/chain/settings.js';
+import { entryRows, insertEntries, nextTimestamp } from '../audit/writer.js';
+import type { AuditLog } from '../db/entities/audit-log.entity.js';
+import { optimizeSearchIndex, reindexEntries } from '../db/search-index.js';
+import { truncateWal, withSecureDelete } from '../db/secure-delete.js';
+import { exec, type Work } from '../db/sql.js';
+import { canonicalJson } from '../shared/chain/canonical.js';
+import { eraseRow } from '../shared/chain/erase.js';
+import { CHAIN_COLUMNS, chainRowFromDb, type RawChainRow } from '../shared/chain/rows.js';
+import { badUserInput } from '../shared/errors.js';
+import type { ServiceDeps } from './deps.js';
+
+/** Entries erased per transaction: each is short, so writes of others go on between them. */
+export const ERASURE_BATCH = 200;
+const MAX_AUTHOR_ID = 255;
+const MAX_REASON = 1000;
+const SECRET_NAME = 'erasure-pseudonym-hmac';
+
+export interface ErasureDeps extends Pick<ServiceDeps, 'dataSource' | 'store'> {
+  /** Hands the erasure's own entry to live subscribers once it has committed. */
+  publish?(entry: AuditLog): void;
+}
+
+export interface EraseActorInput {
+  tenantId: string;
+  /** The author whose entries are erased (`author_id`). */
+  authorId: string;
+  /** Why (the request's reference, the legal ground): stored in the erasure's entry as written. */
+  reason: string;
+  /** Who erases: the author of the erasure's entry. */
+  by: AuditActor;
+  ip?: string | null;
+  userAgent?: string | null;
+  /** The operation recorded in the entry's meta: `eraseActor`, `auditql erase`. */
+  operation: string;
+}
+
+export interface ErasureResult {
+  /** Entries whose personal values were erased now. */
+  erasedEntries: number;
+  /** What the author's id became in those entries. */
+  pseudonym: string;
+  /** The entry that records the erasure (resource `audit_log`, action `erase`). */
+  entry: AuditLog;
+  /**
+   * SQLite: the write-ahead log was truncated after the erasure, so the erased bytes are left nowhere in the
+   * database's files. False on PostgreSQL (old row versions stay until VACUUM FULL) or when readers kept the
+   * log in use for the whole wait.
+   */
+  storageCleared: boolean;
+}
+
+/** The server's key for pseudonyms, made on first use and kept in the database (every instance shares it). */
+function* pseudonymKey(): Work<string> {
+  yield* exec(`INSERT INTO "audit_server_secret" ("name", "value", "created_at") VALUES (?, ?, ?) ON CONFLICT ("name") DO NOTHING`, [
+    SECRET_NAME,
+    randomBytes(32).toString('base64url'),
+    Date.now(),
+  ]);
+  const { rows } = yield* exec<{ value: string }>(`SELECT "value" FROM "audit_server_secret" WHERE "name" = ?`, [SECRET_NAME]);
+  return rows[0]!.value;
+}
+
+/**
+ * The pseudonym of an author in a tenant: `erased:` and 32 hex characters of HMAC-SHA256 under the server's
+ * key. The same person gets the same pseudonym in every erasure, so their erased entries still read as one
+ * actor's; without the key, it cannot be traced back to the id.
+ */
+export function pseudonymOf(key: string, tenantId: string, authorId: string): string {
+  return `erased:${createHmac('sha256', key).update(canonicalJson([tenantId, authorId])).digest('hex').slice(0, 32)}`;
+}
+
+function validate(input: EraseActorInput): { authorId: string; reason: string } {
+  const authorId = input.authorId.trim();
+  if (authorId === '') throw badUserInput('authorId must not be empty', 'authorId');
+  if (input.authorId.length > MAX_AUTHOR_ID) throw badUserInput(`authorId takes at most ${MAX_AUTHOR_ID} characters`, 'authorId');
+  const reason = input.reason.trim();
+  if (reason === '') throw badUserInput('reason must not be empty: say why (a request reference, the legal ground)', 'reason');
+  if (reason.length > MAX_REASON) throw badUserInput(`reason takes at most ${MAX_REASON} characters`, 'reason');
+  return { authorId: input.authorId, reason };
+}
+
+/**
+ * Erases up to ERASURE_BATCH of the author's entries after id `after`: personal values replaced by their
+ * digests, salt dropped, the author's id replaced by the pseudonym; the search index takes the new values.
+ */
+function* eraseBatch(dialect: ErasureDeps['store']['dialect'], tenantId: string, authorId: string, pseudonym: string, after: number): Work<{ found: number; erased: number; last: number }> {
+  const { rows } = yield* exec<RawChainRow & { id: number | string }>(
+    `SELECT "id", ${CHAIN_COLUMNS} FROM "audit_log" WHERE "tenant_id" = ? AND "author_id" = ? AND "id" > CAST(? AS BIGINT) ORDER BY "id" LIMIT ?`,
+    [tenantId, authorId, after, ERASURE_BATCH],
+  );
+  const changed: number[] = [];
+  for (const raw of rows) {
+    const erased = eraseRow(chainRowFromDb(raw), pseudonym);
+    if (!erased) continue;
+    yield* exec(
+      `UPDATE "audit_log" SET "author_id" = ?, "author_name" = ?, "ip" = ?, "user_agent" = ?, "data" = ?, "previous_data" = ?, "meta" = ?, "salt" = NULL, "erased_digests" = ? WHERE "id" = CAST(? AS BIGINT)`,
+      [erased.authorId, erased.authorName, erased.ip, erased.userAgent, erased.data, erased.previousData, erased.meta, JSON.stringify(erased.erasedDigests), raw.id],
+    );
+    changed.push(Number(raw.id));
+  }
+  // PostgreSQL's search expression is an index over the row: the update keeps it.
+  if (dialect === 'sqlite') yield* reindexEntries(changed);
+  return { found: rows.length, erased: changed.length, last: rows.length > 0 ? Number(rows[rows.length - 1]!.id) : after };
+}
+
+/**
+ * GDPR Art. 17 erasure of one author in one tenant (README, "Erasure"). Every entry whose `author_id` is
+ * theirs loses the author's name, IP address, user agent and the personal fields inside data,
+ * previousData and meta (its `personalPaths`); its author id becomes a pseudonym. Each value's salted
+ * digest stays in `erasedDigests`, so the chain verifies as before. Runs in short transactions of
+ * ERASURE_BATCH entries; the last one also records the erasure as an entry (without the erased values),
+ * so that once it commits no entry of the author is left unerased. Then, on SQLite, the search index is
+ * rewritten and the write-ahead log truncated, so the erased bytes are gone from the files too.
+ *
+ * Entries that merely mention the person inside data or meta (someone else's change to their record) are
+ * not touched: their personal fields are erased when their own authors are, or by retention.
+ */
+export async function eraseActor(deps: ErasureDeps, input: EraseActorInput): Promise<ErasureResult> {
+  const { authorId, reason } = validate(input);
+  const { dataSource, store } = deps;
+  const dialect = store.dialect;
+  const key = await store.write(pseudonymKey);
+  const pseudonym = pseudonymOf(key, input.tenantId, authorId);
+  let erasedEntries = 0;
+  let after = 0;
+  for (;;) {
+    const step = await store.write(() =>
+      withSecureDelete(
+        dialect,
+        (function* (): Work<{ done: boolean; last: number; erased: number; entry?: AuditLog }> {
+          const batch = yield* eraseBatch(dialect, input.tenantId, authorId, pseudonym, after);
+          if (batch.found === ERASURE_BATCH) return { done: false, last: batch.last, erased: batch.erased };
+          // The last batch: the record commits with it.
+          const [entry] = entryRows(
+            [{
+              tenantId: input.tenantId,
+              resource: 'audit_log',
+              action: 'erase',
+              resourceId: pseudonym,
+              author: input.by,
+              ip: input.ip ?? null,
+              userAgent: input.userAgent ?? null,
+              meta: { operation: input.operation, reason, pseudonym, erasedEntries: erasedEntries + batch.erased },
+            }],
+            { transactionId: randomUUID(), createdAt: new Date(nextTimestamp(dataSource)) },
+          );
+          yield* insertEntries(dialect, [entry!], chainSettings(dataSource));
+          return { done: true, last: batch.last, erased: batch.erased, entry };
+        })(),
+      ),
+    );
+    erasedEntries += step.erased;
+    after = step.last;
+    if (step.done) {
+      deps.publish?.(step.entry!);
+      const storageCleared = dialect === 'sqlite' ? await clearSqliteStorage(deps, erasedEntries > 0) : false;
+      return { erasedEntries, pseudonym, entry: step.entry!, storageCleared };
+    }
+    // Other writes go on between the batches.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/**
+ * The search index is rewritten (deleted FTS5 rows keep their tokens until their segment is merged), with
+ * secure deletion on, and the write-ahead log, which holds pages as they were, is truncated.
+ */
+async function clearSqliteStorage(deps: ErasureDeps, erased: boolean): Promise<boolean> {
+  if (erased) await deps.store.write(() => withSecureDelete('sqlite', optimizeSearchIndex()));
+  return truncateWal(deps.dataSource);
+}
