@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +29,16 @@ const ENTRIES = /* GraphQL */ `
   }
 `;
 type Node = Record<string, any>;
+
+/** The trigrams the search index makes of these texts (case-folded, as its tokenizer does). */
+function trigrams(texts: Array<string | null>): Set<string> {
+  const found = new Set<string>();
+  for (const text of texts) {
+    const chars = [...(text ?? '').toLowerCase()];
+    for (let i = 0; i + 3 <= chars.length; i++) found.add(chars.slice(i, i + 3).join(''));
+  }
+  return found;
+}
 
 /** A's and B's entries: through the API (user agent from the request) and in an app's own transaction (with an IP). */
 async function seedPeople(app: TestApp, people: Array<typeof ANN | typeof CARL>) {
@@ -111,6 +122,16 @@ describe('erasure on SQLite', () => {
   let app: TestApp;
   let erased: { pseudonym: string; erasedEntries: number; storageCleared: boolean; entry: Node };
   let cursorBefore: string;
+  let annTrigramsBefore: string[] = [];
+  const searchPages = () => {
+    const db = new Database(app.file, { readonly: true });
+    try {
+      const blocks = db.prepare(`SELECT "block" FROM "audit_log_search_data"`).pluck().all() as unknown[];
+      return Buffer.concat(blocks.filter((block): block is Buffer => Buffer.isBuffer(block)));
+    } finally {
+      db.close();
+    }
+  };
   const fileBytes = () => Buffer.concat([readFileSync(app.file), existsSync(`${app.file}-wal`) ? readFileSync(`${app.file}-wal`) : Buffer.alloc(0)]);
 
   beforeAll(async () => {
@@ -125,6 +146,12 @@ describe('erasure on SQLite', () => {
     expect((await app.gql(`mutation { renameLog(id: "${annFirst.id}", name: "checked twice") { id } }`)).errors).toBeUndefined();
     await app.server.indexSearch();
     expect((await entriesOf(app, { search: 'Quist' })).length).toBeGreaterThan(0);
+    // Trigrams of A's name that no entry of anyone else has, as the index's pages hold them.
+    const others = trigrams(
+      (await app.dataSource.query(`SELECT "name", "resource", "resource_id", "action", "author_name" FROM "audit_log" WHERE "author_id" <> ?`, [ANN.id]) as Array<Record<string, string | null>>).flatMap(Object.values),
+    );
+    const pages = searchPages();
+    annTrigramsBefore = [...trigrams([ANN.name])].filter((trigram) => !others.has(trigram) && pages.includes(trigram));
     // The byte check below can see what it looks for: before the erasure every value is in the files.
     const before = fileBytes();
     for (const value of annValues) expect(before.includes(value), value).toBe(true);
@@ -147,6 +174,14 @@ describe('erasure on SQLite', () => {
     for (const value of annValues) expect(bytes.includes(value), value).toBe(false);
     // …while B's are there, so the check can find what it looks for.
     for (const value of [BOB.name, BOB.email, BOB.ip, BOB.agent]) expect(bytes.includes(value), value).toBe(true);
+  });
+
+  it("leaves no term of the erased name in the search index's segments", () => {
+    // FTS5 keeps a deleted row's terms in its segment until the segment is merged: the name's trigrams that no
+    // other entry has were in the index's pages before the erasure and must be gone now.
+    expect(annTrigramsBefore.length).toBeGreaterThan(0);
+    const pages = searchPages();
+    expect(annTrigramsBefore.filter((trigram) => pages.includes(trigram))).toEqual([]);
   });
 
   it('replays the stream without the erased values', async () => {

@@ -99,6 +99,25 @@ export function* reindexEntries(ids: readonly number[]): Work<void> {
 }
 
 /**
+ * One step of merging the index's segments into one (FTS5 `merge` with a negative page count: segments of
+ * any level are merged, at most `pages` pages written). Deleting from FTS5 only marks rows deleted; their
+ * terms stay in the segments until those are merged. Run step by step in short transactions until a step
+ * does no work, this ends where `optimize` ends without holding the write lock for the whole index.
+ * Resolves whether the step did any work. SQLite only: elsewhere it does nothing.
+ */
+export function* mergeSearchIndexStep(pages = 64): Work<boolean> {
+  if (!(yield* hasIndex())) return false;
+  const changes = function* () {
+    const { rows } = yield* exec<{ n: number }>(`SELECT total_changes() AS "n"`);
+    return Number(rows[0]!.n);
+  };
+  const before = yield* changes();
+  yield* exec(`${TAG}INSERT INTO "${SEARCH_TABLE}" ("${SEARCH_TABLE}", "rank") VALUES ('merge', ?)`, [-Math.max(1, pages)]);
+  // The merge command itself counts one change; more means it wrote pages.
+  return (yield* changes()) - before > 1;
+}
+
+/**
  * Rewrites the index as one segment (FTS5 `optimize`). Deleting from FTS5 only marks entries deleted: their
  * tokens stay in the index's segments until those are merged. Erasure runs this so that nothing of an
  * erased author name can be read back from the index's shadow tables. It rewrites the whole index, so it

@@ -3,7 +3,7 @@ import type { AuditActor } from '../audit/context.js';
 import { chainSettings } from '../audit/chain/settings.js';
 import { entryRows, insertEntries, nextTimestamp } from '../audit/writer.js';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
-import { optimizeSearchIndex, reindexEntries } from '../db/search-index.js';
+import { mergeSearchIndexStep, reindexEntries } from '../db/search-index.js';
 import { truncateWal, withSecureDelete } from '../db/secure-delete.js';
 import { exec, type Work } from '../db/sql.js';
 import { canonicalJson } from '../shared/chain/canonical.js';
@@ -165,10 +165,13 @@ export async function eraseActor(deps: ErasureDeps, input: EraseActorInput): Pro
 }
 
 /**
- * The search index is rewritten (deleted FTS5 rows keep their tokens until their segment is merged), with
- * secure deletion on, and the write-ahead log, which holds pages as they were, is truncated.
+ * The search index's segments are merged (deleted FTS5 rows keep their terms until their segment is merged),
+ * step by step in short transactions so that other writes go on, and then the write-ahead log, which holds
+ * pages as they were, is truncated.
  */
 async function clearSqliteStorage(deps: ErasureDeps, erased: boolean): Promise<boolean> {
-  if (erased) await deps.store.write(() => withSecureDelete('sqlite', optimizeSearchIndex()));
+  while (erased && (await deps.store.write(() => withSecureDelete('sqlite', mergeSearchIndexStep())))) {
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   return truncateWal(deps.dataSource);
 }
