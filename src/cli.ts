@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { apikeyCommand } from './cli/apikey.js';
 import { migrateCommand } from './cli/migrate.js';
 import { serve } from './cli/serve.js';
+import { retentionCommand } from './cli/retention.js';
 import { verifyCommand } from './cli/verify.js';
 import { ConfigError, loadConfig } from './config.js';
 import { NoCredentialsError } from './services/bootstrap.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   migrateCommand(program);
   apikeyCommand(program);
   verifyCommand(program);
+  retentionCommand(program);
   return program;
 }
 

@@ -11,5 +11,6 @@ import './api-key.js';
 import './viewer-token.js';
 import './chain-verification.js';
 import './checkpoint.js';
+import './retention-policy.js';
 
 export const schema = builder.toSchema({ sortSchema: true });
