@@ -8,6 +8,8 @@ import { ingest } from './cases/ingest.js';
 import { burst, fanOut } from './cases/fan-out.js';
 import { postgresChart, postgresFanOut, postgresIngest, postgresList } from './cases/postgres.js';
 import { chainVerify, chainWrites } from './cases/chain.js';
+import { purge } from './cases/purge.js';
+import { storage } from './cases/storage.js';
 import type { CaseResult } from './stats.js';
 
 /**
@@ -29,6 +31,8 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   'pg-fan-out': postgresFanOut,
   'chain-writes': chainWrites,
   'chain-verify': chainVerify,
+  purge,
+  storage,
 };
 
 const only = process.env.BENCH_CASE;

@@ -79,9 +79,11 @@ export interface PurgeProgress {
   /** Entries removed so far in this run, for this tenant. */
   purged: number;
   anchorSequence: number;
-  /** Entries the batch removed, and how long its transaction took (queueing behind other writes included). */
+  /** Entries the batch removed, and how long its transaction took (queueing behind other writes and the commit included). */
   batchEntries: number;
   batchMs: number;
+  /** How long the batch's statements took, inside the transaction. */
+  statementsMs: number;
 }
 
 export interface PurgeResult {
@@ -96,8 +98,10 @@ export interface PurgeResult {
   anchorHash: string;
   archives: string[];
   batches: number;
-  /** The longest batch transaction, in milliseconds (queueing behind other writes included). */
+  /** The longest batch transaction, in milliseconds (queueing behind other writes and the commit included). */
   longestBatchMs: number;
+  /** The longest time one batch's statements took inside its transaction. */
+  longestStatementsMs: number;
   /** Why the tenant's purge stopped early (a broken link, a concurrent purge); its finished batches stand. */
   error?: string;
 }
@@ -177,6 +181,8 @@ async function tenantPolicies(store: AuditStore, defaultDays: number, only?: rea
 }
 
 interface BatchOutcome {
+  /** Time spent on the batch's statements (without the commit, whose cost does not depend on the batch size). */
+  workMs: number;
   count: number;
   anchor: ChainHead;
   checkpoint: SignedCheckpoint & { id: number };
@@ -196,6 +202,7 @@ interface BatchRequest {
 
 /** One batch, as one transaction (see the file's comment for the order and why). Null when nothing after the anchor has expired. */
 function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
+  const began = performance.now();
   const { tenant, anchor } = request;
   const { rows: heads } = yield* exec<{ anchor_sequence: number | string }>(`SELECT "anchor_sequence" FROM "audit_chain_head" WHERE "tenant_id" = ?`, [tenant]);
   if (!heads[0] || Number(heads[0].anchor_sequence) !== anchor.sequence) throw new RetentionStop(`the anchor of tenant ${tenant} moved meanwhile (another purge is running)`);
@@ -229,7 +236,7 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
   if (deleted.changes !== count) throw new Error(`retention: expected to remove ${count} entries of tenant ${tenant}, removed ${deleted.changes}`);
   yield* exec(`UPDATE "audit_chain_head" SET "anchor_sequence" = ?, "anchor_hash" = ? WHERE "tenant_id" = ? AND "anchor_sequence" = ?`, [signed.sequence, signed.hash, tenant, anchor.sequence]);
   if (request.dropCheckpointId !== null) yield* exec(`DELETE FROM "audit_checkpoint" WHERE "id" = ?`, [request.dropCheckpointId]);
-  return { count, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId } };
+  return { workMs: performance.now() - began, count, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId } };
 }
 
 /** The stored checkpoint at the anchor, for an archive's start record; the bare anchor when there is none. */
@@ -292,7 +299,7 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
   if (!head) return null;
   let anchor: ChainHead = { sequence: Number(head.anchor_sequence), hash: head.anchor_hash };
   const limit = Number(head.sequence);
-  const result: PurgeResult = { tenant, days, before, fromSequence: anchor.sequence + 1, toSequence: anchor.sequence, count: 0, anchorSequence: anchor.sequence, anchorHash: anchor.hash, archives: [], batches: 0, longestBatchMs: 0 };
+  const result: PurgeResult = { tenant, days, before, fromSequence: anchor.sequence + 1, toSequence: anchor.sequence, count: 0, anchorSequence: anchor.sequence, anchorHash: anchor.hash, archives: [], batches: 0, longestBatchMs: 0, longestStatementsMs: 0 };
   const target = settings.batchTargetMs ?? 4;
   const maxBatch = settings.maxBatch ?? 5000;
   let size = Math.min(200, maxBatch);
@@ -319,10 +326,13 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         result.count += outcome.count;
         result.batches++;
         result.longestBatchMs = Math.max(result.longestBatchMs, ms);
-        options.onProgress?.({ tenant, purged: result.count, anchorSequence: anchor.sequence, batchEntries: outcome.count, batchMs: ms });
-        // Aim the next batch at the target time: grow at most 2× a step, shrink as far as needed.
-        if (outcome.count === size) size = Math.max(20, Math.min(maxBatch, size * 2, Math.round((size * target) / Math.max(ms, 0.1))));
-        else if (ms > target) size = Math.max(20, Math.round((size * target) / ms));
+        result.longestStatementsMs = Math.max(result.longestStatementsMs, outcome.workMs);
+        options.onProgress?.({ tenant, purged: result.count, anchorSequence: anchor.sequence, batchEntries: outcome.count, batchMs: ms, statementsMs: outcome.workMs });
+        // Aim the next batch's statements at the target time (the commit's flush to disk costs the same for
+        // any batch): grow at most 2× a step, shrink as far as needed.
+        const work = outcome.workMs;
+        if (outcome.count === size) size = Math.max(20, Math.min(maxBatch, size * 2, Math.round((size * target) / Math.max(work, 0.1))));
+        else if (work > target) size = Math.max(20, Math.round((size * target) / work));
         await turn();
       }
     }
