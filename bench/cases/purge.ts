@@ -40,6 +40,8 @@ export async function purge(): Promise<CaseResult[]> {
   const server = createAuditServer({ dataSource, logging: false, evidence: { checkpointIntervalMs: 0, metaAudit: { mode: 'off' } }, retention: { days: 30, intervalMs: 0 }, store: { ownsConnection: true } });
   const { url } = await server.start({ port: 0, host: '127.0.0.1' });
   const base = url.replace('/graphql', '');
+  // As in a running server, the search index has caught up before the purge starts.
+  await server.indexSearch();
   const writes: number[] = [];
   const writeLoop = async (until: Promise<unknown>) => {
     let done = false;

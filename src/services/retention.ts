@@ -43,7 +43,7 @@ export interface RetentionSettings {
   days: number;
   /** Removed entries are archived here first (gzip NDJSON). @default none: removed entries are gone */
   archiveDir?: string;
-  /** The write lock one batch should hold; batch sizes adapt to it. @default 4 */
+  /** The time one batch's statements should take inside its transaction; batch sizes adapt to it. @default 8 */
   batchTargetMs?: number;
   /** Most entries one batch removes. @default 5000 */
   maxBatch?: number;
@@ -300,7 +300,7 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
   let anchor: ChainHead = { sequence: Number(head.anchor_sequence), hash: head.anchor_hash };
   const limit = Number(head.sequence);
   const result: PurgeResult = { tenant, days, before, fromSequence: anchor.sequence + 1, toSequence: anchor.sequence, count: 0, anchorSequence: anchor.sequence, anchorHash: anchor.hash, archives: [], batches: 0, longestBatchMs: 0, longestStatementsMs: 0 };
-  const target = settings.batchTargetMs ?? 4;
+  const target = settings.batchTargetMs ?? 8;
   const maxBatch = settings.maxBatch ?? 5000;
   let size = Math.min(200, maxBatch);
   let lastCheckpoint: (SignedCheckpoint & { id: number }) | null = null;
