@@ -10,6 +10,8 @@ import { postgresChart, postgresFanOut, postgresIngest, postgresList } from './c
 import { chainVerify, chainWrites } from './cases/chain.js';
 import { availability } from './cases/availability.js';
 import { erasure } from './cases/erasure.js';
+import { purge } from './cases/purge.js';
+import { storage } from './cases/storage.js';
 import type { CaseResult } from './stats.js';
 
 /**
@@ -33,6 +35,8 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   'chain-verify': chainVerify,
   availability,
   erasure,
+  purge,
+  storage,
 };
 
 const only = process.env.BENCH_CASE;

@@ -40,6 +40,7 @@ import { loadCheckpointKey } from './services/checkpoint-key.js';
 import { scheduleCheckpoints } from './services/checkpoints.js';
 import { createMetaAudit, type MetaAuditOptions } from './services/meta-audit.js';
 import { startSearchIndexer, type SearchIndexer } from './db/search-index.js';
+import { RETENTION_AUTHOR, scheduleRetention, type PurgeOptions, type PurgeResult, type RetentionSettings } from './services/retention.js';
 
 /** What `createAuditServer` is built from; only `dataSource` is required. */
 export interface AuditServerOptions {
@@ -77,6 +78,14 @@ export interface AuditServerOptions {
   corsOrigins?: readonly string[];
   /** The chain, checkpoints and the audit of the audit log (README, "Evidence"). */
   evidence?: EvidenceOptions;
+  /** How long entries are kept and where removed ones are archived (README, "Retention"). */
+  retention?: RetentionOptions;
+}
+
+/** Retention on a server: the global limit, the archive folder and the schedule. */
+export interface RetentionOptions extends Partial<RetentionSettings> {
+  /** How often expired entries are purged; 0: only through `purgeExpired()` or `auditql retention`. @default 3600000 */
+  intervalMs?: number;
 }
 
 /** The chain's settings on a server: checkpoint signing and schedule, the audit of the audit log, personal fields. */
@@ -125,6 +134,8 @@ export interface AuditServer {
   stop(options?: { timeoutMs?: number }): Promise<void>;
   /** Brings the search index up to date with every entry written so far (it otherwise catches up within a fraction of a second). */
   indexSearch(): Promise<void>;
+  /** Removes expired entries now (README, "Retention"); after a purge under way, if any. */
+  purgeExpired(options?: Omit<PurgeOptions, 'signal'>): Promise<PurgeResult[]>;
 }
 
 /** How long `stop()` waits for in-flight requests by default. */
@@ -199,8 +210,10 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   const checkpointKey = loadCheckpointKey({ privateKey: evidence.checkpointPrivateKey, database }, logger);
   const metaAudit = createMetaAudit(commit, logger, evidence.metaAudit);
   const connections = new Connections(limits, logger);
+  const retentionSettings: RetentionSettings = { ...options.retention, days: options.retention?.days ?? 0 };
+  const retention = scheduleRetention({ dataSource, store, checkpointKey, record: commit }, retentionSettings, logger);
   const yoga = createAuditYoga(
-    { dataSource, store, commit, pubsub, limits, auth, quotas, replays, closing: closing.signal, checkpointKey, metaAudit },
+    { dataSource, store, commit, pubsub, limits, auth, quotas, replays, closing: closing.signal, checkpointKey, metaAudit, retentionDays: retentionSettings.days },
     { graphiql: options.graphiql ?? !production, logger, production, corsOrigins: options.corsOrigins, plugins: [connections.plugin()], readiness },
   );
   let stopCheckpoints: (() => void) | undefined;
@@ -214,6 +227,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   const drainAndClose = async (timeoutMs: number) => {
     stopCheckpoints?.();
     stopCheckpoints = undefined;
+    // A purge under way stops between two batches, and records what it removed, before the writer closes.
+    const retentionStopped = retention.stop();
     const deadline = Date.now() + timeoutMs;
     const left = () => Math.max(0, deadline - Date.now());
     // Stop accepting: no new connections, 503 for new requests on open ones, no new WebSockets.
@@ -226,6 +241,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     if (!drained) logger.warn(`shutdown: requests still running after ${timeoutMs} ms are cut off`);
     await connections.closeSockets(CloseCode.GoingAway, 'Server shutting down', Math.min(left(), 2_000));
     connections.stopWatching();
+    await retentionStopped;
     // Reads recorded in open meta-audit windows are written before the writer closes.
     await metaAudit.flush();
     unregisterPublisher(dataSource, pubsub);
@@ -265,12 +281,16 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
       });
       const interval = evidence.checkpointIntervalMs ?? 3_600_000;
       if (interval > 0 && !stopCheckpoints) stopCheckpoints = scheduleCheckpoints(dataSource, checkpointKey, interval, logger);
+      retention.every(options.retention?.intervalMs ?? 3_600_000);
       const address = server.address() as AddressInfo;
       const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
       return { url: `http://${shownHost}:${address.port}${yoga.graphqlEndpoint}`, port: address.port };
     },
     async indexSearch() {
       await indexer?.flush();
+    },
+    purgeExpired(purgeOptions = {}) {
+      return retention.run({ author: RETENTION_AUTHOR, operation: 'purgeExpired', ...purgeOptions });
     },
     stop({ timeoutMs = DEFAULT_SHUTDOWN_TIMEOUT_MS } = {}) {
       stopping ??= drainAndClose(timeoutMs);

@@ -5,6 +5,7 @@ import { apikeyCommand } from './cli/apikey.js';
 import { eraseCommand } from './cli/erase.js';
 import { migrateCommand } from './cli/migrate.js';
 import { serve } from './cli/serve.js';
+import { retentionCommand } from './cli/retention.js';
 import { verifyCommand } from './cli/verify.js';
 import { ConfigError, loadConfig } from './config.js';
 import { NoCredentialsError } from './services/bootstrap.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   apikeyCommand(program);
   verifyCommand(program);
   eraseCommand(program);
+  retentionCommand(program);
   return program;
 }
 

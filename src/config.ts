@@ -39,6 +39,17 @@ export interface Config {
   /** How long a shutdown waits for in-flight requests before closing what is left. @default 10000 */
   shutdownTimeoutMs: number;
   evidence: EvidenceConfig;
+  retention: RetentionConfig;
+}
+
+/** How long entries are kept (README, "Retention"). */
+export interface RetentionConfig {
+  /** Entries older than this many days are removed; 0 keeps them forever. Tenants may override it. @default 0 */
+  days: number;
+  /** With it, removed entries are first written here as gzip-compressed NDJSON with their anchoring checkpoints. */
+  archiveDir?: string;
+  /** How often the server purges expired entries; 0: only on demand (`auditql retention`). @default 3600000 (1 h) */
+  intervalMs: number;
 }
 
 export type MetaAuditMode = 'all' | 'changes' | 'off';
@@ -374,6 +385,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       metaAudit: metaAuditMode(env.META_AUDIT),
       metaAuditWindowMs: parseDuration(env, 'META_AUDIT_WINDOW', 60_000),
       personalFields: parsePersonalFields(env.PERSONAL_FIELDS),
+    },
+    retention: {
+      days: integer(env, 'RETENTION_DAYS', 0, 0, 100 * 366),
+      archiveDir: env.RETENTION_ARCHIVE_DIR?.trim() || undefined,
+      intervalMs: parseDuration(env, 'RETENTION_INTERVAL', 3_600_000),
     },
   };
 }

@@ -32,6 +32,7 @@ export async function serve(config: Config): Promise<void> {
       metaAudit: { mode: evidence.metaAudit, windowMs: evidence.metaAuditWindowMs },
       personalFields: evidence.personalFields,
     },
+    retention: { days: config.retention.days, archiveDir: config.retention.archiveDir, intervalMs: config.retention.intervalMs },
   });
 
   // close-with-grace's own limit is a last resort, past the drain's deadline (SHUTDOWN_TIMEOUT_MS).

@@ -1,5 +1,6 @@
-import { createReadStream, readFileSync } from 'node:fs';
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -10,9 +11,16 @@ import { keyIdOf, verifyCheckpoint, type CheckpointFile } from '../shared/chain/
 import { chainBatches } from '../shared/chain/rows.js';
 import { ChainFailure, verifyChain, type ChainVerification, type TrustedCheckpoint } from '../shared/chain/verify.js';
 import type { JsonValue } from '../shared/json.js';
+import { classifyLine, type ArchiveCheckpoint, type ArchiveHeader } from '../shared/chain/archive.js';
+import type { ChainHead } from '../shared/chain/link.js';
+import { GENERATED_KEY_FILE } from '../services/checkpoint-key.js';
 
 export interface TenantVerification extends ChainVerification {
   tenant: string;
+  /** Archives the chain was walked through before the live table (`--archives`). */
+  archives?: number;
+  /** Whether the anchor the chain started from was checked against its signed checkpoint (null: it starts at the genesis). */
+  anchorSigned?: boolean | null;
 }
 
 /** Checkpoints from a downloaded file, by tenant, after checking each signature; or the first bad one. */
@@ -44,7 +52,19 @@ const signatureFailure = (tenant: string, sequence: number): TenantVerification 
  * so that head, rows and tail are one snapshot even while a server writes: anything past the recorded head
  * is then a forgery, not a race.
  */
-export async function verifyDatabaseFile(path: string, options: { tenants?: string[]; checkpoints?: Map<string, TrustedCheckpoint[]>; badCheckpoints?: Map<string, number> } = {}): Promise<TenantVerification[]> {
+export interface DatabaseVerifyOptions {
+  tenants?: string[];
+  checkpoints?: Map<string, TrustedCheckpoint[]>;
+  badCheckpoints?: Map<string, number>;
+  /** Checks the anchor each chain starts from against its signed checkpoint; without it the anchor is reported unchecked. */
+  anchorKey?: KeyObject;
+  /** Archives by tenant (`--archives`): the chain is walked from their start through them, then the live table. */
+  archives?: Map<string, ArchiveSummary[]>;
+  /** The key that checks the archives' checkpoints. @default the key each archive names */
+  archiveKey?: KeyObject;
+}
+
+export async function verifyDatabaseFile(path: string, options: DatabaseVerifyOptions = {}): Promise<TenantVerification[]> {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     const columns = db.prepare(`SELECT "name" FROM pragma_table_info('audit_log')`).all() as Array<{ name: string }>;
@@ -52,7 +72,13 @@ export async function verifyDatabaseFile(path: string, options: { tenants?: stri
     db.exec('BEGIN');
     const tenants =
       options.tenants ??
-      (db.prepare(`SELECT "tenant_id" AS "t" FROM "audit_chain_head" UNION SELECT DISTINCT "tenant_id" FROM "audit_log" ORDER BY 1`).all() as Array<{ t: string }>).map((r) => r.t);
+      [
+        ...new Set([
+          ...(db.prepare(`SELECT "tenant_id" AS "t" FROM "audit_chain_head" UNION SELECT DISTINCT "tenant_id" FROM "audit_log" ORDER BY 1`).all() as Array<{ t: string }>).map((r) => r.t),
+          ...(options.archives?.keys() ?? []),
+        ]),
+      ].sort();
+    const anchorCheckpoints = db.prepare(`SELECT "jws" FROM "audit_checkpoint" WHERE "tenant_id" = ? AND "sequence" = ? AND "hash" = ?`);
     const headOf = db.prepare(`SELECT "sequence", "hash", "anchor_sequence", "anchor_hash" FROM "audit_chain_head" WHERE "tenant_id" = ?`);
     const statements = new Map<string, Database.Statement>();
     const query = (sql: string, params: unknown[]) => {
@@ -69,12 +95,31 @@ export async function verifyDatabaseFile(path: string, options: { tenants?: stri
       }
       const head = headOf.get(tenant) as { sequence: number; hash: string; anchor_sequence: number; anchor_hash: string } | undefined;
       const anchor = head ? { sequence: Number(head.anchor_sequence), hash: head.anchor_hash } : { sequence: 0, hash: GENESIS_HASH };
+      const recorded = head ? { sequence: Number(head.sequence), hash: head.hash } : { sequence: 0, hash: GENESIS_HASH };
+      const archives = options.archives?.get(tenant);
+      if (archives && archives.length > 0) {
+        results.push(await verifyThroughArchives(tenant, archives, (from) => chainBatches(query, tenant, from, Infinity, 5000), recorded, options));
+        continue;
+      }
+      let anchorSigned: boolean | null = null;
+      if (anchor.sequence > 0 && options.anchorKey) {
+        const candidates = anchorCheckpoints.all(tenant, anchor.sequence, anchor.hash) as Array<{ jws: string }>;
+        anchorSigned = false;
+        for (const { jws } of candidates) {
+          const signed = await verifyCheckpoint(jws, options.anchorKey);
+          if (signed && signed.tenant === tenant && signed.sequence === anchor.sequence && signed.hash === anchor.hash) anchorSigned = true;
+        }
+        if (!anchorSigned) {
+          results.push({ tenant, ...unsignedAnchor(anchor, recorded), anchorSigned });
+          continue;
+        }
+      }
       const result = await verifyChain(chainBatches(query, tenant, anchor.sequence + 1, Infinity, 5000), {
         anchor,
-        head: head ? { sequence: Number(head.sequence), hash: head.hash } : { sequence: 0, hash: GENESIS_HASH },
+        head: recorded,
         checkpoints: options.checkpoints?.get(tenant) ?? [],
       });
-      results.push({ tenant, ...result });
+      results.push({ tenant, ...result, anchorSigned: anchor.sequence > 0 ? anchorSigned : null });
     }
     db.exec('COMMIT');
     return results;
@@ -120,7 +165,9 @@ export function chainRowFromExport(line: Record<string, unknown>): ChainRow {
  * Verifies an export file offline: per tenant, its rows in file order. A file that starts at sequence 1
  * starts from the genesis hash; one that starts later takes its first row's previousHash as given.
  */
-export async function verifyExportFile(path: string, checkpoints?: Map<string, TrustedCheckpoint[]>): Promise<TenantVerification[]> {
+export async function verifyExportFile(path: string, checkpoints?: Map<string, TrustedCheckpoint[]>, archiveKey?: KeyObject): Promise<TenantVerification[]> {
+  const archive = await readArchiveSummary(path);
+  if (archive) return [await verifyThroughArchives(archive.header.tenant, [archive], null, null, { archiveKey, checkpoints })];
   const input = createReadStream(path);
   const lines = createInterface({ input: path.endsWith('.gz') ? input.pipe(createGunzip()) : input, crlfDelay: Infinity });
   const byTenant = new Map<string, ChainRow[]>();
@@ -140,10 +187,27 @@ export async function verifyExportFile(path: string, checkpoints?: Map<string, T
 
 export function describe(result: TenantVerification): string {
   if (result.valid) {
-    const anchor = result.anchorSequence > 0 ? `, from anchor ${result.anchorSequence}` : '';
+    const signed = result.anchorSigned === true ? ' (signed checkpoint)' : result.anchorSigned === false ? ' (taken as given: no signed checkpoint)' : result.anchorSequence > 0 ? ' (its signature not checked: no key)' : '';
+    const through = result.archives ? `, through ${result.archives} archive${result.archives === 1 ? '' : 's'}` : '';
+    const anchor = result.anchorSequence > 0 ? `, from anchor ${result.anchorSequence}${signed}${through}` : result.archives ? `, from the genesis${through}` : '';
     return `${result.tenant}: valid, ${result.checked} entries${anchor}, head ${result.headSequence} ${result.headHash.slice(0, 16)}…, ${result.checkpointsChecked} checkpoints held`;
   }
   return `${result.tenant}: BROKEN at sequence ${result.firstInvalidSequence}: ${result.reason} (${result.detail})`;
+}
+
+/**
+ * The server's own key, when this machine has it (CHECKPOINT_PRIVATE_KEY, or the one generated next to the
+ * database): enough to check that each chain's anchor is a checkpoint the server signed.
+ */
+function serverKey(database: string): KeyObject | undefined {
+  try {
+    const configured = process.env.CHECKPOINT_PRIVATE_KEY?.trim();
+    if (configured) return createPublicKey(createPrivateKey(configured.replace(/\\n/g, '\n')));
+    const file = join(dirname(database), GENERATED_KEY_FILE);
+    return existsSync(file) ? createPublicKey(createPrivateKey(readFileSync(file, 'utf8'))) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `auditql verify`: one line per tenant; exit status 0 when every chain verifies, 1 otherwise. */
@@ -155,23 +219,172 @@ export function verifyCommand(program: Command): void {
     .option('--tenant <tenant...>', 'only these tenants (default: every tenant)')
     .option('--checkpoints <file>', 'a checkpoint file downloaded from GET /checkpoints; detects a rewrite that recomputed every later hash')
     .option('--public-key <file>', 'PEM public key to check the checkpoints with (default: the one in the checkpoint file)')
-    .option('--file <export>', 'verify an export (NDJSON, optionally .gz) instead of a database')
-    .action(async (options: { database?: string; tenant?: string[]; checkpoints?: string; publicKey?: string; file?: string }) => {
-      const checkpoints = options.checkpoints ? await readCheckpointFile(options.checkpoints, options.publicKey ? readFileSync(options.publicKey, 'utf8') : undefined) : undefined;
+    .option('--file <export>', 'verify an export or a retention archive (NDJSON, optionally .gz) instead of a database')
+    .option('--archives <dir>', 'walk the retention archives in this folder first, then the database, as one chain from the genesis')
+    .action(async (options: { database?: string; tenant?: string[]; checkpoints?: string; publicKey?: string; file?: string; archives?: string }) => {
+      const publicKey = options.publicKey ? readFileSync(options.publicKey, 'utf8') : undefined;
+      const checkpoints = options.checkpoints ? await readCheckpointFile(options.checkpoints, publicKey) : undefined;
       if (checkpoints) process.stdout.write(`checkpoints checked with key ${checkpoints.keyId}\n`);
+      const givenKey = publicKey ? createPublicKey(publicKey) : undefined;
       let results: TenantVerification[];
       if (options.file) {
-        results = await verifyExportFile(options.file, checkpoints?.byTenant);
+        const archive = await readArchiveSummary(options.file);
+        if (archive) process.stdout.write(`archive checkpoints checked with key ${givenKey ? keyIdOf(givenKey) : `${archive.header.publicKey.keyId} (named by the archive: compare it with GET /.well-known/auditql/checkpoint-key)`}\n`);
+        results = await verifyExportFile(options.file, checkpoints?.byTenant, givenKey);
       } else {
-        const target = options.database ? parseDatabaseUrl(options.database) : loadConfig();
+        const config = options.database ? undefined : loadConfig();
+        const target = options.database ? parseDatabaseUrl(options.database) : config!;
         if (target.dialect !== 'sqlite') {
           throw new Error('auditql verify reads SQLite files; on PostgreSQL run the verifyAuditChain query, or verify an export with --file');
         }
-        results = await verifyDatabaseFile(target.database, { tenants: options.tenant, checkpoints: checkpoints?.byTenant, badCheckpoints: checkpoints?.bad });
+        const anchorKey = givenKey ?? (options.checkpoints ? createPublicKey(JSON.parse(readFileSync(options.checkpoints, 'utf8')).publicKey.pem) : undefined) ?? serverKey(target.database);
+        const archives = options.archives ? await readArchiveDir(options.archives) : undefined;
+        results = await verifyDatabaseFile(target.database, { tenants: options.tenant, checkpoints: checkpoints?.byTenant, badCheckpoints: checkpoints?.bad, anchorKey, archives, archiveKey: givenKey });
       }
       if (options.tenant && options.file) results = results.filter((r) => options.tenant!.includes(r.tenant));
       for (const result of results) process.stdout.write(`${describe(result)}\n`);
       if (results.length === 0) process.stdout.write('no entries\n');
       if (results.some((r) => !r.valid)) process.exitCode = 1;
     });
+}
+
+/** An archive file as `--archives` sorts it: its header and the start record before its first entry. */
+export interface ArchiveSummary {
+  path: string;
+  header: ArchiveHeader;
+  start: ArchiveCheckpoint | null;
+}
+
+function lineReader(path: string) {
+  const input = createReadStream(path);
+  return createInterface({ input: path.endsWith('.gz') ? input.pipe(createGunzip()) : input, crlfDelay: Infinity });
+}
+
+/** The header and start record of an archive (reading stops at its first entry). */
+export async function readArchiveSummary(path: string): Promise<ArchiveSummary | null> {
+  const lines = lineReader(path);
+  let header: ArchiveHeader | null = null;
+  let start: ArchiveCheckpoint | null = null;
+  try {
+    for await (const text of lines) {
+      if (text.trim() === '') continue;
+      const line = classifyLine(JSON.parse(text) as Record<string, unknown>);
+      if (line.kind === 'header') header = line.header;
+      else if (line.kind === 'checkpoint' && line.checkpoint.checkpoint === 'start') start = line.checkpoint;
+      else break;
+    }
+  } finally {
+    lines.close();
+  }
+  return header ? { path, header, start } : null;
+}
+
+/** Every archive in `dir` (`*.ndjson.gz`, `*.ndjson`), by tenant, in chain order. */
+export async function readArchiveDir(dir: string): Promise<Map<string, ArchiveSummary[]>> {
+  const byTenant = new Map<string, ArchiveSummary[]>();
+  for (const name of readdirSync(dir).sort()) {
+    if (!/\.ndjson(\.gz)?$/.test(name)) continue;
+    const summary = await readArchiveSummary(join(dir, name));
+    if (!summary) continue;
+    byTenant.set(summary.header.tenant, [...(byTenant.get(summary.header.tenant) ?? []), summary]);
+  }
+  for (const files of byTenant.values()) files.sort((a, b) => a.header.fromSequence - b.header.fromSequence);
+  return byTenant;
+}
+
+const failure = (tenant: string, reason: ChainFailure, sequence: number, detail: string, head: ChainHead, anchor: number): TenantVerification => ({
+  tenant, valid: false, checked: 0, firstInvalidSequence: sequence, reason, detail, headSequence: head.sequence, headHash: head.hash, anchorSequence: anchor, checkpointsChecked: 0,
+});
+
+function unsignedAnchor(anchor: ChainHead, head: ChainHead): ChainVerification {
+  return {
+    valid: false, checked: 0, firstInvalidSequence: anchor.sequence, reason: ChainFailure.CheckpointMismatch,
+    detail: `the chain starts at anchor ${anchor.sequence}, which no signed checkpoint vouches for`,
+    headSequence: head.sequence, headHash: head.hash, anchorSequence: anchor.sequence, checkpointsChecked: 0,
+  };
+}
+
+const keyOf = (archive: ArchiveSummary, key?: KeyObject) => key ?? createPublicKey(archive.header.publicKey.pem);
+
+/**
+ * One chain through archives (oldest first) and then, optionally, the live table: it starts at the first
+ * archive's start record (the genesis for the first archive of a tenant), each archive must end at its
+ * signed end checkpoint, entries that two archives both hold (a purge that was interrupted and ran again)
+ * are read once, and the live table continues where the archives stop.
+ */
+async function verifyThroughArchives(
+  tenant: string,
+  archives: ArchiveSummary[],
+  live: ((from: number) => AsyncIterable<ChainRow[]>) | null,
+  recorded: ChainHead | null,
+  options: { archiveKey?: KeyObject; checkpoints?: Map<string, TrustedCheckpoint[]> },
+): Promise<TenantVerification> {
+  const first = archives[0]!;
+  let anchor: ChainHead = { sequence: 0, hash: GENESIS_HASH };
+  let anchorSigned: boolean | null = null;
+  if (first.start) {
+    anchor = { sequence: first.start.sequence, hash: first.start.hash };
+    anchorSigned = false;
+    if (first.start.jws) {
+      const signed = await verifyCheckpoint(first.start.jws, keyOf(first, options.archiveKey));
+      if (!signed || signed.tenant !== tenant || signed.sequence !== anchor.sequence || signed.hash !== anchor.hash) {
+        return { ...failure(tenant, ChainFailure.CheckpointSignature, anchor.sequence, `the start checkpoint of ${first.path} does not verify with the public key`, anchor, anchor.sequence), archives: archives.length };
+      }
+      anchorSigned = true;
+    }
+  } else if (first.header.fromSequence !== 1) {
+    return { ...failure(tenant, ChainFailure.SequenceGap, 1, `${first.path} starts at ${first.header.fromSequence} without a start checkpoint`, anchor, 0), archives: archives.length };
+  }
+  let problem: TenantVerification | null = null;
+  let covered = anchor.sequence;
+  let endsChecked = 0;
+  async function* batches(): AsyncGenerator<ChainRow[]> {
+    for (const archive of archives) {
+      let batch: ChainRow[] = [];
+      let fileLast: ChainHead | null = null;
+      let ended = false;
+      for await (const text of lineReader(archive.path)) {
+        if (text.trim() === '') continue;
+        const line = classifyLine(JSON.parse(text) as Record<string, unknown>);
+        if (line.kind === 'entry') {
+          const row = chainRowFromExport(line.entry);
+          if (row.tenantId !== tenant) continue;
+          fileLast = { sequence: row.sequence, hash: row.hash };
+          // Entries another archive already held (a purge interrupted after its file was written ran again).
+          if (row.sequence <= covered) continue;
+          batch.push(row);
+          covered = row.sequence;
+          if (batch.length >= 5000) {
+            yield batch;
+            batch = [];
+          }
+        } else if (line.kind === 'checkpoint' && line.checkpoint.checkpoint === 'end') {
+          ended = true;
+          // The verifier first recomputes every entry before the checkpoint, then the checkpoint is held against the last.
+          if (batch.length > 0) yield batch;
+          batch = [];
+          const end = line.checkpoint;
+          const signed = end.jws ? await verifyCheckpoint(end.jws, keyOf(archive, options.archiveKey)) : null;
+          if (!signed || signed.tenant !== tenant || signed.sequence !== end.sequence || signed.hash !== end.hash) {
+            problem = failure(tenant, ChainFailure.CheckpointSignature, end.sequence, `the end checkpoint of ${archive.path} does not verify with the public key`, fileLast ?? anchor, anchor.sequence);
+            return;
+          }
+          if (!fileLast || fileLast.sequence !== signed.sequence || fileLast.hash !== signed.hash) {
+            problem = failure(tenant, ChainFailure.CheckpointMismatch, signed.sequence, `${archive.path} does not end at the entry its signed checkpoint names (${signed.sequence}): it was rewritten or cut`, fileLast ?? anchor, anchor.sequence);
+            return;
+          }
+          endsChecked++;
+        }
+      }
+      if (batch.length > 0) yield batch;
+      if (!ended) {
+        problem = failure(tenant, ChainFailure.HeadMismatch, (fileLast?.sequence ?? covered) + 1, `${archive.path} has no end checkpoint: it was cut short`, fileLast ?? anchor, anchor.sequence);
+        return;
+      }
+    }
+    if (live) yield* live(covered + 1);
+  }
+  const result = await verifyChain(batches(), { anchor, head: recorded ?? undefined, checkpoints: options.checkpoints?.get(tenant) ?? [] });
+  if (problem) return { ...(problem as TenantVerification), archives: archives.length, anchorSigned };
+  return { tenant, ...result, checkpointsChecked: result.checkpointsChecked + endsChecked, archives: archives.length, anchorSigned };
 }

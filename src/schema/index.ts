@@ -12,5 +12,6 @@ import './viewer-token.js';
 import './chain-verification.js';
 import './checkpoint.js';
 import './erasure-result.js';
+import './retention-policy.js';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -34,6 +34,15 @@ export async function verifyTenantChain(dataSource: DataSource, key: Pick<Checkp
       headSequence: head.sequence, headHash: head.hash, anchorSequence: anchor.sequence, checkpointsChecked: trusted.length,
     };
   }
+  // A chain that starts past the genesis starts at a checkpoint retention signed when it removed the entries
+  // before it: an anchor moved by anyone else (entries deleted and the head edited by hand) has none.
+  if (anchor.sequence > 0 && (range.fromSequence == null || range.fromSequence <= anchor.sequence + 1) && !trusted.some((c) => c.sequence === anchor.sequence && c.hash === anchor.hash)) {
+    return {
+      valid: false, checked: 0, firstInvalidSequence: anchor.sequence, reason: ChainFailure.CheckpointMismatch,
+      detail: `the chain starts at anchor ${anchor.sequence}, which no signed checkpoint vouches for`,
+      headSequence: head.sequence, headHash: head.hash, anchorSequence: anchor.sequence, checkpointsChecked: trusted.length,
+    };
+  }
   const query = (sql: string, params: unknown[]) => read(dataSource, (m) => queryWith<RawChainRow[]>(m, sql, params));
   const result = await verifyChain(chainBatches(query, tenant, from, to), {
     anchor,

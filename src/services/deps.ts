@@ -27,6 +27,8 @@ export interface ServiceDeps {
   checkpointKey: CheckpointKey;
   /** Records reads and administration of the log as entries. */
   metaAudit: MetaAudit;
+  /** RETENTION_DAYS: how long entries are kept unless their tenant says otherwise; 0 keeps them forever. */
+  retentionDays: number;
 }
 
 /** A use case run for a caller: whose reads count against their concurrency cap. */

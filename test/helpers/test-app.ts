@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import { DataSource, type Logger } from 'typeorm';
 import WebSocket from 'ws';
-import { createAuditServer, type AuditServer, type EvidenceOptions } from '../../src/app.js';
+import { createAuditServer, type AuditServer, type EvidenceOptions, type RetentionOptions } from '../../src/app.js';
 import type { AuditPubSub } from '../../src/pubsub.js';
 import type { AuthConfig, Limits } from '../../src/config.js';
 import type { StoreOptions } from '../../src/db/store.js';
@@ -89,6 +89,8 @@ export async function startTestApp(
     auth?: Partial<AuthConfig>;
     pubsub?: AuditPubSub;
     evidence?: EvidenceOptions;
+    /** Retention on this server; its schedule is off unless a test asks for it. */
+    retention?: RetentionOptions;
   } = {},
 ): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-test-'));
@@ -109,6 +111,7 @@ export async function startTestApp(
     auth: options.auth ?? { jwtSecret: TEST_JWT_SECRET },
     production: options.production ?? false,
     evidence,
+    retention: { intervalMs: 0, ...options.retention },
     // Reads run on reader threads, out of TypeORM's sight: count them where they are handed over.
     store: { ownsConnection: true, ...options.store, onRead: (statement) => sql.logQuery(statement.sql, [...statement.params]) },
   });

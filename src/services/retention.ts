@@ -1,0 +1,432 @@
+/**
+ * Retention (README, "Retention"): entries older than their tenant's limit are removed from the start of
+ * the tenant's chain, in small batches, and the chain is re-anchored past them so that it still verifies.
+ *
+ * Each batch is one short write transaction that, in this order and all or nothing:
+ *   1. checks that the tenant's anchor is still where this run left it (another purge did not move it),
+ *   2. reads the next expired entries after the anchor (oldest first, stopping at the first one that is not
+ *      expired, at a hole in the sequence, or at a link that does not chain),
+ *   3. signs a checkpoint at the last of them (Ed25519, synchronously: tens of microseconds) and stores it,
+ *   4. takes them out of the search index, deletes them (the rollup triggers decrement the chart's counts in
+ *      the same transaction),
+ *   5. moves the head's anchor to that checkpoint's sequence and hash: the new genesis of the chain.
+ * A crash at any point leaves either the batch undone or all of it done: never entries gone without an anchor
+ * past them, nor an anchor without its signed checkpoint. With an archive folder, a file with the entries
+ * and the checkpoints at both ends is written, fsynced and renamed into place before the first of its
+ * entries is deleted; a crash after the file and before the deletes leaves entries that are both archived
+ * and live, which the next run archives again (verification skips the overlap).
+ *
+ * Between batches the purge yields to the event loop, and the batch size adapts so that a batch holds the
+ * write lock for about `batchTargetMs`.
+ */
+import type { DataSource } from 'typeorm';
+import type { AuditActor } from '../audit/context.js';
+import type { TenantDraft } from '../audit/group-commit.js';
+import { removeFromSearchIndex } from '../db/search-index.js';
+import { exec, statement, type Work } from '../db/sql.js';
+import type { AuditStore } from '../db/store.js';
+import { canonicalJson } from '../shared/chain/canonical.js';
+import { signCheckpointSync, type CheckpointKey, type SignedCheckpoint } from '../shared/chain/checkpoint.js';
+import type { ChainHead } from '../shared/chain/link.js';
+import { CHAIN_COLUMNS, chainExportFields, chainRowFromDb, type RawChainRow } from '../shared/chain/rows.js';
+import { verifyChain } from '../shared/chain/verify.js';
+import { badUserInput } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { openArchive } from './retention-archive.js';
+import { basename } from 'node:path';
+
+const DAY_MS = 86_400_000;
+
+/** How entries expire and how they are removed. */
+export interface RetentionSettings {
+  /** Days an entry is kept unless its tenant has its own policy; 0 keeps entries forever. @default 0 */
+  days: number;
+  /** Removed entries are archived here first (gzip NDJSON). @default none: removed entries are gone */
+  archiveDir?: string;
+  /** The time one batch's statements should take inside its transaction; batch sizes adapt to it. @default 8 */
+  batchTargetMs?: number;
+  /** Most entries one batch removes. @default 5000 */
+  maxBatch?: number;
+  /** Entries per archive file. @default 100000 */
+  archiveEntries?: number;
+}
+
+export interface RetentionDeps {
+  dataSource: DataSource;
+  store: AuditStore;
+  checkpointKey: CheckpointKey;
+  /** Writes the `retention_purge` entry (the server's group commit, or the CLI's). */
+  record(draft: TenantDraft): Promise<unknown>;
+}
+
+/** A tenant's policy as the API shows it. */
+export interface RetentionPolicy {
+  tenant: string;
+  /** Days entries are kept; null: forever. */
+  days: number | null;
+  /** The tenant's own setting (0: forever); null: it follows the global RETENTION_DAYS. */
+  tenantDays: number | null;
+  /** RETENTION_DAYS; null when unset (forever). */
+  defaultDays: number | null;
+  updatedAt: number | null;
+  updatedBy: string | null;
+  /** Where the tenant's chain starts now: 0 until a purge re-anchors it. */
+  anchorSequence: number;
+}
+
+export interface PurgeProgress {
+  tenant: string;
+  /** Entries removed so far in this run, for this tenant. */
+  purged: number;
+  anchorSequence: number;
+  /** Entries the batch removed, and how long its transaction took (queueing behind other writes and the commit included). */
+  batchEntries: number;
+  batchMs: number;
+  /** How long the batch's statements took, inside the transaction. */
+  statementsMs: number;
+}
+
+export interface PurgeResult {
+  tenant: string;
+  days: number;
+  /** Entries created before this instant (epoch ms) expired. */
+  before: number;
+  fromSequence: number;
+  toSequence: number;
+  count: number;
+  anchorSequence: number;
+  anchorHash: string;
+  archives: string[];
+  batches: number;
+  /** The longest batch transaction, in milliseconds (queueing behind other writes and the commit included). */
+  longestBatchMs: number;
+  /** The longest time one batch's statements took inside its transaction. */
+  longestStatementsMs: number;
+  /** Why the tenant's purge stopped early (a broken link, a concurrent purge); its finished batches stand. */
+  error?: string;
+}
+
+export interface PurgeOptions {
+  /** @default Date.now() */
+  now?: number;
+  /** Only these tenants. @default every tenant with a chain */
+  tenants?: readonly string[];
+  onProgress?: (progress: PurgeProgress) => void;
+  /** Stops between batches (shutdown); what was removed is recorded. */
+  signal?: AbortSignal;
+  /** Who ran it, for the `retention_purge` entry. @default the server */
+  author?: AuditActor;
+  /** The command or schedule that ran it, for the entry's meta. @default 'retention schedule' */
+  operation?: string;
+}
+
+export const RETENTION_AUTHOR: AuditActor = { id: 'auditql:retention', name: null, type: 'system' };
+
+class RetentionStop extends Error {}
+
+function checkDays(days: number | null): void {
+  if (days !== null && (!Number.isInteger(days) || days < 0 || days > 36_600)) throw badUserInput('days is a whole number from 0 (keep forever) to 36600, or null to follow RETENTION_DAYS', 'days');
+}
+
+interface PolicyRow {
+  days: number | string;
+  updated_at: number | string;
+  updated_by: string | null;
+}
+
+export async function retentionPolicy(store: AuditStore, tenant: string, defaultDays: number): Promise<RetentionPolicy> {
+  const [row] = await store.read<PolicyRow & { anchor_sequence: number | string | null }>(
+    statement(
+      `SELECT p."days", p."updated_at", p."updated_by", (SELECT h."anchor_sequence" FROM "audit_chain_head" h WHERE h."tenant_id" = ?) AS "anchor_sequence" FROM (SELECT 1 AS "one") o LEFT JOIN "audit_retention_policy" p ON p."tenant_id" = ?`,
+      [tenant, tenant],
+    ),
+  );
+  const tenantDays = row?.days == null ? null : Number(row.days);
+  const effective = tenantDays ?? defaultDays;
+  return {
+    tenant,
+    days: effective > 0 ? effective : null,
+    tenantDays,
+    defaultDays: defaultDays > 0 ? defaultDays : null,
+    updatedAt: row?.updated_at == null ? null : Number(row.updated_at),
+    updatedBy: row?.updated_by ?? null,
+    anchorSequence: Number(row?.anchor_sequence ?? 0),
+  };
+}
+
+/** Sets (days ≥ 1, or 0 to keep forever) or clears (null) the tenant's own policy. */
+export async function setRetentionPolicy(store: AuditStore, tenant: string, days: number | null, by: string | null, defaultDays: number): Promise<RetentionPolicy> {
+  checkDays(days);
+  await store.write(function* () {
+    if (days === null) yield* exec(`DELETE FROM "audit_retention_policy" WHERE "tenant_id" = ?`, [tenant]);
+    else {
+      yield* exec(
+        `INSERT INTO "audit_retention_policy" ("tenant_id", "days", "updated_at", "updated_by") VALUES (?, ?, ?, ?) ` +
+          `ON CONFLICT ("tenant_id") DO UPDATE SET "days" = excluded."days", "updated_at" = excluded."updated_at", "updated_by" = excluded."updated_by"`,
+        [tenant, days, Date.now(), by],
+      );
+    }
+  });
+  return retentionPolicy(store, tenant, defaultDays);
+}
+
+/** Each tenant with a chain and the days its entries are kept (0: forever). */
+async function tenantPolicies(store: AuditStore, defaultDays: number, only?: readonly string[]): Promise<Array<{ tenant: string; days: number }>> {
+  const rows = await store.read<{ tenant: string; days: number | string | null }>(
+    statement(`SELECT h."tenant_id" AS "tenant", p."days" FROM "audit_chain_head" h LEFT JOIN "audit_retention_policy" p ON p."tenant_id" = h."tenant_id" ORDER BY h."tenant_id"`),
+  );
+  return rows
+    .filter((row) => !only || only.includes(row.tenant))
+    .map((row) => ({ tenant: row.tenant, days: row.days == null ? defaultDays : Number(row.days) }));
+}
+
+interface BatchOutcome {
+  /** Time spent on the batch's statements (without the commit, whose cost does not depend on the batch size). */
+  workMs: number;
+  count: number;
+  anchor: ChainHead;
+  checkpoint: SignedCheckpoint & { id: number };
+}
+
+interface BatchRequest {
+  dialect: AuditStore['dialect'];
+  tenant: string;
+  anchor: ChainHead;
+  upTo: number;
+  before: number;
+  limit: number;
+  key: CheckpointKey;
+  /** This run's previous batch checkpoint: superseded by this batch's, so dropped with it. */
+  dropCheckpointId: number | null;
+}
+
+/** One batch, as one transaction (see the file's comment for the order and why). Null when nothing after the anchor has expired. */
+function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
+  const began = performance.now();
+  const { tenant, anchor } = request;
+  const { rows: heads } = yield* exec<{ anchor_sequence: number | string }>(`SELECT "anchor_sequence" FROM "audit_chain_head" WHERE "tenant_id" = ?`, [tenant]);
+  if (!heads[0] || Number(heads[0].anchor_sequence) !== anchor.sequence) throw new RetentionStop(`the anchor of tenant ${tenant} moved meanwhile (another purge is running)`);
+  const { rows } = yield* exec<{ id: number | string; sequence: number | string; hash: string; previous_hash: string; created_at: number | string }>(
+    `SELECT "id", "sequence", "hash", "previous_hash", "created_at" FROM "audit_log" WHERE "tenant_id" = ? AND "sequence" > ? AND "sequence" <= ? ORDER BY "sequence" LIMIT ?`,
+    [tenant, anchor.sequence, request.upTo, request.limit],
+  );
+  let count = 0;
+  let previous = anchor.hash;
+  for (const row of rows) {
+    if (Number(row.created_at) >= request.before) break;
+    // Never across a hole or a broken link: that is evidence of tampering, which a purge must not remove.
+    if (Number(row.sequence) !== anchor.sequence + count + 1 || row.previous_hash !== previous) {
+      if (count === 0) throw new RetentionStop(`entry ${anchor.sequence + 1} of tenant ${tenant} does not chain to the anchor; verify the chain (nothing was removed)`);
+      break;
+    }
+    previous = row.hash;
+    count++;
+  }
+  if (count === 0) return null;
+  const last = rows[count - 1]!;
+  const signed = signCheckpointSync({ tenant, sequence: Number(last.sequence), hash: last.hash, createdAt: Date.now() }, request.key);
+  const postgres = request.dialect === 'postgres';
+  const inserted = yield* exec<{ id: number | string }>(
+    `INSERT INTO "audit_checkpoint" ("tenant_id", "sequence", "hash", "created_at", "key_id", "jws") VALUES (?, ?, ?, ?, ?, ?)${postgres ? ' RETURNING "id"' : ''}`,
+    [tenant, signed.sequence, signed.hash, signed.createdAt, signed.keyId, signed.jws],
+  );
+  const checkpointId = Number(postgres ? inserted.rows[0]!.id : inserted.lastInsertId);
+  if (request.dialect === 'sqlite') yield* removeFromSearchIndex(rows.slice(0, count).map((row) => Number(row.id)));
+  const deleted = yield* exec(`DELETE FROM "audit_log" WHERE "tenant_id" = ? AND "sequence" > ? AND "sequence" <= ?`, [tenant, anchor.sequence, signed.sequence]);
+  if (deleted.changes !== count) throw new Error(`retention: expected to remove ${count} entries of tenant ${tenant}, removed ${deleted.changes}`);
+  yield* exec(`UPDATE "audit_chain_head" SET "anchor_sequence" = ?, "anchor_hash" = ? WHERE "tenant_id" = ? AND "anchor_sequence" = ?`, [signed.sequence, signed.hash, tenant, anchor.sequence]);
+  if (request.dropCheckpointId !== null) yield* exec(`DELETE FROM "audit_checkpoint" WHERE "id" = ?`, [request.dropCheckpointId]);
+  return { workMs: performance.now() - began, count, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId } };
+}
+
+/** The stored checkpoint at the anchor, for an archive's start record; the bare anchor when there is none. */
+async function anchorCheckpoint(store: AuditStore, tenant: string, anchor: ChainHead): Promise<SignedCheckpoint | ChainHead | null> {
+  if (anchor.sequence === 0) return null;
+  const [row] = await store.read<{ created_at: number | string; key_id: string; jws: string }>(
+    statement(`SELECT "created_at", "key_id", "jws" FROM "audit_checkpoint" WHERE "tenant_id" = ? AND "sequence" = ? AND "hash" = ? ORDER BY "id" DESC LIMIT 1`, [tenant, anchor.sequence, anchor.hash]),
+  );
+  return row ? { tenant, sequence: anchor.sequence, hash: anchor.hash, createdAt: Number(row.created_at), keyId: row.key_id, jws: row.jws } : { sequence: anchor.sequence, hash: anchor.hash };
+}
+
+/**
+ * Writes the next run of expired entries after `anchor` (at most `archiveEntries`) to an archive file,
+ * recomputing their chain as it goes: a broken chain is not archived, nor then removed. Null when nothing
+ * after the anchor has expired.
+ */
+async function archiveSegment(deps: RetentionDeps, settings: RetentionSettings, tenant: string, anchor: ChainHead, start: SignedCheckpoint | ChainHead | null, upTo: number, before: number) {
+  const max = settings.archiveEntries ?? 100_000;
+  const writer = await openArchive(settings.archiveDir!, deps.checkpointKey, tenant, anchor.sequence + 1, start);
+  let count = 0;
+  async function* expired() {
+    let after = anchor.sequence;
+    while (count < max && after < upTo) {
+      const raw = await deps.store.read<RawChainRow & { name: string | null }>(
+        statement(`SELECT "id", "name", ${CHAIN_COLUMNS} FROM "audit_log" WHERE "tenant_id" = ? AND "sequence" > ? AND "sequence" <= ? ORDER BY "sequence" LIMIT ?`, [tenant, after, upTo, Math.min(2000, max - count)]),
+      );
+      const rows = raw.map((r) => ({ row: chainRowFromDb(r), id: Number(r.id), name: r.name }));
+      const cut = rows.findIndex((r) => r.row.createdAt >= before);
+      const taken = cut < 0 ? rows : rows.slice(0, cut);
+      if (taken.length === 0) return;
+      await writer.write(taken.map(({ row, id, name }) => JSON.stringify({ id, name, ...chainExportFields(row) })));
+      count += taken.length;
+      yield taken.map((r) => r.row);
+      if (taken.length < rows.length || raw.length === 0) return;
+      after = taken[taken.length - 1]!.row.sequence;
+    }
+  }
+  try {
+    const verified = await verifyChain(expired(), { anchor });
+    if (!verified.valid) throw new RetentionStop(`tenant ${tenant}: ${verified.reason} at ${verified.firstInvalidSequence} (${verified.detail}); nothing past the anchor was archived or removed`);
+    if (count === 0) {
+      await writer.abandon();
+      return null;
+    }
+    const end = signCheckpointSync({ tenant, sequence: verified.headSequence, hash: verified.headHash, createdAt: Date.now() }, deps.checkpointKey);
+    return { path: await writer.finish(end, count), end: { sequence: end.sequence, hash: end.hash } };
+  } catch (error) {
+    await writer.abandon();
+    throw error;
+  }
+}
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, tenant: string, days: number, now: number, options: PurgeOptions): Promise<PurgeResult | null> {
+  const before = now - days * DAY_MS;
+  const [head] = await deps.store.read<{ sequence: number | string; anchor_sequence: number | string; anchor_hash: string }>(
+    statement(`SELECT "sequence", "anchor_sequence", "anchor_hash" FROM "audit_chain_head" WHERE "tenant_id" = ?`, [tenant]),
+  );
+  if (!head) return null;
+  let anchor: ChainHead = { sequence: Number(head.anchor_sequence), hash: head.anchor_hash };
+  const limit = Number(head.sequence);
+  const result: PurgeResult = { tenant, days, before, fromSequence: anchor.sequence + 1, toSequence: anchor.sequence, count: 0, anchorSequence: anchor.sequence, anchorHash: anchor.hash, archives: [], batches: 0, longestBatchMs: 0, longestStatementsMs: 0 };
+  const target = settings.batchTargetMs ?? 8;
+  const maxBatch = settings.maxBatch ?? 5000;
+  let size = Math.min(200, maxBatch);
+  let lastCheckpoint: (SignedCheckpoint & { id: number }) | null = null;
+  try {
+    outer: while (anchor.sequence < limit && !options.signal?.aborted) {
+      let segmentEnd = limit;
+      if (settings.archiveDir) {
+        const start = lastCheckpoint ?? (await anchorCheckpoint(deps.store, tenant, anchor));
+        const archived = await archiveSegment(deps, settings, tenant, anchor, start, limit, before);
+        if (!archived) break;
+        result.archives.push(archived.path);
+        segmentEnd = archived.end.sequence;
+      }
+      while (anchor.sequence < segmentEnd) {
+        if (options.signal?.aborted) break outer;
+        const request: BatchRequest = { dialect: deps.store.dialect, tenant, anchor, upTo: segmentEnd, before, limit: size, key: deps.checkpointKey, dropCheckpointId: lastCheckpoint?.id ?? null };
+        const started = performance.now();
+        const outcome = await deps.store.write(() => purgeBatch(request));
+        const ms = performance.now() - started;
+        if (!outcome) break outer;
+        anchor = outcome.anchor;
+        lastCheckpoint = outcome.checkpoint;
+        result.count += outcome.count;
+        result.batches++;
+        result.longestBatchMs = Math.max(result.longestBatchMs, ms);
+        result.longestStatementsMs = Math.max(result.longestStatementsMs, outcome.workMs);
+        options.onProgress?.({ tenant, purged: result.count, anchorSequence: anchor.sequence, batchEntries: outcome.count, batchMs: ms, statementsMs: outcome.workMs });
+        // Aim the next batch's statements at the target time (the commit's flush to disk costs the same for
+        // any batch): grow at most 2× a step, shrink as far as needed.
+        const work = outcome.workMs;
+        if (outcome.count === size) size = Math.max(20, Math.min(maxBatch, size * 2, Math.round((size * target) / Math.max(work, 0.1))));
+        else if (work > target) size = Math.max(20, Math.round((size * target) / work));
+        await turn();
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof RetentionStop)) throw error;
+    result.error = error.message;
+  }
+  result.toSequence = anchor.sequence;
+  result.anchorSequence = anchor.sequence;
+  result.anchorHash = anchor.hash;
+  if (result.count > 0) {
+    // Hours whose entries are all gone leave no zero rows behind in the chart's rollup.
+    await deps.store.write(function* () {
+      yield* exec(`DELETE FROM "audit_activity_hourly" WHERE "tenant_id" = ? AND "entries" <= 0`, [tenant]);
+    });
+    await deps.record({
+      tenantId: tenant,
+      resource: 'audit_log',
+      action: 'retention_purge',
+      author: options.author ?? RETENTION_AUTHOR,
+      data: JSON.parse(
+        canonicalJson({
+          fromSequence: result.fromSequence,
+          toSequence: result.toSequence,
+          count: result.count,
+          days,
+          before: new Date(before).toISOString(),
+          anchorHash: anchor.hash,
+          archives: result.archives.map((path) => basename(path)),
+        }),
+      ),
+      meta: { operation: options.operation ?? 'retention schedule' },
+    });
+  }
+  return result;
+}
+
+/** Removes every tenant's expired entries (those of `options.tenants`), tenant after tenant. */
+export async function purgeExpired(deps: RetentionDeps, settings: RetentionSettings, options: PurgeOptions = {}): Promise<PurgeResult[]> {
+  const now = options.now ?? Date.now();
+  const results: PurgeResult[] = [];
+  for (const { tenant, days } of await tenantPolicies(deps.store, settings.days, options.tenants)) {
+    if (days <= 0 || options.signal?.aborted) continue;
+    const result = await purgeTenant(deps, settings, tenant, days, now, options);
+    if (result && (result.count > 0 || result.error)) results.push(result);
+  }
+  return results;
+}
+
+export interface RetentionSchedule {
+  /** Runs a purge now (after the one under way, if any). */
+  run(options?: Omit<PurgeOptions, 'signal'>): Promise<PurgeResult[]>;
+  /** Purges every `intervalMs` from now on (0: never on a schedule). The timer does not keep the process alive. */
+  every(intervalMs: number): void;
+  /** Stops the timer and a purge under way (between two batches); resolves when it has stopped. */
+  stop(): Promise<void>;
+}
+
+/** Purges on demand and on a schedule, one purge at a time. */
+export function scheduleRetention(deps: RetentionDeps, settings: RetentionSettings, logger: Pick<Logger, 'error' | 'info'>): RetentionSchedule {
+  const stopping = new AbortController();
+  let tail: Promise<unknown> = Promise.resolve();
+  const run = (options: Omit<PurgeOptions, 'signal'> = {}) => {
+    const next = tail.then(() => purgeExpired(deps, settings, { ...options, signal: stopping.signal }));
+    tail = next.catch(() => undefined);
+    return next;
+  };
+  let busy = false;
+  const tick = () => {
+    // A purge longer than the interval is not queued up behind itself.
+    if (busy || !deps.dataSource.isInitialized) return;
+    busy = true;
+    run().finally(() => (busy = false)).then(
+      (results) => {
+        for (const r of results) {
+          if (r.error) logger.error(`retention: tenant ${r.tenant}: ${r.error}`);
+          if (r.count > 0) logger.info(`retention: removed ${r.count} entries of tenant ${r.tenant} (sequence ${r.fromSequence}–${r.toSequence}); the chain now starts after ${r.anchorSequence}`);
+        }
+      },
+      (error: unknown) => logger.error({ err: error }, 'retention purge failed'),
+    );
+  };
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    run,
+    every(intervalMs) {
+      if (timer) clearInterval(timer);
+      timer = intervalMs > 0 && !stopping.signal.aborted ? setInterval(tick, intervalMs) : undefined;
+      timer?.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      stopping.abort();
+      await tail;
+    },
+  };
+}

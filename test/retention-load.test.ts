@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PurgeProgress } from '../src/services/retention.js';
+import { seedBulk } from './helpers/seed.js';
+import { LOG_EVENT, startTestApp, type TestApp } from './helpers/test-app.js';
+
+/**
+ * Entries purged while the server keeps answering. 1M in CI (RETENTION_TEST_ROWS overrides); 200k elsewhere,
+ * which is enough for a purge of many batches on a busy two-core machine. The 1M figures are in the bench
+ * (`npm run bench -- purge`).
+ */
+const ROWS = Number(process.env.RETENTION_TEST_ROWS ?? (process.env.CI ? 1_000_000 : 200_000));
+/** Generous: a purge batch aims at a few milliseconds; a request answered within this is "responsive". */
+const BOUND_MS = 1000;
+const DAY = 86_400_000;
+
+describe(`a purge of ${ROWS} entries`, () => {
+  let app: TestApp;
+
+  beforeAll(async () => {
+    app = await startTestApp({ retention: { days: 30 } });
+    const start = Date.now() - 400 * DAY;
+    seedBulk(app.file, ROWS, (i) => ({ created_at: start + i * 1000 }));
+  }, 600_000);
+  afterAll(() => app?.close());
+
+  it('leaves /live and logEvent answering within a bound while it runs', async () => {
+    const probes: Array<Promise<{ live: number; write: number; done: boolean }>> = [];
+    let finished = false;
+    // Probe at the first batch and at a quarter, half and three quarters of the way, as the purge reports them.
+    const marks = [1, ROWS / 4, ROWS / 2, (ROWS * 3) / 4];
+    const onProgress = (progress: PurgeProgress) => {
+      while (marks.length > 0 && progress.purged >= marks[0]!) {
+        marks.shift();
+        probes.push(
+          (async () => {
+            const t0 = performance.now();
+            const live = await fetch(app.url.replace('/graphql', '/live'));
+            expect(live.status).toBe(200);
+            const t1 = performance.now();
+            const written = await app.gql(LOG_EVENT, { input: { resource: 'during-purge', action: 'create' } });
+            expect(written.errors).toBeUndefined();
+            const t2 = performance.now();
+            return { live: t1 - t0, write: t2 - t1, done: finished };
+          })(),
+        );
+      }
+    };
+    const results = await app.server.purgeExpired({ onProgress });
+    finished = true;
+    expect(results[0]).toMatchObject({ count: ROWS, anchorSequence: ROWS });
+    const answered = await Promise.all(probes);
+    expect(answered).toHaveLength(4);
+    for (const probe of answered) {
+      expect(probe.live).toBeLessThan(BOUND_MS);
+      expect(probe.write).toBeLessThan(BOUND_MS);
+    }
+    // At least the probes of the first three marks were answered while the purge was still running.
+    expect(answered.slice(0, 3).every((p) => !p.done)).toBe(true);
+    const verified = await app.gql('{ verifyAuditChain { valid anchorSequence } }');
+    expect(verified.data!.verifyAuditChain).toEqual({ valid: true, anchorSequence: ROWS });
+  }, 600_000);
+});

@@ -1,0 +1,154 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PurgeResult } from '../src/services/retention.js';
+import { seedBulk } from './helpers/seed.js';
+import { logEvents, startTestApp, type TestApp } from './helpers/test-app.js';
+
+const DAY = 86_400_000;
+const OLD = 3000;
+const FRESH = 5;
+
+/** Runs the built CLI as a user would; resolves with its exit code and output. */
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['dist/cjs/cli.js', ...args], { env: { ...process.env, DATABASE_URL: 'sqlite::memory:', ...env } });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.stderr.on('data', (chunk) => (out += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
+const CHART = 'query($filter: AuditLogFilter) { activityChart(filter: $filter, interval: DAY) { count } }';
+const total = (buckets: Array<{ count: number }>) => buckets.reduce((sum, b) => sum + b.count, 0);
+
+describe('retention on a real server and SQLite file', () => {
+  let app: TestApp;
+  let archiveDir: string;
+  let purged: PurgeResult[];
+  const start = Date.now() - 400 * DAY;
+
+  beforeAll(async () => {
+    archiveDir = mkdtempSync(join(tmpdir(), 'auditql-archives-'));
+    app = await startTestApp({ retention: { archiveDir, archiveEntries: 1000 } });
+    // Expired entries (400 days old, one a minute), then a few written now through the API.
+    seedBulk(app.file, OLD, (i) => ({ created_at: start + i * 60_000 }));
+    await logEvents(app, Array.from({ length: FRESH }, (_, i) => ({ resource: 'fresh', action: 'create', resourceId: String(i) })));
+  });
+  afterAll(async () => {
+    await app?.close();
+    rmSync(archiveDir, { recursive: true, force: true });
+  });
+
+  it('sets and reads a tenant policy; refuses another tenant and nonsense', async () => {
+    const set = await app.gql('mutation { setRetentionPolicy(days: 30) { tenant days tenantDays defaultDays anchorSequence } }');
+    expect(set.errors).toBeUndefined();
+    expect(set.data!.setRetentionPolicy).toEqual({ tenant: 'default', days: 30, tenantDays: 30, defaultDays: null, anchorSequence: 0 });
+    const other = await app.gql('mutation { setRetentionPolicy(tenant: "acme", days: 1) { days } }');
+    expect(other.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const bad = await app.gql('mutation { setRetentionPolicy(days: -3) { days } }');
+    expect(bad.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    const read = await app.gql('{ retentionPolicy { days tenantDays } }');
+    expect(read.data!.retentionPolicy).toEqual({ days: 30, tenantDays: 30 });
+  });
+
+  it('purges the expired entries in batches, archiving them first, and the chain still verifies from the new anchor', async () => {
+    const oldChart = { from: new Date(start - DAY).toISOString(), to: new Date(start + 10 * DAY).toISOString() };
+    const before = await app.gql(CHART, { filter: oldChart });
+    expect(total(before.data!.activityChart)).toBe(OLD);
+    const progress: number[] = [];
+    purged = await app.server.purgeExpired({ onProgress: (p) => progress.push(p.anchorSequence) });
+    expect(purged).toHaveLength(1);
+    expect(purged[0]).toMatchObject({ tenant: 'default', count: OLD, fromSequence: 1, toSequence: OLD, anchorSequence: OLD });
+    expect(purged[0]!.error).toBeUndefined();
+    expect(progress.length).toBeGreaterThan(1);
+    expect(progress.at(-1)).toBe(OLD);
+    expect(purged[0]!.archives).toHaveLength(3);
+
+    const verified = await app.gql('{ verifyAuditChain { valid checked anchorSequence headSequence reason detail } }');
+    // The fresh entries and the purge's own entry.
+    expect(verified.data!.verifyAuditChain).toEqual({ valid: true, checked: FRESH + 1, anchorSequence: OLD, headSequence: OLD + FRESH + 1, reason: null, detail: null });
+
+    const after = await app.gql(CHART, { filter: oldChart });
+    expect(total(after.data!.activityChart)).toBe(0);
+    const rollup = new Database(app.file, { readonly: true });
+    expect(rollup.prepare(`SELECT COUNT(*) AS n FROM audit_activity_hourly WHERE hour < ?`).get(start + 10 * DAY)).toEqual({ n: 0 });
+    rollup.close();
+
+    const entry = await app.gql('{ auditLogs(filter: { action: ["retention_purge"] }) { edges { node { resource author { id } data sequence } } } }');
+    const node = entry.data!.auditLogs.edges[0].node;
+    expect(node).toMatchObject({ resource: 'audit_log', author: { id: 'auditql:retention' }, sequence: OLD + FRESH + 1 });
+    expect(node.data).toMatchObject({ fromSequence: 1, toSequence: OLD, count: OLD, days: 30 });
+    expect(node.data.archives).toHaveLength(3);
+
+    const policy = await app.gql('{ retentionPolicy { anchorSequence } }');
+    expect(policy.data!.retentionPolicy.anchorSequence).toBe(OLD);
+    // Nothing more has expired: a second run removes nothing and writes no entry.
+    expect(await app.server.purgeExpired()).toEqual([]);
+  });
+
+  it('auditql verify passes on the database, reporting the signed anchor, and through the archives from the genesis', async () => {
+    const live = await cli(['verify', '--database', app.file]);
+    expect(live.out).toMatch(new RegExp(`default: valid, ${FRESH + 1} entries, from anchor ${OLD} \\(signed checkpoint\\)`));
+    expect(live.code).toBe(0);
+    const whole = await cli(['verify', '--database', app.file, '--archives', archiveDir]);
+    expect(whole.out).toMatch(new RegExp(`default: valid, ${OLD + FRESH + 1} entries, from the genesis, through 3 archives`));
+    expect(whole.code).toBe(0);
+  });
+
+  it('an archive verifies offline with the CLI, and fails after a hostile edit', async () => {
+    const files = readdirSync(archiveDir).filter((name) => name.endsWith('.ndjson.gz')).sort();
+    expect(files).toHaveLength(3);
+    const second = join(archiveDir, files[1]!);
+    const good = await cli(['verify', '--file', second]);
+    expect(good.out).toMatch(/default: valid, 1000 entries, from anchor 1000 \(signed checkpoint\)/);
+    expect(good.code).toBe(0);
+
+    const lines = gunzipSync(readFileSync(second)).toString('utf8').trimEnd().split('\n');
+    expect(JSON.parse(lines[0]!)).toMatchObject({ format: 'auditql-archive', version: 1, tenant: 'default', fromSequence: 1001 });
+    expect(JSON.parse(lines[1]!)).toMatchObject({ checkpoint: 'start', sequence: 1000 });
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ checkpoint: 'end', sequence: 2000, count: 1000 });
+    const edited = [...lines];
+    const victim = JSON.parse(edited[10]!);
+    victim.action = 'delete-evidence';
+    edited[10] = JSON.stringify(victim);
+    const forged = join(app.dir, 'forged.ndjson.gz');
+    writeFileSync(forged, gzipSync(`${edited.join('\n')}\n`));
+    const bad = await cli(['verify', '--file', forged]);
+    expect(bad.out).toMatch(new RegExp(`BROKEN at sequence ${victim.sequence}: HASH_MISMATCH`));
+    expect(bad.code).toBe(1);
+    // Cut short: the end checkpoint is gone.
+    writeFileSync(forged, gzipSync(`${lines.slice(0, -1).join('\n')}\n`));
+    const cut = await cli(['verify', '--file', forged]);
+    expect(cut.out).toMatch(/BROKEN at sequence 2001: HEAD_MISMATCH/);
+  });
+
+  it('a hostile edit in the live table after the purge is still detected, and so is an anchor moved by hand', async () => {
+    const db = new Database(app.file);
+    db.prepare(`UPDATE audit_log SET resource_id = 'forged' WHERE tenant_id = 'default' AND sequence = ?`).run(OLD + 2);
+    db.close();
+    const edited = await app.gql('{ verifyAuditChain { valid reason firstInvalidSequence anchorSequence } }');
+    expect(edited.data!.verifyAuditChain).toEqual({ valid: false, reason: 'HASH_MISMATCH', firstInvalidSequence: OLD + 2, anchorSequence: OLD });
+    const viaCli = await cli(['verify', '--database', app.file]);
+    expect(viaCli.code).toBe(1);
+    expect(viaCli.out).toMatch(new RegExp(`BROKEN at sequence ${OLD + 2}: HASH_MISMATCH`));
+
+    // Deleting entries and moving the anchor past them without the key leaves an anchor nobody signed.
+    const raw = new Database(app.file);
+    const next = raw.prepare(`SELECT hash FROM audit_log WHERE tenant_id = 'default' AND sequence = ?`).get(OLD + 3) as { hash: string };
+    raw.prepare(`DELETE FROM audit_log WHERE tenant_id = 'default' AND sequence <= ?`).run(OLD + 3);
+    raw.prepare(`UPDATE audit_chain_head SET anchor_sequence = ?, anchor_hash = ? WHERE tenant_id = 'default'`).run(OLD + 3, next.hash);
+    raw.close();
+    const moved = await app.gql('{ verifyAuditChain { valid reason firstInvalidSequence } }');
+    expect(moved.data!.verifyAuditChain).toEqual({ valid: false, reason: 'CHECKPOINT_MISMATCH', firstInvalidSequence: OLD + 3 });
+    const movedCli = await cli(['verify', '--database', app.file]);
+    expect(movedCli.code).toBe(1);
+    expect(movedCli.out).toMatch(/CHECKPOINT_MISMATCH \(the chain starts at anchor 3003, which no signed checkpoint vouches for\)/);
+  });
+});
