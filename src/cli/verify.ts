@@ -11,6 +11,13 @@ import { chainBatches } from '../shared/chain/rows.js';
 import { ChainFailure, verifyChain, type ChainVerification, type TrustedCheckpoint } from '../shared/chain/verify.js';
 import type { JsonValue } from '../shared/json.js';
 
+/**
+ * Entries read per batch. Small enough that a batch's rows die young: at 5,000 the rows of a batch outlived
+ * the young generation and verification spent a third of its time in the garbage collector (measured:
+ * 500 per batch halved its CPU time).
+ */
+const VERIFY_BATCH = 500;
+
 export interface TenantVerification extends ChainVerification {
   tenant: string;
 }
@@ -69,7 +76,7 @@ export async function verifyDatabaseFile(path: string, options: { tenants?: stri
       }
       const head = headOf.get(tenant) as { sequence: number; hash: string; anchor_sequence: number; anchor_hash: string } | undefined;
       const anchor = head ? { sequence: Number(head.anchor_sequence), hash: head.anchor_hash } : { sequence: 0, hash: GENESIS_HASH };
-      const result = await verifyChain(chainBatches(query, tenant, anchor.sequence + 1, Infinity, 5000), {
+      const result = await verifyChain(chainBatches(query, tenant, anchor.sequence + 1, Infinity, VERIFY_BATCH), {
         anchor,
         head: head ? { sequence: Number(head.sequence), hash: head.hash } : { sequence: 0, hash: GENESIS_HASH },
         checkpoints: options.checkpoints?.get(tenant) ?? [],
