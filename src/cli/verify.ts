@@ -8,6 +8,7 @@ import { loadConfig, parseDatabaseUrl } from '../config.js';
 import { canonicalJson, GENESIS_HASH, type ChainRow } from '../shared/chain/canonical.js';
 import { keyIdOf, verifyCheckpoint, type CheckpointFile } from '../shared/chain/checkpoint.js';
 import { chainBatches } from '../shared/chain/rows.js';
+import { defaultVerifyWorkers, verifyInParallel } from '../db/chain-workers.js';
 import { ChainFailure, verifyChain, type ChainVerification, type TrustedCheckpoint } from '../shared/chain/verify.js';
 import type { JsonValue } from '../shared/json.js';
 
@@ -17,6 +18,9 @@ import type { JsonValue } from '../shared/json.js';
  * 500 per batch halved its CPU time).
  */
 const VERIFY_BATCH = 500;
+
+/** Shorter chains are verified on this thread: starting threads costs more than it saves. */
+const PARALLEL_FROM = 20_000;
 
 export interface TenantVerification extends ChainVerification {
   tenant: string;
@@ -49,9 +53,14 @@ const signatureFailure = (tenant: string, sequence: number): TenantVerification 
 /**
  * Verifies every tenant's chain (or the given ones) in a SQLite file, read-only, inside one read transaction,
  * so that head, rows and tail are one snapshot even while a server writes: anything past the recorded head
- * is then a forgery, not a race.
+ * is then a forgery, not a race. Chains of PARALLEL_FROM entries or more are recomputed on `workers` threads
+ * (default: one per core; 1 keeps everything on this thread), each reading ranges of the chain; a chain
+ * they do not find valid is verified again here, in this snapshot, which describes the first failure.
  */
-export async function verifyDatabaseFile(path: string, options: { tenants?: string[]; checkpoints?: Map<string, TrustedCheckpoint[]>; badCheckpoints?: Map<string, number> } = {}): Promise<TenantVerification[]> {
+export async function verifyDatabaseFile(
+  path: string,
+  options: { tenants?: string[]; checkpoints?: Map<string, TrustedCheckpoint[]>; badCheckpoints?: Map<string, number>; workers?: number } = {},
+): Promise<TenantVerification[]> {
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
     const columns = db.prepare(`SELECT "name" FROM pragma_table_info('audit_log')`).all() as Array<{ name: string }>;
@@ -60,6 +69,7 @@ export async function verifyDatabaseFile(path: string, options: { tenants?: stri
     const tenants =
       options.tenants ??
       (db.prepare(`SELECT "tenant_id" AS "t" FROM "audit_chain_head" UNION SELECT DISTINCT "tenant_id" FROM "audit_log" ORDER BY 1`).all() as Array<{ t: string }>).map((r) => r.t);
+    const lastOf = db.prepare(`SELECT MAX("sequence") AS "last" FROM "audit_log" WHERE "tenant_id" = ?`);
     const headOf = db.prepare(`SELECT "sequence", "hash", "anchor_sequence", "anchor_hash" FROM "audit_chain_head" WHERE "tenant_id" = ?`);
     const statements = new Map<string, Database.Statement>();
     const query = (sql: string, params: unknown[]) => {
@@ -76,11 +86,16 @@ export async function verifyDatabaseFile(path: string, options: { tenants?: stri
       }
       const head = headOf.get(tenant) as { sequence: number; hash: string; anchor_sequence: number; anchor_hash: string } | undefined;
       const anchor = head ? { sequence: Number(head.anchor_sequence), hash: head.anchor_hash } : { sequence: 0, hash: GENESIS_HASH };
-      const result = await verifyChain(chainBatches(query, tenant, anchor.sequence + 1, Infinity, VERIFY_BATCH), {
-        anchor,
-        head: head ? { sequence: Number(head.sequence), hash: head.hash } : { sequence: 0, hash: GENESIS_HASH },
-        checkpoints: options.checkpoints?.get(tenant) ?? [],
-      });
+      const recorded = head ? { sequence: Number(head.sequence), hash: head.hash } : { sequence: 0, hash: GENESIS_HASH };
+      const checkpoints = options.checkpoints?.get(tenant) ?? [];
+      const workers = options.workers ?? defaultVerifyWorkers();
+      // Threads for long chains, when nothing lies past the recorded head in this snapshot (else the
+      // sequential run below says so); any failure is looked at again below, in this snapshot.
+      const parallel =
+        workers > 1 && recorded.sequence - anchor.sequence >= PARALLEL_FROM && Number((lastOf.get(tenant) as { last: number | null }).last ?? 0) <= recorded.sequence
+          ? await verifyInParallel({ file: path, tenant, anchor, head: recorded, checkpoints, workers, batchSize: VERIFY_BATCH })
+          : null;
+      const result = parallel ?? (await verifyChain(chainBatches(query, tenant, anchor.sequence + 1, Infinity, VERIFY_BATCH), { anchor, head: recorded, checkpoints }));
       results.push({ tenant, ...result });
     }
     db.exec('COMMIT');
