@@ -96,3 +96,22 @@ describe('verification on worker threads', () => {
     expect(threaded).toMatchObject({ valid: false, reason: 'HEAD_MISMATCH', firstInvalidSequence: N + 1 });
   }, 120_000);
 });
+
+describe("the server's verifyAuditChain on a SQLite file", () => {
+  it('recomputes a long chain on threads and still names the first failure', async () => {
+    const { verifyTenantChain } = await import('../src/services/chain.js');
+    const { generateKeyPairSync } = await import('node:crypto');
+    const key = { publicKey: generateKeyPairSync('ed25519').publicKey };
+    const file = tampered('served', () => undefined);
+    const ds = new DataSource(sqliteDataSourceOptions({ database: file }));
+    await ds.initialize();
+    try {
+      expect(await verifyTenantChain(ds, key, 'default')).toMatchObject({ valid: true, checked: N, headSequence: N, anchorSequence: 0 });
+      await ds.query(`DROP TRIGGER IF EXISTS "audit_log_chained"`);
+      await ds.query(`UPDATE audit_log SET resource = 'forged' WHERE sequence = 22222`);
+      expect(await verifyTenantChain(ds, key, 'default')).toMatchObject({ valid: false, reason: 'HASH_MISMATCH', firstInvalidSequence: 22222, checked: 22222 });
+    } finally {
+      await ds.destroy();
+    }
+  }, 120_000);
+});
