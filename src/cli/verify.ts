@@ -9,11 +9,22 @@ import { loadConfig, parseDatabaseUrl } from '../config.js';
 import { canonicalJson, GENESIS_HASH, type ChainRow } from '../shared/chain/canonical.js';
 import { keyIdOf, verifyCheckpoint, type CheckpointFile } from '../shared/chain/checkpoint.js';
 import { chainBatches } from '../shared/chain/rows.js';
+import { defaultVerifyWorkers, verifyInParallel } from '../db/chain-workers.js';
 import { ChainFailure, verifyChain, type ChainVerification, type TrustedCheckpoint } from '../shared/chain/verify.js';
 import type { JsonValue } from '../shared/json.js';
 import { classifyLine, type ArchiveCheckpoint, type ArchiveHeader } from '../shared/chain/archive.js';
 import type { ChainHead } from '../shared/chain/link.js';
 import { GENERATED_KEY_FILE } from '../services/checkpoint-key.js';
+
+/**
+ * Entries read per batch. Small enough that a batch's rows die young: at 5,000 the rows of a batch outlived
+ * the young generation and verification spent a third of its time in the garbage collector (measured:
+ * 500 per batch halved its CPU time).
+ */
+const VERIFY_BATCH = 500;
+
+/** Shorter chains are verified on this thread: starting threads costs more than it saves. */
+const PARALLEL_FROM = 20_000;
 
 export interface TenantVerification extends ChainVerification {
   tenant: string;
@@ -50,7 +61,9 @@ const signatureFailure = (tenant: string, sequence: number): TenantVerification 
 /**
  * Verifies every tenant's chain (or the given ones) in a SQLite file, read-only, inside one read transaction,
  * so that head, rows and tail are one snapshot even while a server writes: anything past the recorded head
- * is then a forgery, not a race.
+ * is then a forgery, not a race. Chains of PARALLEL_FROM entries or more are recomputed on `workers` threads
+ * (default: one per core; 1 keeps everything on this thread), each reading ranges of the chain; a chain
+ * they do not find valid is verified again here, in this snapshot, which describes the first failure.
  */
 export interface DatabaseVerifyOptions {
   tenants?: string[];
@@ -62,6 +75,8 @@ export interface DatabaseVerifyOptions {
   archives?: Map<string, ArchiveSummary[]>;
   /** The key that checks the archives' checkpoints. @default the key each archive names */
   archiveKey?: KeyObject;
+  /** Threads that recompute hashes for long chains. @default the cores less one */
+  workers?: number;
 }
 
 export async function verifyDatabaseFile(path: string, options: DatabaseVerifyOptions = {}): Promise<TenantVerification[]> {
@@ -78,6 +93,7 @@ export async function verifyDatabaseFile(path: string, options: DatabaseVerifyOp
           ...(options.archives?.keys() ?? []),
         ]),
       ].sort();
+    const lastOf = db.prepare(`SELECT MAX("sequence") AS "last" FROM "audit_log" WHERE "tenant_id" = ?`);
     const anchorCheckpoints = db.prepare(`SELECT "jws" FROM "audit_checkpoint" WHERE "tenant_id" = ? AND "sequence" = ? AND "hash" = ?`);
     const headOf = db.prepare(`SELECT "sequence", "hash", "anchor_sequence", "anchor_hash" FROM "audit_chain_head" WHERE "tenant_id" = ?`);
     const statements = new Map<string, Database.Statement>();
@@ -98,7 +114,7 @@ export async function verifyDatabaseFile(path: string, options: DatabaseVerifyOp
       const recorded = head ? { sequence: Number(head.sequence), hash: head.hash } : { sequence: 0, hash: GENESIS_HASH };
       const archives = options.archives?.get(tenant);
       if (archives && archives.length > 0) {
-        results.push(await verifyThroughArchives(tenant, archives, (from) => chainBatches(query, tenant, from, Infinity, 5000), recorded, options));
+        results.push(await verifyThroughArchives(tenant, archives, (from) => chainBatches(query, tenant, from, Infinity, VERIFY_BATCH), recorded, options));
         continue;
       }
       let anchorSigned: boolean | null = null;
@@ -114,11 +130,15 @@ export async function verifyDatabaseFile(path: string, options: DatabaseVerifyOp
           continue;
         }
       }
-      const result = await verifyChain(chainBatches(query, tenant, anchor.sequence + 1, Infinity, 5000), {
-        anchor,
-        head: recorded,
-        checkpoints: options.checkpoints?.get(tenant) ?? [],
-      });
+      const checkpoints = options.checkpoints?.get(tenant) ?? [];
+      const workers = options.workers ?? defaultVerifyWorkers();
+      // Threads for long chains, when nothing lies past the recorded head in this snapshot (else the
+      // sequential run below says so); any failure is looked at again below, in this snapshot.
+      const parallel =
+        workers > 1 && recorded.sequence - anchor.sequence >= PARALLEL_FROM && Number((lastOf.get(tenant) as { last: number | null }).last ?? 0) <= recorded.sequence
+          ? await verifyInParallel({ file: path, tenant, anchor, head: recorded, checkpoints, workers, batchSize: VERIFY_BATCH })
+          : null;
+      const result = parallel ?? (await verifyChain(chainBatches(query, tenant, anchor.sequence + 1, Infinity, VERIFY_BATCH), { anchor, head: recorded, checkpoints }));
       results.push({ tenant, ...result, anchorSigned: anchor.sequence > 0 ? anchorSigned : null });
     }
     db.exec('COMMIT');

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { defaultVerifyWorkers, verifyInParallel } from '../db/chain-workers.js';
 import { read } from '../db/transaction.js';
 import { queryWith } from '../db/sql.js';
 import { GENESIS_HASH } from '../shared/chain/canonical.js';
@@ -8,6 +9,15 @@ import { ChainFailure, verifyChain, type ChainVerification } from '../shared/cha
 import { badUserInput } from '../shared/errors.js';
 import { allCheckpoints, readChainHead, trustedCheckpoints } from './checkpoints.js';
 
+/** Shorter chains are recomputed between batches on the event loop: starting threads costs more. */
+const PARALLEL_FROM = 20_000;
+
+function sqliteFile(dataSource: DataSource): string | undefined {
+  const database = (dataSource.options as { database?: unknown }).database;
+  if (dataSource.options.type !== 'better-sqlite3' || typeof database !== 'string') return undefined;
+  return database === ':memory:' || database.startsWith('file:') ? undefined : database;
+}
+
 export interface VerifyRange {
   fromSequence?: number | null;
   toSequence?: number | null;
@@ -16,8 +26,10 @@ export interface VerifyRange {
 /**
  * Recomputes the tenant's chain from `fromSequence` (default: its start) through `toSequence` (default: the
  * head recorded when the verification began; entries written meanwhile are left for the next run), checks
- * it against the stored checkpoints, and that nothing was appended past the recorded head. Reads in
- * batches through the read path, yielding between them, so the server keeps serving meanwhile.
+ * it against the stored checkpoints, and that nothing was appended past the recorded head. A whole chain of
+ * 20,000 entries or more in a SQLite file is recomputed on worker threads (one per core but one), each
+ * reading ranges of it through a read-only connection; otherwise it reads in batches through the read path,
+ * yielding between them, so the server keeps serving meanwhile.
  */
 export async function verifyTenantChain(dataSource: DataSource, key: Pick<CheckpointKey, 'publicKey'>, tenant: string, range: VerifyRange = {}): Promise<ChainVerification> {
   if (range.fromSequence != null && range.fromSequence < 1) throw badUserInput('fromSequence starts at 1', 'fromSequence');
@@ -44,13 +56,24 @@ export async function verifyTenantChain(dataSource: DataSource, key: Pick<Checkp
     };
   }
   const query = (sql: string, params: unknown[]) => read(dataSource, (m) => queryWith<RawChainRow[]>(m, sql, params));
-  const result = await verifyChain(chainBatches(query, tenant, from, to), {
-    anchor,
-    from,
-    to: range.toSequence != null ? to : undefined,
-    head: { sequence: head.sequence, hash: head.hash },
-    checkpoints: trusted,
-  });
+  const recorded = { sequence: head.sequence, hash: head.hash };
+  // A whole chain in a SQLite file is recomputed on threads with connections of their own, off the event
+  // loop; anything they do not find valid is verified again below, which names the first failure.
+  const file = sqliteFile(dataSource);
+  const whole = range.fromSequence == null && range.toSequence == null;
+  const parallel =
+    file && whole && head.sequence - anchor.sequence >= PARALLEL_FROM
+      ? await verifyInParallel({ file, tenant, anchor, head: recorded, checkpoints: trusted, workers: Math.max(1, defaultVerifyWorkers() - 1) })
+      : null;
+  const result =
+    parallel ??
+    (await verifyChain(chainBatches(query, tenant, from, to), {
+      anchor,
+      from,
+      to: range.toSequence != null ? to : undefined,
+      head: recorded,
+      checkpoints: trusted,
+    }));
   if (!result.valid || to < head.sequence) return result;
   // Entries past the recorded head that no writer put there: one statement, so one snapshot of both.
   const [tail] = (await read(dataSource, (m) =>

@@ -13,8 +13,7 @@ import type { ChainHead } from '../../shared/chain/link.js';
 
 /**
  * A write, not a read, comes first: a SQLite transaction that read first and wrote later fails with
- * SQLITE_BUSY when another connection committed in between; one that writes first waits its turn. (Two
- * statements rather than INSERT … RETURNING, which TypeORM's sqlite3 driver would run without returning.)
+ * SQLITE_BUSY when another connection committed in between; one that writes first waits its turn.
  */
 const CLAIM: Record<Dialect, string> = {
   sqlite: `INSERT INTO "audit_chain_head" ("tenant_id", "sequence", "hash") VALUES (?, 0, ?) ON CONFLICT ("tenant_id") DO UPDATE SET "sequence" = "sequence"`,
@@ -35,8 +34,12 @@ const SAVE: Record<Dialect, string> = {
 export function* claimHeads(dialect: Dialect, tenants: readonly string[]): Work<Map<string, ChainHead>> {
   const heads = new Map<string, ChainHead>();
   for (const tenant of tenants) {
-    yield* exec(CLAIM[dialect], [tenant, GENESIS_HASH]);
-    const { rows } = yield* exec<{ sequence: number | string; hash: string }>(READ[dialect], [tenant]);
+    // SQLite (3.35+) and PostgreSQL hand the head back from the claim itself: one statement per tenant
+    // instead of two. A driver that runs an INSERT without returning its rows (TypeORM's sqlite3 driver)
+    // returns none, and the head is then read by a statement of its own.
+    const returning = dialect !== 'mysql';
+    let { rows } = yield* exec<{ sequence: number | string; hash: string }>(returning ? `${CLAIM[dialect]} RETURNING "sequence", "hash"` : CLAIM[dialect], [tenant, GENESIS_HASH]);
+    if (rows.length === 0) ({ rows } = yield* exec<{ sequence: number | string; hash: string }>(READ[dialect], [tenant]));
     const row = rows[0];
     if (!row) throw new Error(`the chain head of tenant ${tenant} could not be read`);
     heads.set(tenant, { sequence: Number(row.sequence), hash: row.hash });

@@ -91,9 +91,33 @@ export class MalformedEntry extends Error {}
  */
 const jcsStrings = (value: string | readonly string[]) => JSON.stringify(value);
 
+/**
+ * A few pointers (`/authorName`, `/ip`, …) recur in nearly every entry: their parsed segments and JSON text
+ * are kept once per pointer text (read only).
+ */
+const pointers = new Map<string, { segments: string[]; json: string }>();
+
+function knownPointer(pointer: string): { segments: string[]; json: string } {
+  let known = pointers.get(pointer);
+  if (known === undefined) {
+    let segments: string[];
+    try {
+      segments = parsePointer(pointer);
+    } catch {
+      throw new MalformedEntry(`personal path ${JSON.stringify(pointer)} is not a JSON pointer`);
+    }
+    known = { segments, json: JSON.stringify(pointer) };
+    if (pointers.size >= 1024) pointers.clear();
+    pointers.set(pointer, known);
+  }
+  return known;
+}
+
+const pointerSegments = (pointer: string) => knownPointer(pointer).segments;
+
 /** The digest that stands for one personal value in the hash. */
 export function personalDigest(salt: string, pointer: string, value: JsonValue): string {
-  return sha256Hex(`${salt}[${JSON.stringify(pointer)},${typeof value === 'string' ? jcsStrings(value) : canonicalJson(value)}]`);
+  return sha256Hex(`${salt}[${pointers.get(pointer)?.json ?? JSON.stringify(pointer)},${typeof value === 'string' ? jcsStrings(value) : canonicalJson(value)}]`);
 }
 
 const str = (value: string | null) => (value === null ? 'null' : JSON.stringify(value));
@@ -134,12 +158,7 @@ export function factsText(row: ChainRow, recanonicalise = false): string {
   const json: Record<JsonFact, string> = { data: row.data ?? 'null', previousData: row.previousData ?? 'null', meta: row.meta ?? 'null' };
   let parsed: Partial<Record<JsonFact, JsonValue>> | undefined;
   for (const pointer of row.personalPaths) {
-    let segments: string[];
-    try {
-      segments = parsePointer(pointer);
-    } catch {
-      throw new MalformedEntry(`personal path ${JSON.stringify(pointer)} is not a JSON pointer`);
-    }
+    const segments = pointerSegments(pointer);
     const top = segments[0] ?? '';
     if (segments.length === 1 && isTextFact(top)) {
       const value = row[top];

@@ -45,6 +45,24 @@ function parseJson<T>(text: string | null, fallback: T): T {
   }
 }
 
+/**
+ * Most entries share one of a few lists of personal paths (`["/authorName","/ip","/userAgent"]`): parsed
+ * once per text. The arrays are shared between rows, which only read them.
+ */
+const pathLists = new Map<string, string[]>();
+const NO_PATHS: string[] = [];
+
+function personalPaths(text: string | null): string[] {
+  if (text === null) return NO_PATHS;
+  let paths = pathLists.get(text);
+  if (paths === undefined) {
+    paths = parseJson<string[]>(text, []);
+    if (pathLists.size >= 256) pathLists.clear();
+    pathLists.set(text, paths);
+  }
+  return paths;
+}
+
 export function chainRowFromDb(raw: RawChainRow): ChainRow {
   return {
     tenantId: raw.tenant_id,
@@ -53,7 +71,7 @@ export function chainRowFromDb(raw: RawChainRow): ChainRow {
     previousHash: raw.previous_hash ?? '',
     hashVersion: Number(raw.hash_version),
     salt: raw.salt,
-    personalPaths: parseJson<string[]>(raw.personal_paths, []),
+    personalPaths: personalPaths(raw.personal_paths),
     erasedDigests: parseJson<Record<string, string> | null>(raw.erased_digests, null),
     createdAt: Number(raw.created_at),
     resource: raw.resource,
@@ -80,14 +98,45 @@ export const personalPathsColumn = (paths: string[]) => (paths.length === 0 ? nu
 /** Rows as objects (TypeORM), or as arrays in SELECT order (better-sqlite3's raw mode, ~2× faster to read). */
 export type RowQuery = (sql: string, params: unknown[]) => Promise<RawChainRow[] | unknown[][]> | RawChainRow[] | unknown[][];
 
-const NAMES = ['id', ...CHAIN_COLUMNS.split(', ').map((c) => c.slice(1, -1))] as Array<keyof RawChainRow>;
-
-function asObject(row: RawChainRow | unknown[]): RawChainRow {
-  if (!Array.isArray(row)) return row;
-  const out: Record<string, unknown> = {};
-  for (let i = 0; i < NAMES.length; i++) out[NAMES[i]!] = row[i];
-  return out as unknown as RawChainRow;
+/**
+ * A row read in raw mode (`SELECT "id", CHAIN_COLUMNS`, values in that order) as a ChainRow, without the
+ * intermediate object keyed by column name.
+ */
+export function chainRowFromArray(raw: readonly unknown[]): ChainRow {
+  const text = (i: number) => raw[i] as string | null;
+  return {
+    tenantId: raw[1] as string,
+    sequence: Number(raw[2]),
+    hash: text(3) ?? '',
+    previousHash: text(4) ?? '',
+    hashVersion: Number(raw[5]),
+    salt: text(6),
+    personalPaths: personalPaths(text(7)),
+    erasedDigests: parseJson<Record<string, string> | null>(text(8), null),
+    createdAt: Number(raw[9]),
+    resource: raw[10] as string,
+    resourceId: text(11),
+    action: raw[12] as string,
+    authorId: text(13),
+    authorName: text(14),
+    authorType: text(15),
+    data: text(16),
+    previousData: text(17),
+    meta: text(18),
+    ip: text(19),
+    userAgent: text(20),
+    transactionId: text(21),
+    idempotencyKey: text(22),
+    redactedChanges: parseJson<string[] | null>(text(23), null),
+    recordedBy: text(24),
+  };
 }
+
+const rowOf = (row: RawChainRow | unknown[]): ChainRow => (Array.isArray(row) ? chainRowFromArray(row) : chainRowFromDb(row));
+const keyOf = (row: RawChainRow | unknown[]): [number, number] => (Array.isArray(row) ? [Number(row[2]), Number(row[0])] : [Number(row.sequence), Number(row.id)]);
+
+/** One batch of a tenant's entries after (sequence, id), up to a sequence: [tenant, sequence, id, upTo, limit]. */
+export const CHAIN_BATCH_SQL = `SELECT "id", ${CHAIN_COLUMNS} FROM "audit_log" WHERE "tenant_id" = ? AND ("sequence", "id") > (?, CAST(? AS BIGINT)) AND "sequence" <= CAST(? AS BIGINT) ORDER BY "sequence", "id" LIMIT ?`;
 
 /**
  * A tenant's entries in sequence order, `batchSize` at a time, from `from` through `to`, each batch read by
@@ -99,14 +148,10 @@ export async function* chainBatches(query: RowQuery, tenant: string, from: numbe
   let after: [number, number] = [from - 1, Number.MAX_SAFE_INTEGER];
   const upTo = Number.isFinite(to) ? to : Number.MAX_SAFE_INTEGER;
   for (;;) {
-    const raw = (await query(
-      `SELECT "id", ${CHAIN_COLUMNS} FROM "audit_log" WHERE "tenant_id" = ? AND ("sequence", "id") > (?, CAST(? AS BIGINT)) AND "sequence" <= CAST(? AS BIGINT) ORDER BY "sequence", "id" LIMIT ?`,
-      [tenant, after[0], after[1], upTo, batchSize],
-    )).map(asObject);
-    if (raw.length > 0) yield raw.map(chainRowFromDb);
+    const raw = await query(CHAIN_BATCH_SQL, [tenant, after[0], after[1], upTo, batchSize]);
+    if (raw.length > 0) yield raw.map(rowOf);
     if (raw.length < batchSize) return;
-    const last = raw[raw.length - 1]!;
-    after = [Number(last.sequence), Number(last.id)];
+    after = keyOf(raw[raw.length - 1]!);
     await new Promise((resolve) => setImmediate(resolve));
   }
 }

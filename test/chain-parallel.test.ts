@@ -1,0 +1,117 @@
+import 'reflect-metadata';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyDatabaseFile } from '../src/cli/verify.js';
+import { verifyInParallel } from '../src/db/chain-workers.js';
+import { sqliteDataSourceOptions } from '../src/db/data-source.js';
+import { entryHash, GENESIS_HASH } from '../src/shared/chain/canonical.js';
+import { CHAIN_COLUMNS, chainRowFromDb, type RawChainRow } from '../src/shared/chain/rows.js';
+import { seedBulk } from './helpers/seed.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'auditql-parallel-'));
+const pristine = join(dir, 'pristine.sqlite');
+const N = 30_000;
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+beforeAll(async () => {
+  const ds = new DataSource(sqliteDataSourceOptions({ database: pristine }));
+  await ds.initialize();
+  await ds.runMigrations();
+  await ds.destroy();
+  seedBulk(pristine, N, (i) => ({ author_name: `Author ${i % 7}` }));
+}, 120_000);
+
+function tampered(name: string, tamper: (db: Database.Database) => void): string {
+  const file = join(dir, `${name}.sqlite`);
+  copyFileSync(pristine, file);
+  const db = new Database(file);
+  for (const { name: trigger } of db.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger'`).all() as Array<{ name: string }>) db.exec(`DROP TRIGGER "${trigger}"`);
+  tamper(db);
+  db.close();
+  return file;
+}
+
+const head = (file: string) => {
+  const db = new Database(file, { readonly: true });
+  try {
+    const row = db.prepare(`SELECT sequence, hash FROM audit_chain_head WHERE tenant_id = 'default'`).get() as { sequence: number; hash: string };
+    return { sequence: Number(row.sequence), hash: row.hash };
+  } finally {
+    db.close();
+  }
+};
+
+/** Ranges of 7,000: boundaries at 7,001, 14,001, 21,001 and 28,001. */
+const inParallel = (file: string) => verifyInParallel({ file, tenant: 'default', anchor: { sequence: 0, hash: GENESIS_HASH }, head: head(file), checkpoints: [], workers: 2, rangeSize: 7000 });
+
+describe('verification on worker threads', () => {
+  it('finds an intact chain valid, with the same answer as one thread', async () => {
+    const parallel = await inParallel(pristine);
+    const [sequential] = await verifyDatabaseFile(pristine, { workers: 1 });
+    expect(parallel).toMatchObject({ valid: true, checked: N, headSequence: N });
+    expect({ tenant: 'default', ...parallel }).toEqual(sequential);
+    const [threaded] = await verifyDatabaseFile(pristine, { workers: 2 });
+    expect(threaded).toEqual(sequential);
+  }, 120_000);
+
+  it('reports an edited entry inside a range exactly as the sequential run does', async () => {
+    const file = tampered('edited', (db) => db.prepare(`UPDATE audit_log SET action = 'forged' WHERE sequence = 15000`).run());
+    expect(await inParallel(file)).toBeNull();
+    const [sequential] = await verifyDatabaseFile(file, { workers: 1 });
+    expect(sequential).toMatchObject({ valid: false, reason: 'HASH_MISMATCH', firstInvalidSequence: 15000, checked: 15000 });
+    expect(await verifyDatabaseFile(file, { workers: 2 })).toEqual([sequential]);
+  }, 120_000);
+
+  it('catches a chain rewritten from the first entry of a range, which only the link between ranges shows', async () => {
+    const file = tampered('relinked', (db) => {
+      // Entry 14,001 names another previous hash and every later hash is recomputed from it: each range
+      // is consistent in itself, only 14,001's link to 14,000 is broken.
+      const rows = db.prepare(`SELECT "id", ${CHAIN_COLUMNS} FROM audit_log WHERE tenant_id = 'default' AND sequence > 14000 ORDER BY sequence`).all() as Array<RawChainRow & { id: number }>;
+      let previous = 'f'.repeat(64);
+      const update = db.prepare('UPDATE audit_log SET previous_hash = ?, hash = ? WHERE id = ?');
+      for (const raw of rows) {
+        const hash = entryHash(chainRowFromDb(raw), previous);
+        update.run(previous, hash, raw.id);
+        previous = hash;
+      }
+      db.prepare(`UPDATE audit_chain_head SET hash = ? WHERE tenant_id = 'default'`).run(previous);
+    });
+    expect(await inParallel(file)).toBeNull();
+    const [threaded] = await verifyDatabaseFile(file, { workers: 2 });
+    expect(threaded).toMatchObject({ valid: false, reason: 'PREVIOUS_HASH_MISMATCH', firstInvalidSequence: 14001 });
+  }, 120_000);
+
+  it('reports an entry appended past the recorded head', async () => {
+    const file = tampered('appended', (db) => {
+      const raw = db.prepare(`SELECT * FROM audit_log WHERE sequence = ?`).get(N) as Record<string, unknown>;
+      delete raw.id;
+      raw.sequence = N + 1;
+      db.prepare(`INSERT INTO audit_log (${Object.keys(raw).map((k) => `"${k}"`).join(', ')}) VALUES (${Object.keys(raw).map(() => '?').join(', ')})`).run(...Object.values(raw));
+    });
+    const [threaded] = await verifyDatabaseFile(file, { workers: 2 });
+    expect(threaded).toMatchObject({ valid: false, reason: 'HEAD_MISMATCH', firstInvalidSequence: N + 1 });
+  }, 120_000);
+});
+
+describe("the server's verifyAuditChain on a SQLite file", () => {
+  it('recomputes a long chain on threads and still names the first failure', async () => {
+    const { verifyTenantChain } = await import('../src/services/chain.js');
+    const { generateKeyPairSync } = await import('node:crypto');
+    const key = { publicKey: generateKeyPairSync('ed25519').publicKey };
+    const file = tampered('served', () => undefined);
+    const ds = new DataSource(sqliteDataSourceOptions({ database: file }));
+    await ds.initialize();
+    try {
+      expect(await verifyTenantChain(ds, key, 'default')).toMatchObject({ valid: true, checked: N, headSequence: N, anchorSequence: 0 });
+      await ds.query(`DROP TRIGGER IF EXISTS "audit_log_chained"`);
+      await ds.query(`UPDATE audit_log SET resource = 'forged' WHERE sequence = 22222`);
+      expect(await verifyTenantChain(ds, key, 'default')).toMatchObject({ valid: false, reason: 'HASH_MISMATCH', firstInvalidSequence: 22222, checked: 22222 });
+    } finally {
+      await ds.destroy();
+    }
+  }, 120_000);
+});
