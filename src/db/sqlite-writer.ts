@@ -1,6 +1,7 @@
 import { ErrorCode, StorageError } from '../shared/errors.js';
 import { exec, runSync, type SyncDatabase, type Work } from './sql.js';
 import type { StorageHealth } from './storage-health.js';
+import type { WriteOptions } from './store-types.js';
 
 export interface SqliteWriterOptions {
   /** Longest a write waits for another connection's lock before it fails with STORAGE_UNAVAILABLE. */
@@ -54,18 +55,18 @@ export class SqliteWriter {
   ) {}
 
   /** Runs `work()` as one transaction; `work` is called again from the start if the transaction is retried. */
-  transaction<T>(work: () => Work<T>): Promise<T> {
-    const run = this.tail.then(() => this.attempt(work));
+  transaction<T>(work: () => Work<T>, options: WriteOptions = {}): Promise<T> {
+    const run = this.tail.then(() => this.attempt(work, options));
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async attempt<T>(work: () => Work<T>): Promise<T> {
+  private async attempt<T>(work: () => Work<T>, options: WriteOptions = {}): Promise<T> {
     const deadline = Date.now() + this.options.lockWaitMs;
     for (let backoff = 1; ; backoff = Math.min(backoff * 2, 50)) {
       if (!this.db.inTransaction) {
         try {
-          const result = this.runOnce(work);
+          const result = options.relaxed ? this.relaxed(() => this.runOnce(work)) : this.runOnce(work);
           this.health.succeeded();
           return result;
         } catch (error) {
@@ -77,6 +78,19 @@ export class SqliteWriter {
         throw new StorageError(`The database stayed locked by another connection for ${this.options.lockWaitMs} ms; nothing was stored`, ErrorCode.StorageUnavailable, { reason: 'LOCKED' });
       }
       await sleep(backoff);
+    }
+  }
+
+  /** Commits without waiting for the disk (WAL, `synchronous = NORMAL`), then puts the level back. */
+  private relaxed<T>(run: () => T): T {
+    const [row] = this.db.prepare('PRAGMA synchronous').all() as Array<{ synchronous: number }>;
+    const level = Number(row?.synchronous ?? 1);
+    if (level <= 1) return run();
+    this.db.exec('PRAGMA synchronous = NORMAL');
+    try {
+      return run();
+    } finally {
+      this.db.exec(`PRAGMA synchronous = ${level}`);
     }
   }
 

@@ -24,6 +24,16 @@ export interface StoreOptions {
   onRead?: (statement: Statement) => void;
 }
 
+export interface WriteOptions {
+  /**
+   * The transaction need not survive a power loss: it is committed without waiting for the disk (SQLite
+   * `synchronous = NORMAL` for it, PostgreSQL `synchronous_commit = off`). Still atomic and consistent; for
+   * maintenance whose lost transaction is simply done again (a retention purge's batches), never for
+   * anything acknowledged to a client. The next durable commit makes it durable too.
+   */
+  relaxed?: boolean;
+}
+
 /**
  * Where the server's use cases read and write. Services build statements (with TypeORM's query builder or
  * by hand) and hand them here; the store decides how they run on the database at hand:
@@ -45,7 +55,7 @@ export interface AuditStore {
   /** Rows in batches, read as the consumer asks for them (exports, verification, replays). */
   stream<Row = Record<string, unknown>>(statement: Statement, batchSize: number, options?: ReadOptions): AsyncIterable<Row[]>;
   /** Runs `work()` as one transaction and resolves once it has committed. */
-  write<T>(work: () => Work<T>): Promise<T>;
+  write<T>(work: () => Work<T>, options?: WriteOptions): Promise<T>;
   /** Stops the reader threads; leaves the DataSource open. */
   close(): Promise<void>;
 }

@@ -49,7 +49,7 @@ export function createStore(dataSource: DataSource, options: Partial<StoreOption
         settings.onRead?.(statement);
         return pool ? pool.stream(statement, size, readOptions) : batches(readNow(db, statement), size);
       },
-      write: (work) => writer.transaction(work),
+      write: (work, options) => writer.transaction(work, options),
       close: async () => {
         writer.close();
         await pool?.close();

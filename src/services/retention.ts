@@ -318,7 +318,9 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         if (options.signal?.aborted) break outer;
         const request: BatchRequest = { dialect: deps.store.dialect, tenant, anchor, upTo: segmentEnd, before, limit: size, key: deps.checkpointKey, dropCheckpointId: lastCheckpoint?.id ?? null };
         const started = performance.now();
-        const outcome = await deps.store.write(() => purgeBatch(request));
+        // A batch lost to a power cut is all undone (anchor, checkpoint and rows together) and simply purged
+        // again, so it need not wait for the disk: that wait would hold the writer for most of the batch.
+        const outcome = await deps.store.write(() => purgeBatch(request), { relaxed: true });
         const ms = performance.now() - started;
         if (!outcome) break outer;
         anchor = outcome.anchor;
@@ -328,8 +330,7 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         result.longestBatchMs = Math.max(result.longestBatchMs, ms);
         result.longestStatementsMs = Math.max(result.longestStatementsMs, outcome.workMs);
         options.onProgress?.({ tenant, purged: result.count, anchorSequence: anchor.sequence, batchEntries: outcome.count, batchMs: ms, statementsMs: outcome.workMs });
-        // Aim the next batch's statements at the target time (the commit's flush to disk costs the same for
-        // any batch): grow at most 2× a step, shrink as far as needed.
+        // Aim the next batch's statements at the target time: grow at most 2× a step, shrink as far as needed.
         const work = outcome.workMs;
         if (outcome.count === size) size = Math.max(20, Math.min(maxBatch, size * 2, Math.round((size * target) / Math.max(work, 0.1))));
         else if (work > target) size = Math.max(20, Math.round((size * target) / work));

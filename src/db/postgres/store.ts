@@ -178,9 +178,9 @@ export function postgresStore(dataSource: DataSource, health: StorageHealth, set
         client.release(!ok);
       }
     },
-    async write(work) {
+    async write(work, options) {
       try {
-        const result = await attempt(work);
+        const result = await attempt(options?.relaxed ? () => withoutWaitingForDisk(work) : work);
         health.succeeded();
         return result;
       } catch (error) {
@@ -202,4 +202,10 @@ export function postgresStore(dataSource: DataSource, health: StorageHealth, set
 function bindable(value: unknown): unknown {
   if (value instanceof Date) return value.getTime();
   return value === undefined ? null : value;
+}
+
+/** The transaction commits without waiting for its WAL record to reach the disk (see WriteOptions.relaxed). */
+function* withoutWaitingForDisk<T>(work: () => Work<T>): Work<T> {
+  yield* exec('SET LOCAL synchronous_commit TO OFF');
+  return yield* work();
 }
