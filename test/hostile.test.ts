@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { collect, LOG_EVENT, startTestApp, type TestApp } from './helpers/test-app.js';
+import { collect, LOG_EVENT, startTestApp, untilSubscribed, type TestApp } from './helpers/test-app.js';
 
 let app: TestApp;
 beforeAll(async () => {
@@ -111,7 +111,7 @@ describe('hostile input against the running server', () => {
     const subs = Array.from({ length: 25 }, () => collect(client, 'subscription { auditLogAdded(filter: { resource: ["flood"] }) { id } }', {}, 1));
     const refused = await Promise.all(subs.slice(20).map((s) => s.done));
     for (const r of refused) expect(JSON.stringify(r)).toMatch(/SUBSCRIPTION_LIMIT|At most 20/);
-    for (let i = 0; i < 200 && app.server.pubsub.subscriberCount < 20; i++) await new Promise((r) => setTimeout(r, 5));
+    await untilSubscribed(app.server.pubsub, 20);
     await app.gql(LOG_EVENT, { input: { resource: 'flood', action: 'x' } });
     for (const s of subs.slice(0, 20)) expect((await s.reached).length).toBe(1);
     for (const s of subs) s.unsubscribe();
@@ -171,14 +171,14 @@ describe('subscription quotas per principal', () => {
     try {
       const query = 'subscription { auditLogAdded { id } }';
       const first = [capped.wsClient(), capped.wsClient(), capped.wsClient()].map((client) => collect(client, query));
-      for (let i = 0; i < 200 && capped.server.pubsub.subscriberCount < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      await untilSubscribed(capped.server.pubsub, 3);
       expect(capped.server.pubsub.subscriberCount).toBe(3);
       const fourth = collect(capped.wsClient(), query);
       expect(JSON.stringify(await fourth.done)).toMatch(/SUBSCRIPTION_LIMIT/);
       first[0]!.unsubscribe();
-      for (let i = 0; i < 200 && capped.server.pubsub.subscriberCount > 2; i++) await new Promise((r) => setTimeout(r, 5));
+      await untilSubscribed(capped.server.pubsub, 2);
       const again = collect(capped.wsClient(), query);
-      for (let i = 0; i < 200 && capped.server.pubsub.subscriberCount < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      await untilSubscribed(capped.server.pubsub, 3);
       expect(capped.server.pubsub.subscriberCount).toBe(3);
       again.unsubscribe();
       for (const s of first) s.unsubscribe();
