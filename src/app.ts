@@ -13,7 +13,7 @@ import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
 import { CloseCode, Connections } from './server/connections.js';
 import { createAuditYoga } from './server/yoga.js';
-import { createGroupCommit } from './audit/group-commit.js';
+import { createGroupCommit, type TenantDraft } from './audit/group-commit.js';
 import { nextTimestamp } from './audit/writer.js';
 import { chainSettings } from './audit/chain/settings.js';
 import { createStore, type AuditStore, type StoreOptions } from './db/store.js';
@@ -176,13 +176,14 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     }),
   );
   const quotas = createQuotas(limits, redis ? { client: redis.client, prefix: redis.prefix } : undefined);
-  const commit = createGroupCommit({
+  const commitAll = createGroupCommit({
     store,
     clock: () => nextTimestamp(dataSource),
     toEntries: (rows) => toEntries({ dataSource }, rows),
     chain: () => chainSettings(dataSource),
     publish: (entries) => entries.forEach((entry) => pubsub.publish(entry)),
   });
+  const commit = async (draft: TenantDraft) => (await commitAll([draft]))[0]!;
   const replays = createReplaySlots(limits);
   const closing = new AbortController();
   // Every live stream listens for the shutdown: one listener each is the design, not a leak.
@@ -197,7 +198,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   const metaAudit = createMetaAudit(commit, logger, evidence.metaAudit);
   const connections = new Connections(limits, logger);
   const yoga = createAuditYoga(
-    { dataSource, store, commit, pubsub, limits, auth, quotas, replays, closing: closing.signal, checkpointKey, metaAudit },
+    { dataSource, store, commit, commitAll, pubsub, limits, auth, quotas, replays, closing: closing.signal, checkpointKey, metaAudit },
     { graphiql: options.graphiql ?? !production, logger, production, corsOrigins: options.corsOrigins, plugins: [connections.plugin()], readiness },
   );
   let stopCheckpoints: (() => void) | undefined;

@@ -109,7 +109,7 @@ describe('authorship and tenants', () => {
   it('offers no mutation that deletes or edits an entry\'s recorded facts', async () => {
     const result = await app.gql('{ __type(name: "Mutation") { fields { name } } }');
     // createCheckpoint signs the chain's head; it changes no entry.
-    expect(result.data!.__type.fields.map((f: { name: string }) => f.name).sort()).toEqual(['createApiKey', 'createCheckpoint', 'createViewerToken', 'logEvent', 'renameLog', 'revokeApiKey']);
+    expect(result.data!.__type.fields.map((f: { name: string }) => f.name).sort()).toEqual(['createApiKey', 'createCheckpoint', 'createViewerToken', 'logEvent', 'logEvents', 'renameLog', 'revokeApiKey']);
   });
 });
 
