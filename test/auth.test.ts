@@ -185,6 +185,20 @@ describe('credentials on WebSockets', () => {
     sub.unsubscribe();
   });
 
+  it('refuses a token it has already verified once the token expires (verified tokens are remembered only until then)', async () => {
+    const brief = await signToken({ sub: 'brief-http', scope: 'audit:read' }, { exp: 1 });
+    const ok = await app.gql('{ auditLogs { totalCount } }', {}, { authorization: `Bearer ${brief}` });
+    expect(ok.errors).toBeUndefined();
+    const again = await app.gql('{ auditLogs { totalCount } }', {}, { authorization: `Bearer ${brief}` });
+    expect(again.errors).toBeUndefined();
+    // Waiting for the expiry is the point of this test (exp has a resolution of one second).
+    const exp = JSON.parse(Buffer.from(brief.split('.')[1]!, 'base64url').toString()).exp as number;
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+    const late = await app.gql('{ auditLogs { totalCount } }', {}, { authorization: `Bearer ${brief}` });
+    expect(late.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    expect(late.errors?.[0]?.message).toMatch(/expired/);
+  });
+
   it('ends live subscriptions when the token expires', async () => {
     const shortLived = await signToken({ sub: 'brief', scope: 'audit:read' }, { exp: 2 });
     const client = app.wsClient({ authorization: `Bearer ${shortLived}` });
