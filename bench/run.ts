@@ -5,6 +5,7 @@ import { bulkSave } from './cases/bulk-save.js';
 import { chart } from './cases/chart.js';
 import { list } from './cases/list.js';
 import { search } from './cases/search.js';
+import { totalCount } from './cases/total-count.js';
 import { ingest, ingestJwt, logEventsBatch } from './cases/ingest.js';
 import { burst, fanOut } from './cases/fan-out.js';
 import { postgresChart, postgresFanOut, postgresIngest, postgresList } from './cases/postgres.js';
@@ -27,6 +28,7 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   'log-events': logEventsBatch,
   list,
   search,
+  'total-count': totalCount,
   chart,
   'fan-out': fanOut,
   burst,
