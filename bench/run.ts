@@ -8,6 +8,7 @@ import { search } from './cases/search.js';
 import { totalCount } from './cases/total-count.js';
 import { ingest, ingestJwt, logEventsBatch } from './cases/ingest.js';
 import { burst, fanOut } from './cases/fan-out.js';
+import { wsMemory } from './cases/ws-memory.js';
 import { postgresChart, postgresFanOut, postgresIngest, postgresList } from './cases/postgres.js';
 import { chainVerify, chainWrites } from './cases/chain.js';
 import type { CaseResult } from './stats.js';
@@ -32,6 +33,7 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   chart,
   'fan-out': fanOut,
   burst,
+  'ws-memory': wsMemory,
   'pg-ingest': postgresIngest,
   'pg-list': postgresList,
   'pg-chart': postgresChart,
