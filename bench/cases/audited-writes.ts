@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
 import { AuditLog, auditMigrations, AuditSubscriber } from '../../src/index.js';
-import { median, range, scaled, type CaseResult } from '../stats.js';
+import { interleave, scaled, type CaseResult } from '../stats.js';
 
 @Entity({ name: 'bench_item' })
 class Item {
@@ -48,32 +48,22 @@ export async function auditedWrites(): Promise<CaseResult[]> {
     const dir = mkdtempSync(join(tmpdir(), 'auditql-bench-'));
     const plain = await open(join(dir, 'plain.sqlite'), false, synchronous);
     const audited = await open(join(dir, 'audited.sqlite'), true, synchronous);
-    await timeSaves(plain, Math.min(200, n)); // warm-up
-    await timeSaves(audited, Math.min(200, n));
-    const ratios: number[] = [];
-    const plainRates: number[] = [];
-    const auditedRates: number[] = [];
-    for (let r = 0; r < rounds; r++) {
-      const a = await timeSaves(plain, n);
-      const b = await timeSaves(audited, n);
-      plainRates.push((n / a) * 1000);
-      auditedRates.push((n / b) * 1000);
-      ratios.push(b / a);
-    }
+    const measured = await interleave({ ours: () => timeSaves(audited, n), baseline: () => timeSaves(plain, n), rounds });
     const entries = await audited.getRepository(AuditLog).count();
     await plain.destroy();
     await audited.destroy();
     rmSync(dir, { recursive: true, force: true });
-    const ratio = median(ratios);
+    const ratio = measured.median.ratio;
     results.push({
       case: `audited writes (synchronous=${synchronous})`,
       metric: 'saves/s audited',
-      value: Math.round(median(auditedRates)),
-      baseline: Math.round(median(plainRates)),
+      value: Math.round((n / measured.median.ours) * 1000),
+      baseline: Math.round((n / measured.median.baseline) * 1000),
       ratio,
+      spread: measured.spread,
       target: 'time ≤ 1.3× unaudited',
       met: ratio <= 1.3,
-      detail: `${n} saves × ${rounds} rounds; time ratio median ${ratio.toFixed(2)} (${range(ratios)}); ${entries} entries written`,
+      detail: `${n} saves × ${rounds} rounds each, interleaved after a warm-up round; ratio of times; ${entries} entries written`,
     });
   }
   return results;
