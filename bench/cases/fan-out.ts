@@ -110,7 +110,7 @@ async function bareServer() {
  */
 export async function fanOut(): Promise<CaseResult[]> {
   const subscribers = scaled(1000);
-  const seconds = Math.max(2, Math.min(10, scaled(10)));
+  const seconds = Math.max(1, Math.min(10, scaled(10)));
   const rate = 10;
   const total = seconds * rate;
   const bare = await bareServer();

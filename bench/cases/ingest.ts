@@ -78,7 +78,7 @@ async function load(url: string, headers: Record<string, string>, body: string, 
   return { rate: ok / elapsed, failed: failed + result.errors, p99: result.latency.p99 };
 }
 
-const roundSeconds = () => Math.max(2, Math.min(5, scaled(5)));
+const roundSeconds = () => Math.max(1, Math.min(5, scaled(5)));
 
 async function compare(options: { ours: Server; bare: Server; auth: Record<string, string>; body: string; connections: number; perRequest: number; work: Work }) {
   let failed = 0;
