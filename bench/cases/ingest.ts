@@ -45,6 +45,8 @@ interface Load {
   rate: number;
   failed: number;
   p99: number;
+  /** The first failure seen. */
+  sample: string;
 }
 
 /** A round: this long, or this many requests (for large requests, so that a round is whole requests). */
@@ -57,6 +59,7 @@ type Work = { seconds: number } | { requests: number };
 async function load(url: string, headers: Record<string, string>, body: string, work: Work, connections: number): Promise<Load> {
   let ok = 0;
   let failed = 0;
+  let sample = '';
   const started = performance.now();
   const result = await autocannon({
     url,
@@ -69,16 +72,21 @@ async function load(url: string, headers: Record<string, string>, body: string, 
         body,
         onResponse: (status: number, response: string) => {
           if (status === 200 && response.startsWith('{"data":{') && !response.includes('"errors":[')) ok += 1;
-          else failed += 1;
+          else {
+            failed += 1;
+            if (sample === '') sample = `${status} ${response.slice(0, 160)}`;
+          }
         },
       },
     ],
   });
   const elapsed = (performance.now() - started) / 1000;
-  return { rate: ok / elapsed, failed: failed + result.errors, p99: result.latency.p99 };
+  if (result.errors > 0 && sample === '') sample = `${result.errors} connection errors (${result.timeouts} timeouts)`;
+  return { rate: ok / elapsed, failed: failed + result.errors, p99: result.latency.p99, sample };
 }
 
-const roundSeconds = () => Math.max(1, Math.min(5, scaled(5)));
+/** A round is a fixed number of requests (not a fixed time, which drops the requests still in flight at its end). */
+const roundRequests = () => Math.max(200, scaled(10_000));
 
 async function compare(options: { ours: Server; bare: Server; auth: Record<string, string>; body: string; connections: number; perRequest: number; work: Work }) {
   let failed = 0;
@@ -86,6 +94,7 @@ async function compare(options: { ours: Server; bare: Server; auth: Record<strin
   const side = (server: Server, which: 'ours' | 'bare', headers: Record<string, string>) => async () => {
     const result = await load(server.url, headers, options.body, options.work, options.connections);
     if (which === 'ours') failed += result.failed;
+    if (result.sample) console.error(`${which}: failed responses, e.g. ${result.sample}`);
     p99[which] = Math.max(p99[which], result.p99);
     return result.rate * options.perRequest;
   };
@@ -102,7 +111,7 @@ export async function ingest(): Promise<CaseResult[]> {
   const bare = await spawnServer('bare');
   for (const synchronous of ['FULL', 'NORMAL']) {
     const ours = await spawnServer('ours', synchronous);
-    const run = await compare({ ours, bare, auth: { authorization: `Bearer ${ours.key}` }, body: ONE, connections: 50, perRequest: 1, work: { seconds: roundSeconds() } });
+    const run = await compare({ ours, bare, auth: { authorization: `Bearer ${ours.key}` }, body: ONE, connections: 50, perRequest: 1, work: { requests: roundRequests() } });
     await ours.stop();
     results.push(ingestResult(`ingest, API key (synchronous=${synchronous})`, run));
   }
@@ -118,7 +127,7 @@ export async function ingestJwt(): Promise<CaseResult[]> {
   const token = await new SignJWT({ sub: 'user-1', name: 'Ann', tenant: 'default', scope: 'audit:write audit:read', iat: now, exp: now + 3600 })
     .setProtectedHeader({ alg: 'HS256' })
     .sign(new TextEncoder().encode(JWT_SECRET));
-  const run = await compare({ ours, bare, auth: { authorization: `Bearer ${token}` }, body: ONE, connections: 50, perRequest: 1, work: { seconds: roundSeconds() } });
+  const run = await compare({ ours, bare, auth: { authorization: `Bearer ${token}` }, body: ONE, connections: 50, perRequest: 1, work: { requests: roundRequests() } });
   await ours.stop();
   await bare.stop();
   return [ingestResult('ingest, JWT (synchronous=FULL)', run)];
