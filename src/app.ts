@@ -13,7 +13,7 @@ import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
 import { CloseCode, Connections } from './server/connections.js';
 import { createAuditYoga } from './server/yoga.js';
-import { createGroupCommit } from './audit/group-commit.js';
+import { createGroupCommit, type TenantDraft } from './audit/group-commit.js';
 import { nextTimestamp } from './audit/writer.js';
 import { chainSettings } from './audit/chain/settings.js';
 import { createStore, type AuditStore, type StoreOptions } from './db/store.js';
@@ -190,13 +190,14 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
     limits,
     redis ? { client: redis.client, prefix: redis.prefix, subscriptionLeaseMs: limits.subscriptionLeaseMs, onError: throttled(logger, 'redis') } : undefined,
   );
-  const commit = createGroupCommit({
+  const commitAll = createGroupCommit({
     store,
     clock: () => nextTimestamp(dataSource),
     toEntries: (rows) => toEntries({ dataSource }, rows),
     chain: () => chainSettings(dataSource),
     publish: (entries) => entries.forEach((entry) => pubsub.publish(entry)),
   });
+  const commit = async (draft: TenantDraft) => (await commitAll([draft]))[0]!;
   const replays = createReplaySlots(limits);
   const closing = new AbortController();
   // Every live stream listens for the shutdown: one listener each is the design, not a leak.
@@ -213,7 +214,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   const retentionSettings: RetentionSettings = { ...options.retention, days: options.retention?.days ?? 0 };
   const retention = scheduleRetention({ dataSource, store, checkpointKey, record: commit }, retentionSettings, logger);
   const yoga = createAuditYoga(
-    { dataSource, store, commit, pubsub, limits, auth, quotas, replays, closing: closing.signal, checkpointKey, metaAudit, retentionDays: retentionSettings.days },
+    { dataSource, store, commit, commitAll, pubsub, limits, auth, quotas, replays, closing: closing.signal, checkpointKey, metaAudit, retentionDays: retentionSettings.days },
     { graphiql: options.graphiql ?? !production, logger, production, corsOrigins: options.corsOrigins, plugins: [connections.plugin()], readiness },
   );
   let stopCheckpoints: (() => void) | undefined;

@@ -10,7 +10,7 @@ import { entryHash } from '../src/shared/chain/canonical.js';
 import { CHAIN_COLUMNS, chainRowFromDb, type RawChainRow } from '../src/shared/chain/rows.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { GENERATED_KEY_FILE } from '../src/services/checkpoint-key.js';
-import { collect, deferred, LOG_EVENT, logEvents, startTestApp, type TestApp } from './helpers/test-app.js';
+import { collect, deferred, LOG_EVENT, logEvents, startTestApp, untilSubscribed, type TestApp } from './helpers/test-app.js';
 
 let app: TestApp;
 const ENTRIES = 12;
@@ -67,8 +67,7 @@ describe('the chain through the API', () => {
     const client = app.wsClient();
     const subscribers = app.server.pubsub.subscriberCount;
     const stream = collect(client, 'subscription { auditLogAdded(filter: { resource: ["live"] }) { sequence hash previousHash } }', {}, 1);
-    // The same wait as the subscription tests: until the server has registered the subscriber.
-    for (let i = 0; i < 1000 && app.server.pubsub.subscriberCount === subscribers; i++) await new Promise((r) => setTimeout(r, 5));
+    await untilSubscribed(app.server.pubsub, subscribers + 1);
     const written = await app.gql(LOG_EVENT, { input: { resource: 'live', action: 'ping' } });
     const [message] = await stream.reached;
     const read = await app.gql(`query { auditLog(id: "${written.data!.logEvent.id}") { sequence hash previousHash } }`);

@@ -39,7 +39,7 @@ describe('concurrent writers on one SQLite connection', () => {
       Array.from({ length: 40 }, (_, i) =>
         writeTransaction(app.dataSource, async (manager) => {
           await writeAuditEntries(manager, [{ resource: 'tx', action: 'first', resourceId: String(i) }]);
-          await new Promise((r) => setTimeout(r, 1)); // yield mid-transaction, as real work does
+          await new Promise((r) => setTimeout(r, 1)); // yield mid-transaction to the timers, as real work does (not a wait for an event)
           await writeAuditEntries(manager, [{ resource: 'tx', action: 'second', resourceId: String(i) }]);
           if (i % 3 === 0) throw new Error(`fail ${i}`);
           return i;

@@ -2,7 +2,7 @@ import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startShop } from '../examples/shop/app.js';
-import { collect } from './helpers/test-app.js';
+import { collect, untilSubscribed } from './helpers/test-app.js';
 import { createApiKey } from '../src/index.js';
 
 let shop: Awaited<ReturnType<typeof startShop>>;
@@ -37,7 +37,7 @@ describe('the example shop, audited end to end', () => {
   it('records its GraphQL mutations with who made them, serves the history and streams it after commit', async () => {
     const client = createClient({ url: shop.auditWsUrl, webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { apiKey: dashboardKey } });
     const live = collect(client, 'subscription { auditLogAdded(filter: { resource: ["product"] }) { action resourceId author { id } } }', {}, 4);
-    for (let i = 0; i < 200 && shop.audit.pubsub.subscriberCount === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await untilSubscribed(shop.audit.pubsub, 1);
 
     const ann = { id: 'u1', name: 'Ann' };
     const created = await post(shop.shopUrl, 'mutation { createProduct(sku: "mug", name: "Mug", price: "8.00", stock: 10) { id } }', {}, ann);

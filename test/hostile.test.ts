@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { collect, LOG_EVENT, startTestApp, type TestApp } from './helpers/test-app.js';
+import { collect, LOG_EVENT, startTestApp, untilSubscribed, type TestApp } from './helpers/test-app.js';
 
 let app: TestApp;
 beforeAll(async () => {
@@ -21,6 +21,26 @@ async function raw(body: string, headers: Record<string, string>) {
   const response = await fetch(app.url, { method: 'POST', headers: { authorization: `Bearer ${app.adminKey}`, ...headers }, body });
   const text = await response.text();
   return { status: response.status, text };
+}
+
+/**
+ * Posts a body and resolves with the status as soon as the server answers, even when the server answers
+ * before the body is sent and then resets the connection (fetch reports that reset as a failure and loses
+ * the status: a race with the upload's length and the machine's load).
+ */
+function statusOf(body: string, headers: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    const req = request(app.url, { method: 'POST', headers: { authorization: `Bearer ${app.adminKey}`, ...headers } }, (res) => {
+      answered = true;
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    req.on('error', (error) => {
+      if (!answered) reject(error);
+    });
+    req.end(body);
+  });
 }
 
 describe('hostile input against the running server', () => {
@@ -44,8 +64,7 @@ describe('hostile input against the running server', () => {
   it('refuses a 20 MB body before reading it', async () => {
     const body = JSON.stringify({ query: LOG_EVENT, variables: { input: { resource: 'big', action: 'x', data: { blob: 'x'.repeat(20 * 1024 * 1024) } } } });
     const before = await count();
-    const result = await raw(body, { 'content-type': 'application/json' });
-    expect(result.status).toBe(413);
+    expect(await statusOf(body, { 'content-type': 'application/json' })).toBe(413);
     expect(await count()).toBe(before);
     await stillServing();
   });
@@ -111,7 +130,7 @@ describe('hostile input against the running server', () => {
     const subs = Array.from({ length: 25 }, () => collect(client, 'subscription { auditLogAdded(filter: { resource: ["flood"] }) { id } }', {}, 1));
     const refused = await Promise.all(subs.slice(20).map((s) => s.done));
     for (const r of refused) expect(JSON.stringify(r)).toMatch(/SUBSCRIPTION_LIMIT|At most 20/);
-    for (let i = 0; i < 200 && app.server.pubsub.subscriberCount < 20; i++) await new Promise((r) => setTimeout(r, 5));
+    await untilSubscribed(app.server.pubsub, 20);
     await app.gql(LOG_EVENT, { input: { resource: 'flood', action: 'x' } });
     for (const s of subs.slice(0, 20)) expect((await s.reached).length).toBe(1);
     for (const s of subs) s.unsubscribe();
@@ -152,13 +171,20 @@ describe('rate limits', () => {
   it('answers RATE_LIMITED past a principal\'s write rate, and stores only what it accepted', async () => {
     const limited = await startTestApp({ limits: { writesPerSecond: 5 } });
     try {
+      const started = Date.now();
       const results = await Promise.all(Array.from({ length: 12 }, () => limited.gql(LOG_EVENT, { input: { resource: 'rl', action: 'x' } })));
+      const elapsed = Date.now() - started;
       const ok = results.filter((r) => !r.errors).length;
       const refused = results.filter((r) => r.errors?.[0]?.extensions?.code === 'RATE_LIMITED');
-      expect(ok).toBe(5);
-      expect(refused).toHaveLength(7);
+      // The rate is counted per one-second window: on a machine so busy that the twelve requests took
+      // longer, a later window rightly accepts five more.
+      const windows = elapsed < 1000 ? 1 : Math.ceil(elapsed / 1000) + 1;
+      if (windows === 1) expect(ok).toBe(5);
+      else expect(ok).toBeLessThanOrEqual(Math.min(12, 5 * windows));
+      expect(refused).toHaveLength(12 - ok);
+      expect(refused.length).toBeGreaterThan(0);
       expect(refused[0]!.errors![0]!.extensions!.retryAfterMs).toBeGreaterThan(0);
-      expect(Number((await limited.dataSource.query('SELECT COUNT(*) AS n FROM audit_log'))[0].n)).toBe(5);
+      expect(Number((await limited.dataSource.query('SELECT COUNT(*) AS n FROM audit_log'))[0].n)).toBe(ok);
     } finally {
       await limited.close();
     }
@@ -171,14 +197,14 @@ describe('subscription quotas per principal', () => {
     try {
       const query = 'subscription { auditLogAdded { id } }';
       const first = [capped.wsClient(), capped.wsClient(), capped.wsClient()].map((client) => collect(client, query));
-      for (let i = 0; i < 200 && capped.server.pubsub.subscriberCount < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      await untilSubscribed(capped.server.pubsub, 3);
       expect(capped.server.pubsub.subscriberCount).toBe(3);
       const fourth = collect(capped.wsClient(), query);
       expect(JSON.stringify(await fourth.done)).toMatch(/SUBSCRIPTION_LIMIT/);
       first[0]!.unsubscribe();
-      for (let i = 0; i < 200 && capped.server.pubsub.subscriberCount > 2; i++) await new Promise((r) => setTimeout(r, 5));
+      await untilSubscribed(capped.server.pubsub, 2);
       const again = collect(capped.wsClient(), query);
-      for (let i = 0; i < 200 && capped.server.pubsub.subscriberCount < 3; i++) await new Promise((r) => setTimeout(r, 5));
+      await untilSubscribed(capped.server.pubsub, 3);
       expect(capped.server.pubsub.subscriberCount).toBe(3);
       again.unsubscribe();
       for (const s of first) s.unsubscribe();

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { writeAuditEntries } from '../src/audit/writer.js';
 import { writeTransaction } from '../src/db/transaction.js';
 import WebSocket from 'ws';
-import { collect, deferred, LOG_EVENT, logEvents, startTestApp, type TestApp } from './helpers/test-app.js';
+import { collect, deferred, LOG_EVENT, logEvents, startTestApp, untilSubscribed as untilLive, type TestApp } from './helpers/test-app.js';
 
 let app: TestApp;
 beforeAll(async () => {
@@ -14,11 +14,8 @@ const ADDED = /* GraphQL */ `
   subscription($filter: AuditLogFilter, $after: String) { auditLogAdded(filter: $filter, after: $after) { id cursor resource action resourceId } }
 `;
 
-/** Waits until exactly `n` live subscribers are registered on the server, instead of sleeping a guessed time. */
-async function untilSubscribed(n: number) {
-  for (let i = 0; i < 1000 && app.server.pubsub.subscriberCount !== n; i++) await new Promise((r) => setTimeout(r, 5));
-  expect(app.server.pubsub.subscriberCount).toBe(n);
-}
+/** Waits until exactly `n` live subscribers are registered on the server (the server's event, not a guessed sleep). */
+const untilSubscribed = (n: number) => untilLive(app.server.pubsub, n);
 
 // Every test starts with no live subscriber left over from the one before.
 afterEach(() => untilSubscribed(0));
@@ -55,14 +52,23 @@ describe('auditLogAdded over graphql-ws', () => {
         throw new Error('boom');
       }),
     ).rejects.toThrow('boom');
+    // Watch what reaches the pub/sub (the publisher calls it synchronously once the outermost commit is done).
+    const pubsub = app.server.pubsub;
+    const published: string[] = [];
+    const publish = pubsub.publish;
+    pubsub.publish = (entry) => (published.push(entry.action), publish.call(pubsub, entry));
     let publishedBeforeCommit = -1;
-    await writeTransaction(app.dataSource, async (manager) => {
-      await writeAuditEntries(manager, [{ resource: 'tx', action: 'one' }, { resource: 'tx', action: 'two' }]);
-      await new Promise((r) => setTimeout(r, 50));
-      publishedBeforeCommit = sub.received.length;
-    });
+    try {
+      await writeTransaction(app.dataSource, async (manager) => {
+        await writeAuditEntries(manager, [{ resource: 'tx', action: 'one' }, { resource: 'tx', action: 'two' }]);
+        publishedBeforeCommit = published.length;
+      });
+    } finally {
+      pubsub.publish = publish;
+    }
     const received = await sub.reached;
     expect(publishedBeforeCommit).toBe(0);
+    expect(published).toEqual(['one', 'two']);
     expect(received.map((m) => m.data!.auditLogAdded.action)).toEqual(['one', 'two']);
     sub.unsubscribe();
   });

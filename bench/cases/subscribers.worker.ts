@@ -25,6 +25,8 @@ const closeReasons: string[] = [];
 const sockets: WebSocket[] = [];
 let ready = 0;
 let fastClosed = 0;
+/** When the last entry reached a fast subscriber (epoch ms). */
+let lastReceivedAt = 0;
 
 for (let i = 0; i < count; i++) {
   if (i < slow) {
@@ -58,7 +60,8 @@ for (let i = 0; i < count; i++) {
         const value = data && Object.values(data)[0] as { meta?: { seq: number; sentAt: number }; seq?: number; sentAt?: number };
         const meta = value?.meta ?? (value as { seq: number; sentAt: number });
         if (!meta) return;
-        latencies.push(now() - meta.sentAt);
+        lastReceivedAt = now();
+        latencies.push(lastReceivedAt - meta.sentAt);
         sequences[i]!.push(meta.seq);
       },
       error: () => undefined,
@@ -75,6 +78,6 @@ parentPort!.on('message', (command: string) => {
     parentPort!.postMessage({ minReceived: fast.length ? Math.min(...fast) : 0, fastClosed, slowClosed: closeReasons.filter((r) => !r.startsWith('fast:')).length });
   }
   if (command === 'report') {
-    parentPort!.postMessage({ latencies, sequences: sequences.slice(slow), closeReasons });
+    parentPort!.postMessage({ latencies, sequences: sequences.slice(slow), closeReasons, lastReceivedAt });
   }
 });

@@ -21,22 +21,29 @@ export interface GroupCommitDeps {
 }
 
 interface Pending {
-  draft: TenantDraft;
-  resolve: (entry: AuditLog) => void;
+  /** Written together or not at all (one `logEvent`: one draft; one `logEvents`: the whole list). */
+  drafts: TenantDraft[];
+  resolve: (entries: AuditLog[]) => void;
   reject: (error: unknown) => void;
 }
 
+/** Drafts per transaction: pendings are added while the batch holds fewer (a larger pending goes alone). */
 const MAX_BATCH = 500;
 
 /**
  * Group commit for independent entries (logEvent): whatever arrives while a transaction is under way is
  * written by the next one, together. With synchronous=FULL every commit waits for the disk, so one commit
  * per batch instead of per entry multiplies the write rate under load, and costs nothing when idle.
- * Each entry keeps a transaction id of its own, since its writers did not act together. If a batch fails
- * for one of its entries, its entries are retried one by one, so that one bad entry fails alone; if the
- * storage itself fails, every entry of the batch fails with it (none was stored, none is acknowledged).
+ * Each entry keeps a transaction id of its own, since its writers did not act together. A list of drafts
+ * handed over at once (`logEvents`) is one unit: its entries are written in the same transaction, in order,
+ * all or none. If a batch fails for one of its units, the units are retried one by one, so that one bad
+ * unit fails alone; if the storage itself fails, every unit of the batch fails with it (none was stored,
+ * none is acknowledged).
+ *
+ * Returns the commit of a unit: it resolves with one stored entry per draft, in order (the entry an
+ * idempotency key already names, or the new one).
  */
-export function createGroupCommit(deps: GroupCommitDeps): (draft: TenantDraft) => Promise<AuditLog> {
+export function createGroupCommit(deps: GroupCommitDeps): (drafts: TenantDraft[]) => Promise<AuditLog[]> {
   const queue: Pending[] = [];
   let running = false;
   const write = (drafts: TenantDraft[]) => deps.store.write(() => writeBatch(deps.store.dialect, drafts, deps));
@@ -47,11 +54,15 @@ export function createGroupCommit(deps: GroupCommitDeps): (draft: TenantDraft) =
       // A commit blocks the event loop (better-sqlite3 is synchronous): yield once so that the requests
       // that arrived meanwhile join this batch instead of each waiting for a commit of its own.
       await new Promise((resolve) => setImmediate(resolve));
-      const batch = queue.splice(0, MAX_BATCH);
+      let size = queue[0]!.drafts.length;
+      let count = 1;
+      while (count < queue.length && size + queue[count]!.drafts.length <= MAX_BATCH) size += queue[count++]!.drafts.length;
+      const batch = queue.splice(0, count);
       try {
-        const { entries, fresh } = await write(batch.map((p) => p.draft));
+        const { entries, fresh } = await write(batch.flatMap((p) => p.drafts));
         deps.publish(fresh);
-        batch.forEach((p, i) => p.resolve(entries[i]!));
+        let at = 0;
+        for (const pending of batch) pending.resolve(entries.slice(at, (at += pending.drafts.length)));
       } catch (error) {
         if (error instanceof StorageError || batch.length === 1) {
           for (const pending of batch) pending.reject(error);
@@ -59,9 +70,9 @@ export function createGroupCommit(deps: GroupCommitDeps): (draft: TenantDraft) =
         }
         for (const pending of batch) {
           try {
-            const { entries, fresh } = await write([pending.draft]);
+            const { entries, fresh } = await write(pending.drafts);
             deps.publish(fresh);
-            pending.resolve(entries[0]!);
+            pending.resolve(entries);
           } catch (single) {
             pending.reject(single);
           }
@@ -71,11 +82,13 @@ export function createGroupCommit(deps: GroupCommitDeps): (draft: TenantDraft) =
     running = false;
   };
 
-  return (draft) =>
-    new Promise<AuditLog>((resolve, reject) => {
-      queue.push({ draft, resolve, reject });
-      if (!running) void flush();
-    });
+  return (drafts) =>
+    drafts.length === 0
+      ? Promise.resolve([])
+      : new Promise<AuditLog[]>((resolve, reject) => {
+          queue.push({ drafts, resolve, reject });
+          if (!running) void flush();
+        });
 }
 
 /**

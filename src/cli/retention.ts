@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { chainSettings } from '../audit/chain/settings.js';
-import { createGroupCommit } from '../audit/group-commit.js';
+import { createGroupCommit, type TenantDraft } from '../audit/group-commit.js';
 import { nextTimestamp } from '../audit/writer.js';
 import { loadConfig, parseDatabaseUrl, type Config } from '../config.js';
 import { createServerDataSource, openDatabase } from '../db/data-source.js';
@@ -52,7 +52,8 @@ export function retentionCommand(program: Command): void {
       const store = createStore(dataSource, { ...config.store, ownsConnection: true });
       try {
         const checkpointKey = loadCheckpointKey({ privateKey: config.evidence.checkpointPrivateKey, database: config.dialect === 'sqlite' ? config.database : undefined }, { info: () => undefined, warn: (...args: unknown[]) => void process.stderr.write(`${String(args.at(-1))}\n`) });
-        const record = createGroupCommit({ store, clock: () => nextTimestamp(dataSource), toEntries: (rows) => toEntries({ dataSource }, rows), chain: () => chainSettings(dataSource), publish: () => undefined });
+        const commit = createGroupCommit({ store, clock: () => nextTimestamp(dataSource), toEntries: (rows) => toEntries({ dataSource }, rows), chain: () => chainSettings(dataSource), publish: () => undefined });
+        const record = async (draft: TenantDraft) => (await commit([draft]))[0]!;
         const user = operator();
         const results = await purgeExpired(
           { dataSource, store, checkpointKey, record },

@@ -14,6 +14,8 @@ import { searchUsesIndex } from '../services/audit-log-filter.js';
 export const COST = {
   /** A field that reads one thing: `auditLog(id)`, `logEvent`, `renameLog`, the API key operations. */
   one: 1,
+  /** `logEvents`: one point, and one more per this many entries (a full list of 1,000: 101). */
+  entriesPerPoint: 10,
   /** One `auditLogs` page (times the search factor). */
   page: 1,
   /** `totalCount`: counts every matching entry (times the search factor of its `auditLogs`). */
@@ -27,6 +29,11 @@ export const COST = {
   /** Factor for a chart grouped by action or resource (the hourly rollup has them), or by author (every entry is read). */
   groupBy: { ACTION: 2, RESOURCE: 2, AUTHOR: 5 } satisfies Record<ActivityGroupBy, number>,
 } as const;
+
+/** `logEvents` of `entries` entries. */
+export function logEventsCost(entries: number): number {
+  return COST.one + Math.ceil(entries / COST.entriesPerPoint);
+}
 
 interface FilterArgs {
   search?: string | null;

@@ -16,6 +16,8 @@ export interface ServiceDeps {
   store: AuditStore;
   /** Writes one independent entry through the group commit; resolves once it is committed. */
   commit(draft: TenantDraft): Promise<AuditLog>;
+  /** Writes entries in one transaction, in order, all or none (after any queued before them); one stored entry per draft. */
+  commitAll(drafts: TenantDraft[]): Promise<AuditLog[]>;
   pubsub: AuditPubSub;
   limits: Limits;
   quotas: Quotas;

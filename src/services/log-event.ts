@@ -2,6 +2,8 @@ import type { AuditActor, AuditContext } from '../audit/context.js';
 import type { JsonValue } from '../shared/json.js';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import type { ServiceDeps } from './deps.js';
+import type { TenantDraft } from '../audit/group-commit.js';
+import { GraphQLError } from 'graphql';
 import { badUserInput, forbidden } from '../shared/errors.js';
 import { Scope, type Principal } from '../auth/principal.js';
 import { assertJsonWithinLimits } from './json-limits.js';
@@ -56,24 +58,20 @@ function entryBytes(checked: ReturnType<typeof validate>, input: LogEventInput):
   return bytes;
 }
 
-/**
- * Records one event. With an idempotency key, a retry by the same author returns the entry the first
- * attempt wrote instead of writing a second one.
- */
-export async function logEvent(deps: ServiceDeps, principal: Principal, context: AuditContext, input: LogEventInput): Promise<AuditLog> {
+/** The draft of an entry, checked: the author is the caller unless an impersonating principal names one. */
+function draftOf(deps: ServiceDeps, principal: Principal, context: AuditContext, input: LogEventInput): { draft: TenantDraft; bytes: number } {
   // The author is the caller. Naming someone else is for trusted backends relaying their users, and
   // such entries also record who wrote them.
   if (input.author && !principal.scopes.has(Scope.Impersonate)) {
     throw forbidden('Only a principal with the audit:impersonate scope may set author');
   }
   const checked = validate(input, deps);
-  await deps.quotas.consumeWrite(principal, entryBytes(checked, input));
   const tenantId = principal.tenantId;
   const author = checked.author ?? { id: principal.id, name: principal.name, type: principal.type };
   const recordedBy = checked.author ? principal.id : null;
   // Keys are scoped to the tenant (by the unique index) and to the author (by being part of the key).
   const idempotencyKey = checked.idempotencyKey === null ? null : JSON.stringify([author?.id ?? null, checked.idempotencyKey]);
-  const entry = await deps.commit({
+  const draft: TenantDraft = {
     tenantId,
     resource: checked.resource,
     action: checked.action,
@@ -87,12 +85,74 @@ export async function logEvent(deps: ServiceDeps, principal: Principal, context:
     userAgent: context.userAgent ?? null,
     idempotencyKey,
     recordedBy,
-  });
-  // A replay hands back the first entry, which another principal may have written (two relays naming the
-  // same author and key): only to a caller who may read entries, or who wrote it.
+  };
+  return { draft, bytes: entryBytes(checked, input) };
+}
+
+/**
+ * A replay hands back the first entry, which another principal may have written (two relays naming the
+ * same author and key): only to a caller who may read entries, or who wrote it.
+ */
+function assertMayReceive(principal: Principal, entry: AuditLog): void {
   const writer = entry.recordedBy ?? entry.authorId;
   if (writer !== principal.id && !principal.scopes.has(Scope.Read)) {
     throw forbidden('An entry with this idempotency key was written by another principal, and you may not read entries');
   }
+}
+
+/**
+ * Records one event. With an idempotency key, a retry by the same author returns the entry the first
+ * attempt wrote instead of writing a second one.
+ */
+export async function logEvent(deps: ServiceDeps, principal: Principal, context: AuditContext, input: LogEventInput): Promise<AuditLog> {
+  const { draft, bytes } = draftOf(deps, principal, context, input);
+  await deps.quotas.consumeWrite(principal, bytes);
+  const entry = await deps.commit(draft);
+  assertMayReceive(principal, entry);
   return entry;
+}
+
+/** The most entries one `logEvents` takes. */
+export const MAX_LOG_EVENTS = 1000;
+
+/**
+ * Records a list of events in one transaction, in their order: all are stored or none (an invalid item
+ * refuses the whole list before anything is written). Each item keeps `logEvent`'s idempotency: an item
+ * whose key (per author) names a stored entry returns that entry and writes nothing; two items of the list
+ * with the same key are one entry. Every entry counts against the write rate (WRITE_RATE_LIMIT), so a
+ * list may hold at most that many.
+ */
+export async function logEvents(deps: ServiceDeps, principal: Principal, context: AuditContext, inputs: LogEventInput[]): Promise<AuditLog[]> {
+  const max = Math.min(MAX_LOG_EVENTS, deps.limits.writesPerSecond);
+  if (inputs.length > max) {
+    throw badUserInput(
+      `logEvents takes at most ${max} entries (${max === MAX_LOG_EVENTS ? 'the most one list may hold' : 'WRITE_RATE_LIMIT, the entries a principal may write per second'}); split the list`,
+      'inputs',
+    );
+  }
+  if (inputs.length === 0) return [];
+  const drafts: TenantDraft[] = [];
+  let bytes = 0;
+  inputs.forEach((input, i) => {
+    try {
+      const checked = draftOf(deps, principal, context, input);
+      drafts.push(checked.draft);
+      bytes += checked.bytes;
+    } catch (error) {
+      throw atItem(error, i);
+    }
+  });
+  await deps.quotas.consumeWrite(principal, bytes, drafts.length);
+  const entries = await deps.commitAll(drafts);
+  for (const entry of entries) assertMayReceive(principal, entry);
+  return entries;
+}
+
+/** The same error, naming the item of the list it is about (`inputs[3].resource must not be empty`). */
+function atItem(error: unknown, index: number): unknown {
+  if (!(error instanceof GraphQLError)) return error;
+  const argument = error.extensions.argument;
+  return new GraphQLError(`inputs[${index}]: ${error.message}`, {
+    extensions: { ...error.extensions, ...(argument ? { argument: `inputs[${index}].${String(argument)}` } : {}), index },
+  });
 }

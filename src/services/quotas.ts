@@ -13,7 +13,8 @@ export interface Quotas {
    * Counts one write of `bytes` against the principal's rate and its tenant's hourly byte quota; throws
    * RATE_LIMITED past either.
    */
-  consumeWrite(principal: QuotaSubject, bytes: number): Promise<void>;
+  /** `entries` writes (one per entry; default 1) of `bytes` in all. */
+  consumeWrite(principal: QuotaSubject, bytes: number, entries?: number): Promise<void>;
   /** Reserves a live subscription for the principal; the returned release is safe to call twice. */
   acquireSubscription(principal: QuotaSubject): Promise<() => void>;
   liveSubscriptions(principal: QuotaSubject): number;
@@ -83,8 +84,8 @@ export function createQuotas(
     }
   };
   return {
-    async consumeWrite(principal, bytes) {
-      await consume(writes, keyOf(principal), 'writes');
+    async consumeWrite(principal, bytes, entries = 1) {
+      await consume(writes, keyOf(principal), 'writes', Math.max(1, entries));
       if (writtenBytes) await consume(writtenBytes, principal.tenantId, 'bytes written by this tenant this hour', Math.max(1, Math.ceil(bytes)));
     },
     async acquireSubscription(principal) {
