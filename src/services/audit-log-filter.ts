@@ -106,28 +106,36 @@ function readsIndex(dataSource: DataSource, filter: AuditLogFilter): boolean {
   return filter.search !== undefined && filter.searchPlan !== 'scan' && searchUsesIndex(filter.search) && searchIndexAvailable(dataSource);
 }
 
-/** Past this many indexed matches a search counts as common: a page finds its entries sooner by walking the list. */
+/** Past this many indexed matches a search counts as common: a page may find its entries sooner by walking the list. */
 const COMMON_SEARCH = 2000;
+/** How far a walk down the list may go for a page of a common search before the index is the better way. */
+const LONGEST_WALK = 20_000;
 
 /**
  * Chooses how a page of a search finds its entries. A rare needle: from the index (a few ms, where a walk
  * through 1M entries took ~1.5 s). A common one (measured: "upd" in 200k of 1M entries): reading every
  * match from the index to sort them took ~1 s, while walking the list newest first meets 50 matches
- * almost at once. Asking the index for up to COMMON_SEARCH matches costs < 4 ms. The same holds while the
- * indexer is far behind (just after the migration): the unindexed tail is then most of the log.
+ * almost at once — when the matches are recent. Matches that are many but all old (one record's burst
+ * months ago) would make that walk pass millions of entries: the walk is taken only when the 51st newest
+ * match (by id, which follows commit order) is within LONGEST_WALK entries of the newest one. Asking the
+ * index for up to COMMON_SEARCH matches and for the 51 newest costs a few ms. While the indexer is far
+ * behind (just after the migration) the unindexed tail is most of the log, and the list is walked.
  */
 export async function planSearch(deps: { dataSource: DataSource; store: AuditStore }, filter: AuditLogFilter, reads: ReadOptions = {}): Promise<AuditLogFilter> {
   if (filter.searchPlan !== undefined || !readsIndex(deps.dataSource, filter)) return filter;
-  const [row] = await deps.store.read<{ matches: number; tail: number | null }>(
+  const [row] = await deps.store.read<{ matches: number; nth: number | null; top: number | null; tail: number | null }>(
     statement(
       `SELECT (SELECT COUNT(*) FROM (SELECT "rowid" FROM "${SEARCH_TABLE}" WHERE "${SEARCH_TABLE}" MATCH ? LIMIT ${COMMON_SEARCH})) AS "matches", ` +
+        `(SELECT MIN("rowid") FROM (SELECT "rowid" FROM "${SEARCH_TABLE}" WHERE "${SEARCH_TABLE}" MATCH ? ORDER BY "rowid" DESC LIMIT 51)) AS "nth", ` +
+        `(SELECT MAX("id") FROM "audit_log") AS "top", ` +
         `(SELECT MAX("id") FROM "audit_log") - (SELECT "indexed_through" FROM "${SEARCH_STATE_TABLE}") AS "tail"`,
-      [phrase(filter.search!)],
+      [phrase(filter.search!), phrase(filter.search!)],
     ),
     reads,
   );
-  const common = Number(row?.matches ?? 0) >= COMMON_SEARCH || Number(row?.tail ?? 0) >= COMMON_SEARCH;
-  return { ...filter, searchPlan: common ? 'scan' : 'index' };
+  const tail = Number(row?.tail ?? 0);
+  const common = Number(row?.matches ?? 0) >= COMMON_SEARCH && Number(row?.top ?? 0) - Number(row?.nth ?? 0) <= LONGEST_WALK;
+  return { ...filter, searchPlan: common || tail >= COMMON_SEARCH ? 'scan' : 'index' };
 }
 
 /** Adds the filter's conditions to a query over `AuditLog` aliased `alias`. */
