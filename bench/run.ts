@@ -8,6 +8,7 @@ import { ingest } from './cases/ingest.js';
 import { burst, fanOut } from './cases/fan-out.js';
 import { postgresChart, postgresFanOut, postgresIngest, postgresList } from './cases/postgres.js';
 import { chainVerify, chainWrites } from './cases/chain.js';
+import { chart10m, count10m, list10m, search10m } from './cases/ten-million.js';
 import type { CaseResult } from './stats.js';
 
 /**
@@ -29,6 +30,10 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   'pg-fan-out': postgresFanOut,
   'chain-writes': chainWrites,
   'chain-verify': chainVerify,
+  'list-10m': list10m,
+  'count-10m': count10m,
+  'chart-10m': chart10m,
+  'search-10m': search10m,
 };
 
 const only = process.env.BENCH_CASE;
