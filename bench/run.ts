@@ -15,6 +15,7 @@ import { availability } from './cases/availability.js';
 import { erasure } from './cases/erasure.js';
 import { purge } from './cases/purge.js';
 import { storage } from './cases/storage.js';
+import { chart10m, count10m, list10m, search10m } from './cases/ten-million.js';
 import type { CaseResult } from './stats.js';
 
 /**
@@ -48,6 +49,10 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   erasure,
   purge,
   storage,
+  'list-10m': list10m,
+  'count-10m': count10m,
+  'chart-10m': chart10m,
+  'search-10m': search10m,
 };
 
 

@@ -5,6 +5,7 @@ import { toStatement } from './audit-log-query.js';
 import type { ServiceDeps } from './deps.js';
 import { applyAuditLogFilter, type AuditLogFilter } from './audit-log-filter.js';
 import { badUserInput } from '../shared/errors.js';
+import { countFromRollups, rollupsAnswer, type RollupGroup } from './rollup-count.js';
 
 type Deps = Pick<ServiceDeps, 'dataSource' | 'store'>;
 
@@ -76,8 +77,7 @@ export interface ChartRequest {
  * so each bucket is an index range scan and the same SQL runs on SQLite and PostgreSQL. Only entries
  * inside the filter's [from, to) are counted, so the buckets add up to `auditLogs.totalCount` for that range.
  */
-const HOUR = 3_600_000;
-const ROLLUP_GROUP: Partial<Record<ActivityGroupBy, string>> = { ACTION: 'action', RESOURCE: 'resource' };
+const ROLLUP_GROUP: Partial<Record<ActivityGroupBy, RollupGroup>> = { ACTION: 'action', RESOURCE: 'resource' };
 
 interface CountRow {
   i: number | string;
@@ -85,11 +85,9 @@ interface CountRow {
   key?: string | null;
 }
 
-/** The hourly rollup answers when the filter and grouping use only its columns (kept by triggers on SQLite and PostgreSQL). */
+/** The rollups answer when the filter and grouping use only their columns (kept by triggers on SQLite and PostgreSQL). */
 function rollupApplies(deps: Deps, filter: AuditLogFilter, groupBy: ActivityGroupBy | null | undefined): boolean {
-  if (deps.store.dialect === 'mysql') return false;
-  if (filter.resourceId !== undefined || filter.authorId || filter.transactionId !== undefined || filter.search !== undefined) return false;
-  return !groupBy || ROLLUP_GROUP[groupBy] !== undefined;
+  return rollupsAnswer(deps.store, filter) && (!groupBy || ROLLUP_GROUP[groupBy] !== undefined);
 }
 
 /** Counts entries in [s, e) ranges, each tagged with its bucket, straight from the entries. */
@@ -108,33 +106,11 @@ function countEntries(deps: Deps, ranges: Array<[number, number, number]>, filte
   return deps.store.read<CountRow>(toStatement(applyAuditLogFilter(qb, filter)), reads);
 }
 
-/** Sums the hourly rollup over whole-hour [s, e) ranges, each tagged with its bucket. */
-function countRollup(deps: Deps, reads: ReadOptions, ranges: Array<[number, number, number]>, filter: AuditLogFilter, groupBy: ActivityGroupBy | null | undefined): Promise<CountRow[]> {
-  if (ranges.length === 0) return Promise.resolve([]);
-  const values = ranges.map(([i, s, e]) => `(${i}, ${s}, ${e})`).join(', ');
-  const params: unknown[] = [filter.tenantId];
-  let where = 'r."tenant_id" = ?';
-  if (filter.resource) {
-    where += ` AND r."resource" IN (${filter.resource.map(() => '?').join(', ')})`;
-    params.push(...filter.resource);
-  }
-  if (filter.action) {
-    where += ` AND r."action" IN (${filter.action.map(() => '?').join(', ')})`;
-    params.push(...filter.action);
-  }
-  const column = groupBy ? ROLLUP_GROUP[groupBy] : undefined;
-  const key = column ? `, r."${column}" AS "key"` : '';
-  const sql =
-    `WITH "b"("i", "s", "e") AS (VALUES ${values}) ` +
-    `SELECT "b"."i" AS "i", SUM(r."entries") AS "count"${key} FROM "b" INNER JOIN "audit_activity_hourly" r ON r."hour" >= "b"."s" AND r."hour" < "b"."e" ` +
-    `WHERE ${where} GROUP BY "b"."i"${column ? `, r."${column}"` : ''}`;
-  return deps.store.read<CountRow>({ sql, params }, reads);
-}
-
 /**
- * Counts per bucket. Whole hours inside a bucket come from the hourly rollup when it applies; the part
- * of a bucket that does not fill an hour (zones with half-hour offsets, the filter's own from/to) is
- * counted from the entries, whose time index makes those short ranges cheap. Otherwise every bucket is
+ * Counts per bucket. When the rollups apply (filter and grouping on tenant, action and resource only), each
+ * bucket is split into whole UTC days (daily rollup), the hours between its edges and the nearest UTC
+ * midnight (hourly rollup, added or subtracted) and what does not fill an hour (zones with 30- or 45-minute
+ * offsets, the filter's own from/to), counted from the entries; see rollup-count.ts. Otherwise every bucket is
  * counted from the entries in one statement (a VALUES table joined on the time range; the same SQL on
  * SQLite and PostgreSQL). Only entries inside the filter's [from, to) count, so the buckets add up to
  * `auditLogs.totalCount` for that range.
@@ -150,27 +126,21 @@ export async function activityChart(deps: Deps, request: ChartRequest, reads: Re
   const filter: AuditLogFilter = { ...request.filter, from, to };
   const group = request.groupBy ? GROUP_COLUMN[request.groupBy] : undefined;
 
-  const direct: Array<[number, number, number]> = [];
-  const hourly: Array<[number, number, number]> = [];
-  const useRollup = rollupApplies(deps, filter, request.groupBy);
-  bounds.forEach(([s, e], i) => {
-    const start = Math.max(s, from);
-    const end = Math.min(e, to);
-    if (start >= end) return;
-    const firstHour = Math.ceil(start / HOUR) * HOUR;
-    const lastHour = Math.floor(end / HOUR) * HOUR;
-    if (!useRollup || firstHour >= lastHour) {
-      direct.push([i, start, end]);
-      return;
-    }
-    if (start < firstHour) direct.push([i, start, firstHour]);
-    hourly.push([i, firstHour, lastHour]);
-    if (lastHour < end) direct.push([i, lastHour, end]);
-  });
-  const [entries, rollup] = await Promise.all([countEntries(deps, direct, filter, group, reads), countRollup(deps, reads, hourly, filter, request.groupBy)]);
-  const rows = [...entries, ...rollup];
-
   const buckets: ActivityBucket[] = bounds.map(([s, e]) => ({ start: new Date(s), end: new Date(e), count: 0, groups: [] }));
+  const clipped = bounds.map(([s, e]) => [Math.max(s, from), Math.min(e, to)] as const);
+  if (rollupApplies(deps, filter, request.groupBy)) {
+    const counts = await countFromRollups(deps.store, filter, clipped, request.groupBy ? ROLLUP_GROUP[request.groupBy] : undefined, reads);
+    counts.forEach((counted, index) => {
+      buckets[index]!.count = counted.count;
+      if (counted.groups) buckets[index]!.groups = sortGroups(counted.groups);
+    });
+    return buckets;
+  }
+  const ranges: Array<[number, number, number]> = [];
+  clipped.forEach(([start, end], i) => {
+    if (start < end) ranges.push([i, start, end]);
+  });
+  const rows = await countEntries(deps, ranges, filter, group, reads);
   const groups = bounds.map(() => new Map<string, number>());
   for (const row of rows) {
     const index = Number(row.i);
@@ -180,8 +150,13 @@ export async function activityChart(deps: Deps, request: ChartRequest, reads: Re
     if (group) groups[index]!.set(row.key ?? '', (groups[index]!.get(row.key ?? '') ?? 0) + count);
   }
   buckets.forEach((bucket, index) => {
-    bucket.groups = [...groups[index]!].map(([key, count]) => ({ key, count }));
-    bucket.groups.sort((x, y) => y.count - x.count || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+    bucket.groups = sortGroups(groups[index]!);
   });
   return buckets;
+}
+
+/** Largest first, then by key. */
+function sortGroups(groups: Map<string, number>): ActivityGroup[] {
+  const list = [...groups].map(([key, count]) => ({ key, count }));
+  return list.sort((x, y) => y.count - x.count || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
 }

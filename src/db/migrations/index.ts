@@ -8,6 +8,7 @@ import { ServerSecrets1763800000016 } from './1763800000016-server-secrets.js';
 import { ApiKeyExpiry1763800000100 } from './1763800000100-api-key-expiry.js';
 import { SearchIndex1763800000101 } from './1763800000101-search-index.js';
 import { Postgres1763800000200 } from './1763800000200-postgres.js';
+import { ActivityDaily1763800000201 } from './1763800000201-activity-daily.js';
 import { RetentionPolicy1763800000310 } from './1763800000310-retention-policy.js';
 
 /** Every migration, oldest first. Listed explicitly so that bundlers and the library face need no glob. */
@@ -22,5 +23,6 @@ export const migrations = [
   ApiKeyExpiry1763800000100,
   SearchIndex1763800000101,
   Postgres1763800000200,
+  ActivityDaily1763800000201,
   RetentionPolicy1763800000310,
 ];
