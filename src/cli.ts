@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { apikeyCommand } from './cli/apikey.js';
+import { exportCommand } from './cli/export.js';
 import { migrateCommand } from './cli/migrate.js';
 import { serve } from './cli/serve.js';
 import { verifyCommand } from './cli/verify.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   migrateCommand(program);
   apikeyCommand(program);
   verifyCommand(program);
+  exportCommand(program);
   return program;
 }
 
