@@ -128,7 +128,9 @@ export async function verifyExportFile(path: string, checkpoints?: Map<string, T
   for await (const line of lines) {
     if (line.trim() === '') continue;
     const row = chainRowFromExport(JSON.parse(line) as Record<string, unknown>);
-    byTenant.set(row.tenantId, [...(byTenant.get(row.tenantId) ?? []), row]);
+    const rows = byTenant.get(row.tenantId);
+    if (rows) rows.push(row);
+    else byTenant.set(row.tenantId, [row]);
   }
   const results: TenantVerification[] = [];
   for (const [tenant, rows] of byTenant) {
