@@ -13,6 +13,7 @@ import {
   type ExportProgress,
   type ExportRequest,
 } from '../services/audit-log-export.js';
+import type { AuditLogFilter } from '../services/audit-log-filter.js';
 import type { MetaActor } from '../services/meta-audit.js';
 import { ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -33,6 +34,7 @@ const HIGH_WATER_BYTES = 64 * 1024;
 
 const STATUS: Record<string, number> = {
   [ErrorCode.BadUserInput]: 400,
+  [ErrorCode.Forbidden]: 403,
   [ErrorCode.RateLimited]: 429,
   [ErrorCode.QueryTimeout]: 503,
   [ErrorCode.StorageUnavailable]: 503,
@@ -80,10 +82,12 @@ export function useExportEndpoint(deps: ServerDeps, options: ExportEndpointOptio
       const { principal } = caller;
 
       let parsed: ExportRequest;
+      let filter: AuditLogFilter;
       try {
         const unknown = names.filter((name) => !PARAMETERS.has(name));
         if (unknown.length > 0) throw new GraphQLError(`Unknown parameter ${unknown.map((n) => `"${n}"`).join(', ')}`, { extensions: { code: ErrorCode.BadUserInput, argument: unknown[0] } });
         parsed = parseExportRequest((name) => url.searchParams.getAll(name));
+        filter = exportFilter(parsed, principal.tenantId, principal.restriction);
       } catch (error) {
         return endResponse(errorAnswer(fetchAPI, error, options.logger));
       }
@@ -123,7 +127,7 @@ export function useExportEndpoint(deps: ServerDeps, options: ExportEndpointOptio
       // Ends the connection: the client sees a cut download (never a complete-looking truncated file).
       const cut = () => serverContext.req?.socket.destroy();
       const chunks = watched(
-        exportChunks(exportRows(deps, exportFilter(parsed, principal.tenantId, principal.restriction), parsed.orderBy, { principal: slot }), parsed.format, progress),
+        exportChunks(exportRows(deps, filter, parsed.orderBy, { principal: slot }), parsed.format, progress),
         { stallMs: deps.limits.sendTimeoutMs, closing: deps.closing, cut },
         () => {
           release();

@@ -158,14 +158,19 @@ export function neutraliseFormula(cell: string): string {
   return FORMULA_START.test(cell) ? `'${cell}` : cell;
 }
 
-function csvCell(value: unknown): string | number | null {
+/** Columns holding JSON values: written as JSON text (a string value keeps its quotes, `-7` is text too). */
+const JSON_COLUMNS: ReadonlySet<string> = new Set(['data', 'previousData', 'meta', 'redactedChanges', 'personalPaths', 'erasedDigests']);
+
+function csvCell(column: string, value: unknown): string | number | null {
   if (value === null || value === undefined) return null;
+  if (JSON_COLUMNS.has(column)) return neutraliseFormula(JSON.stringify(value));
+  // sequence, createdAt, hashVersion: whole numbers, never negative.
   if (typeof value === 'number') return value;
-  return neutraliseFormula(typeof value === 'string' ? value : JSON.stringify(value));
+  return neutraliseFormula(String(value));
 }
 
 function csvRows(records: Array<Record<string, unknown>>): Array<Array<string | number | null>> {
-  return records.map((record) => CSV_COLUMNS.map((column) => csvCell(record[column])));
+  return records.map((record) => CSV_COLUMNS.map((column) => csvCell(column, record[column])));
 }
 
 /** What an export produced: rows handed on, and whether it reached the end of the cursor. */
@@ -179,17 +184,17 @@ export interface ExportProgress {
  * from the cursor before the consumer has taken the previous chunk. `progress` counts the rows handed on.
  * - `ndjson`: one export line per entry.
  * - `json`: one array of the same objects.
- * - `csv` (RFC 4180, csv-stringify): a header row, then one row per entry; JSON values as JSON text, null
+ * - `csv` (RFC 4180, csv-stringify: CRLF line ends, fields quoted as needed): a header row, then one row per entry; JSON values as JSON text, null
  *   as an empty cell, and cells that a spreadsheet would run as a formula neutralised.
  */
 export async function* exportChunks(batches: AsyncIterable<RawExportRow[]>, format: ExportFormat, progress: ExportProgress = { rows: 0, complete: false }): AsyncGenerator<string> {
   let first = true;
-  if (format === 'csv') yield stringify([], { header: true, columns: [...CSV_COLUMNS] });
+  if (format === 'csv') yield stringify([], { header: true, columns: [...CSV_COLUMNS], record_delimiter: 'windows' });
   if (format === 'json') yield '[';
   for await (const batch of batches) {
     const records = batch.map(exportRecord);
     let chunk: string;
-    if (format === 'csv') chunk = stringify(csvRows(records), { quoted_match: /^'/ });
+    if (format === 'csv') chunk = stringify(csvRows(records), { quoted_match: /^'/, record_delimiter: 'windows' });
     else if (format === 'ndjson') chunk = records.map((record) => `${JSON.stringify(record)}\n`).join('');
     else {
       chunk = (first ? '\n' : ',\n') + records.map((record) => JSON.stringify(record)).join(',\n');
