@@ -8,6 +8,7 @@ import { ingest } from './cases/ingest.js';
 import { burst, fanOut } from './cases/fan-out.js';
 import { postgresChart, postgresFanOut, postgresIngest, postgresList } from './cases/postgres.js';
 import { chainVerify, chainWrites } from './cases/chain.js';
+import { exportCase } from './cases/export.js';
 import type { CaseResult } from './stats.js';
 
 /**
@@ -29,6 +30,7 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   'pg-fan-out': postgresFanOut,
   'chain-writes': chainWrites,
   'chain-verify': chainVerify,
+  export: exportCase,
 };
 
 const only = process.env.BENCH_CASE;
@@ -44,7 +46,6 @@ const rows = results.map((r) => [r.case, `${fmt(r.value)} ${r.metric}`, fmt(r.ba
 const header = ['case', 'result', 'baseline', 'ratio', 'target', 'status', 'detail'];
 console.log(`| ${header.join(' | ')} |\n| ${header.map(() => '---').join(' | ')} |`);
 for (const row of rows) console.log(`| ${row.join(' | ')} |`);
-if (!only) console.log('| export / memory | — | — | — | peak RSS ≤ 200 MB, flat in N | — | not measured: there is no export yet |');
 
 // The smoke run (CI) only proves that every case still runs and produces numbers; it keeps latest.json, and
 // so does a run of one case or at another scale (partial.json): latest.json holds the last full run.
