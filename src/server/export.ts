@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
@@ -18,9 +19,14 @@ import type { MetaActor } from '../services/meta-audit.js';
 import { ErrorCode } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { authorizeHttp, errorResponse } from './http-auth.js';
-import type { ServerContext } from './yoga.js';
 
 export const EXPORT_PATH = '/export';
+
+/** What the export needs of the server context (the Node request, to cut its connection). */
+interface ExportServerContext {
+  req?: IncomingMessage;
+  socketAddress?: string;
+}
 
 /**
  * Query parameters that carry credentials on other services. Credentials in a URL end up in logs, browser
@@ -61,7 +67,7 @@ export interface ExportEndpointOptions {
  * that stays stalled past STREAM_SEND_TIMEOUT_MS is cut off, which ends the cursor and frees its reader;
  * so does a client that goes away, and the server's shutdown.
  */
-export function useExportEndpoint(deps: ServerDeps, options: ExportEndpointOptions): Plugin<object, ServerContext> {
+export function useExportEndpoint(deps: ServerDeps, options: ExportEndpointOptions): Plugin<object, ExportServerContext> {
   const atOnce = Math.max(1, options.exportsAtOnce ?? 1);
   const running = new Set<string>();
   let total = 0;
