@@ -16,6 +16,7 @@ import { erasure } from './cases/erasure.js';
 import { purge } from './cases/purge.js';
 import { storage } from './cases/storage.js';
 import { chart10m, count10m, list10m, search10m } from './cases/ten-million.js';
+import { exportCase } from './cases/export.js';
 import type { CaseResult } from './stats.js';
 
 /**
@@ -53,6 +54,7 @@ const cases: Record<string, () => Promise<CaseResult[]>> = {
   'count-10m': count10m,
   'chart-10m': chart10m,
   'search-10m': search10m,
+  export: exportCase,
 };
 
 

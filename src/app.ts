@@ -16,7 +16,7 @@ import { createAuditYoga } from './server/yoga.js';
 import { createGroupCommit, type TenantDraft } from './audit/group-commit.js';
 import { nextTimestamp } from './audit/writer.js';
 import { chainSettings } from './audit/chain/settings.js';
-import { createStore, type AuditStore, type StoreOptions } from './db/store.js';
+import { createStore, defaultStoreOptions, type AuditStore, type StoreOptions } from './db/store.js';
 import { createLogger, silentLogger, type Logger } from './shared/logger.js';
 import { randomUUID } from 'node:crypto';
 import { createRelayedPubSub } from './pubsub/relay.js';
@@ -215,7 +215,16 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   const retention = scheduleRetention({ dataSource, store, checkpointKey, record: commit }, retentionSettings, logger);
   const yoga = createAuditYoga(
     { dataSource, store, commit, commitAll, pubsub, limits, auth, quotas, replays, closing: closing.signal, checkpointKey, metaAudit, retentionDays: retentionSettings.days },
-    { graphiql: options.graphiql ?? !production, logger, production, corsOrigins: options.corsOrigins, plugins: [connections.plugin()], readiness },
+    {
+      graphiql: options.graphiql ?? !production,
+      logger,
+      production,
+      corsOrigins: options.corsOrigins,
+      plugins: [connections.plugin()],
+      readiness,
+      // An export holds a reader while it lasts: one reader always stays free for every other read.
+      exportsAtOnce: Math.max(1, (options.store?.readWorkers ?? defaultStoreOptions.readWorkers) - 1),
+    },
   );
   let stopCheckpoints: (() => void) | undefined;
 

@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import { Command, CommanderError } from 'commander';
 import { apikeyCommand } from './cli/apikey.js';
 import { eraseCommand } from './cli/erase.js';
+import { exportCommand } from './cli/export.js';
 import { migrateCommand } from './cli/migrate.js';
 import { serve } from './cli/serve.js';
 import { retentionCommand } from './cli/retention.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   verifyCommand(program);
   eraseCommand(program);
   retentionCommand(program);
+  exportCommand(program);
   return program;
 }
 

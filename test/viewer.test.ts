@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { parse } from 'csv-parse/sync';
 import { join } from 'node:path';
 import type { Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -125,8 +126,29 @@ describe.skipIf(missing)('viewer at /audit-log', () => {
     await expect(page.locator('#chart-title').locator('..').innerText()).resolves.toContain('Europe/Berlin');
     await shot('list');
     await expectAccessible();
-    // This server has no /export endpoint, so there are no export buttons.
-    expect(await page.getByRole('button', { name: /^Export/ }).count()).toBe(0);
+    // The server has /export (HEAD answers 401 without credentials, not 404): the buttons are there.
+    await page.getByRole('button', { name: 'Export NDJSON' }).waitFor();
+  });
+
+  it('downloads the current view as NDJSON and CSV from /export, with the key in a header', async () => {
+    const requests: string[] = [];
+    page.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/export') requests.push(request.url());
+    });
+    const [ndjson] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export NDJSON' }).click()]);
+    expect(ndjson.suggestedFilename()).toMatch(/^auditql-default-.*\.ndjson$/);
+    const lines = readFileSync((await ndjson.path())!, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.length).toBe(117);
+    expect(lines.map((line) => line.sequence)).toEqual(lines.map((_, i) => i + 1));
+    expect(lines.at(-1)).toMatchObject({ resource: 'customers', action: 'update', resourceId: '77' });
+
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
+    expect(csv.suggestedFilename()).toMatch(/\.csv$/);
+    const rows = parse(readFileSync((await csv.path())!, 'utf8'), { columns: true }) as Array<Record<string, string>>;
+    expect(rows.map((row) => row.id)).toEqual(lines.map((line) => line.id));
+    expect(requests.length).toBe(2);
+    for (const url of requests) expect(url).not.toContain(app.adminKey);
+    expect(pageErrors).toEqual([]);
   });
 
   it('pages by scrolling to the end and with "Load more" until every entry is shown', async () => {

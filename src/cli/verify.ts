@@ -182,8 +182,9 @@ export function chainRowFromExport(line: Record<string, unknown>): ChainRow {
 }
 
 /**
- * Verifies an export file offline: per tenant, its rows in file order. A file that starts at sequence 1
- * starts from the genesis hash; one that starts later takes its first row's previousHash as given.
+ * Verifies an export file offline: per tenant, its rows in sequence order (a newest-first export verifies
+ * as well as an oldest-first one; the order of lines is not evidence, the sequence is). A file that starts
+ * at sequence 1 starts from the genesis hash; one that starts later takes its first row's previousHash as given.
  */
 export async function verifyExportFile(path: string, checkpoints?: Map<string, TrustedCheckpoint[]>, archiveKey?: KeyObject): Promise<TenantVerification[]> {
   const archive = await readArchiveSummary(path);
@@ -194,10 +195,14 @@ export async function verifyExportFile(path: string, checkpoints?: Map<string, T
   for await (const line of lines) {
     if (line.trim() === '') continue;
     const row = chainRowFromExport(JSON.parse(line) as Record<string, unknown>);
-    byTenant.set(row.tenantId, [...(byTenant.get(row.tenantId) ?? []), row]);
+    const rows = byTenant.get(row.tenantId);
+    if (rows) rows.push(row);
+    else byTenant.set(row.tenantId, [row]);
   }
   const results: TenantVerification[] = [];
   for (const [tenant, rows] of byTenant) {
+    // Stable: two lines claiming one sequence stay in file order, and are reported as a duplicate.
+    rows.sort((a, b) => a.sequence - b.sequence);
     const first = rows[0]!.sequence;
     const result = await verifyChain([rows], first === 1 ? { checkpoints: checkpoints?.get(tenant) } : { from: first, checkpoints: checkpoints?.get(tenant) });
     results.push({ tenant, ...result });

@@ -12,6 +12,7 @@ import { buildContext } from './context.js';
 import { createErrorMasker } from './errors.js';
 import { useHealthEndpoints, type ReadinessCheck } from './health.js';
 import { useCheckpointEndpoints } from './checkpoints.js';
+import { useExportEndpoint } from './export.js';
 import { useInputErrorCodes } from './input-errors.js';
 import { useCostLimit } from './cost-limit.js';
 import { useResponseBudgetErrors } from './response-budget.plugin.js';
@@ -41,6 +42,8 @@ export interface YogaOptions {
   production?: boolean;
   /** Origins allowed to call the API from a browser page (`*`: any). @default [] (none) */
   corsOrigins?: readonly string[];
+  /** Exports the server runs at once (each holds a reader thread or connection while it lasts). @default 1 */
+  exportsAtOnce?: number;
   /** More plugins, after the server's own. */
   plugins?: Plugin[];
 }
@@ -83,6 +86,7 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
     useHealthEndpoints(deps.dataSource, deps.store.health, deps.closing, options.readiness),
     useViewer({ features: viewerFeatures(schema) }),
     useCheckpointEndpoints(deps),
+    useExportEndpoint(deps, { logger: options.logger, exportsAtOnce: options.exportsAtOnce }),
     // Browsers may only send requests that a CORS preflight guards: JSON bodies, or one of these headers.
     // None of them is CORS-safelisted, so a cross-site page cannot add them without a preflight; that is
     // why credentials in `Authorization` / `x-api-key` are enough (GET queries from urql, for example).
