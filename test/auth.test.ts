@@ -108,8 +108,11 @@ describe('authorship and tenants', () => {
 
   it('offers no mutation that deletes or edits an entry\'s recorded facts', async () => {
     const result = await app.gql('{ __type(name: "Mutation") { fields { name } } }');
-    // createCheckpoint signs the chain's head; it changes no entry.
-    expect(result.data!.__type.fields.map((f: { name: string }) => f.name).sort()).toEqual(['createApiKey', 'createCheckpoint', 'createViewerToken', 'logEvent', 'logEvents', 'renameLog', 'revokeApiKey']);
+    // createCheckpoint signs the chain's head; it changes no entry. eraseActor replaces personal values by the
+    // digests they were hashed as (the chain still verifies); setRetentionPolicy sets when entries expire.
+    expect(result.data!.__type.fields.map((f: { name: string }) => f.name).sort()).toEqual([
+      'createApiKey', 'createCheckpoint', 'createViewerToken', 'eraseActor', 'logEvent', 'logEvents', 'renameLog', 'revokeApiKey', 'setRetentionPolicy',
+    ]);
   });
 });
 
