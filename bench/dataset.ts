@@ -27,8 +27,8 @@ function random(seed: number) {
   };
 }
 
-/** The personal paths of every generated entry (author name, IP, user agent: the fixed ones; no personal JSON fields). */
-const PERSONAL_PATHS = ['/authorName', '/ip', '/userAgent'];
+/** The personal paths of every generated entry (author id and name, IP, user agent: the fixed ones; no personal JSON fields). */
+const PERSONAL_PATHS = ['/authorId', '/authorName', '/ip', '/userAgent'];
 
 /** Fails the build when the shortcut above drifts from the writer: same personal paths, JSON in canonical form. */
 function checkChainRow(row: ChainRow, personal: FieldMatcher): void {
