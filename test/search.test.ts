@@ -158,3 +158,10 @@ describe('search', () => {
     expect(total).toBe(liveMatches('unicorn').length);
   });
 });
+
+describe('the search index on deletes', () => {
+  it('does not merge its segments because rows were deleted (a purge batch would wait for it)', async () => {
+    const [config] = (await app.dataSource.query(`SELECT "v" FROM "audit_log_search_config" WHERE "k" = 'deletemerge'`)) as Array<{ v: number }>;
+    expect(config?.v).toBe(0);
+  });
+});

@@ -10,6 +10,7 @@ import { SearchIndex1763800000101 } from './1763800000101-search-index.js';
 import { Postgres1763800000200 } from './1763800000200-postgres.js';
 import { ActivityDaily1763800000201 } from './1763800000201-activity-daily.js';
 import { RetentionPolicy1763800000310 } from './1763800000310-retention-policy.js';
+import { SearchDeleteMerge1763800000311 } from './1763800000311-search-delete-merge.js';
 
 /** Every migration, oldest first. Listed explicitly so that bundlers and the library face need no glob. */
 export const migrations = [
@@ -25,4 +26,5 @@ export const migrations = [
   Postgres1763800000200,
   ActivityDaily1763800000201,
   RetentionPolicy1763800000310,
+  SearchDeleteMerge1763800000311,
 ];
