@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -6,6 +5,7 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seed, seedBulk } from './helpers/seed.js';
 import { collect, deferred, LOG_EVENT, logEvents, signToken, startTestApp, untilSubscribed, type TestApp } from './helpers/test-app.js';
+import { runCli } from './helpers/server-process.js';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -40,17 +40,7 @@ async function listed(app: TestApp, filter: Record<string, unknown> | undefined,
   }
 }
 
-/** Runs the compiled CLI; resolves with its exit code and output. */
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['dist/cjs/cli.js', ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = runCli;
 
 describe('GET /export', () => {
   let app: TestApp;

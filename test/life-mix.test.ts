@@ -1,9 +1,9 @@
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedBulk } from './helpers/seed.js';
 import { LOG_EVENT, startTestApp, type TestApp } from './helpers/test-app.js';
+import { runCli } from './helpers/server-process.js';
 
 // Export, erasure and retention one after another on the same log: after each step the chain verifies
 // through the API, through `auditql verify` on the database, and offline on an export taken then.
@@ -11,16 +11,7 @@ const DAY = 86_400_000;
 const ERASE = 'mutation($authorId: ID!) { eraseActor(authorId: $authorId, reason: "request 42") { erasedEntries } }';
 const VERIFY = '{ verifyAuditChain { valid reason firstInvalidSequence anchorSequence checked } }';
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['dist/cjs/cli.js', ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = runCli;
 
 describe('export, erasure and retention in one life', () => {
   let app: TestApp;
