@@ -84,6 +84,10 @@ describe('the canonical form', () => {
       '/data/a~1b/email',
       '/data/list/0/email',
     ]);
+    // Answers are remembered per name; asking again, or with a stateful /g pattern, answers the same.
+    expect(['userEmail', 'userEmail', 'SSN', 'SSN'].map(m)).toEqual([true, true, true, true]);
+    const global = nameRuleMatcher([/ssn/gi]);
+    expect(['ssn', 'ssn', 'ssn'].map(global)).toEqual([true, true, true]);
   });
 });
 

@@ -5,7 +5,7 @@ import { currentAuditContext, type AuditActor, type AuditContext } from './conte
 import type { JsonValue } from '../shared/json.js';
 import { dialectOf, exec, runAsync, type Dialect, type Work } from '../db/sql.js';
 import type { ChainRow } from '../shared/chain/canonical.js';
-import { linkEntries } from '../shared/chain/link.js';
+import { linkEntries, type UnlinkedEntry } from '../shared/chain/link.js';
 import { personalPathsColumn } from '../shared/chain/rows.js';
 import { claimHeads, saveHeads } from './chain/head.js';
 import { chainSettings, type ChainSettings } from './chain/settings.js';
@@ -120,16 +120,16 @@ export async function writeAuditEntries(manager: EntityManager, drafts: AuditEnt
   return oneAtATime(manager, () => (manager.queryRunner?.isTransactionActive ? work(manager) : manager.transaction(work)));
 }
 
-/** A row as it is inserted: the chained facts (JSON columns as stored text) and the label. */
-type StoredRow = ChainRow & { name: string | null };
+/** A row as it is inserted: the chained facts (JSON columns as stored text); the label comes from the entry. */
+type StoredRow = ChainRow;
 
 /** Columns in insert order, with how each is bound. */
-const COLUMNS: Array<[string, (row: StoredRow) => unknown]> = [
+const COLUMNS: Array<[string, (row: StoredRow, entry: AuditLog) => unknown]> = [
   ['tenant_id', (r) => r.tenantId],
   ['resource', (r) => r.resource],
   ['resource_id', (r) => r.resourceId],
   ['action', (r) => r.action],
-  ['name', (r) => r.name],
+  ['name', (_, entry) => entry.name],
   ['author_id', (r) => r.authorId],
   ['author_name', (r) => r.authorName],
   ['author_type', (r) => r.authorType],
@@ -192,12 +192,8 @@ export function* insertEntries(dialect: Dialect, rows: AuditLog[], chain: ChainS
   let stored: StoredRow[];
   if (chain.chained) {
     const heads = yield* claimHeads(dialect, [...new Set(rows.map((row) => row.tenantId))]);
-    const linked = linkEntries(
-      heads,
-      rows.map((row) => ({ ...row, data: row.data as JsonValue | null, previousData: row.previousData as JsonValue | null, meta: row.meta as JsonValue | null, createdAt: row.createdAt.getTime() })),
-      chain.personal,
-    );
-    stored = linked.rows.map((row, i) => ({ ...row, name: rows[i]!.name }));
+    const linked = linkEntries(heads, rows.map(unlinked), chain.personal);
+    stored = linked.rows;
     yield* insertStored(dialect, rows, stored);
     yield* saveHeads(dialect, linked.heads);
     linked.rows.forEach((row, i) => Object.assign(rows[i]!, chainFields(row)));
@@ -220,7 +216,9 @@ function* insertStored(dialect: Dialect, rows: AuditLog[], stored: StoredRow[]):
   for (let start = 0; start < stored.length; start += ROWS_PER_STATEMENT) {
     const chunk = stored.slice(start, start + ROWS_PER_STATEMENT);
     const params: unknown[] = [];
-    for (const row of chunk) for (const [, value] of COLUMNS) params.push(value(row));
+    chunk.forEach((row, i) => {
+      for (const [, value] of COLUMNS) params.push(value(row, rows[start + i]!));
+    });
     const sql = insertStatement(dialect, chunk.length);
     if (dialect === 'postgres') {
       const { rows: returned } = yield* exec<{ id: number | string }>(`${sql} RETURNING "id"`, params);
@@ -243,11 +241,50 @@ const chainFields = (row: ChainRow) => ({
   erasedDigests: null,
 });
 
+/**
+ * The entry as the chain links it. Written out field by field, here and below: a spread with overrides
+ * (`{ ...row, data: … }`) makes a dictionary-mode object that cost ~10 µs per entry (measured).
+ */
+function unlinked(row: AuditLog): UnlinkedEntry {
+  return {
+    tenantId: row.tenantId,
+    createdAt: row.createdAt.getTime(),
+    resource: row.resource,
+    resourceId: row.resourceId,
+    action: row.action,
+    authorId: row.authorId,
+    authorName: row.authorName,
+    authorType: row.authorType,
+    data: row.data as JsonValue | null,
+    previousData: row.previousData as JsonValue | null,
+    meta: row.meta as JsonValue | null,
+    ip: row.ip,
+    userAgent: row.userAgent,
+    transactionId: row.transactionId,
+    idempotencyKey: row.idempotencyKey,
+    redactedChanges: row.redactedChanges,
+    recordedBy: row.recordedBy,
+  };
+}
+
 /** The benchmark's unchained variant: the row without a place in the chain. */
 function unchained(row: AuditLog): StoredRow {
+  const entry = unlinked(row);
   return {
-    ...row,
-    createdAt: row.createdAt.getTime(),
+    tenantId: entry.tenantId,
+    createdAt: entry.createdAt,
+    resource: entry.resource,
+    resourceId: entry.resourceId,
+    action: entry.action,
+    authorId: entry.authorId,
+    authorName: entry.authorName,
+    authorType: entry.authorType,
+    ip: entry.ip,
+    userAgent: entry.userAgent,
+    transactionId: entry.transactionId,
+    idempotencyKey: entry.idempotencyKey,
+    redactedChanges: entry.redactedChanges,
+    recordedBy: entry.recordedBy,
     data: json(row.data),
     previousData: json(row.previousData),
     meta: json(row.meta),

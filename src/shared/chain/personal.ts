@@ -40,8 +40,12 @@ export function nameRuleMatcher(rules: ReadonlyArray<string | RegExp>): FieldMat
   const patterns = rules.filter((rule): rule is RegExp => rule instanceof RegExp);
   const partRules = rules.filter((rule): rule is string => typeof rule === 'string').map(nameParts).filter((parts) => parts.length > 0);
   if (patterns.length === 0 && partRules.length === 0) return () => false;
-  return (field) => {
-    if (patterns.some((pattern) => pattern.test(field))) return true;
+  const matches = (field: string) => {
+    const pattern = patterns.find((p) => {
+      p.lastIndex = 0; // a /g or /y pattern keeps state between tests
+      return p.test(field);
+    });
+    if (pattern) return true;
     const parts = nameParts(field);
     return partRules.some((rule) => {
       for (let start = 0; start + rule.length <= parts.length; start++) {
@@ -49,6 +53,18 @@ export function nameRuleMatcher(rules: ReadonlyArray<string | RegExp>): FieldMat
       }
       return false;
     });
+  };
+  // An app's entities have a few dozen field names, asked about for every entry: the answer is kept per
+  // name (splitting a name by regular expressions cost more than the rest of finding the paths, measured).
+  const known = new Map<string, boolean>();
+  return (field) => {
+    let answer = known.get(field);
+    if (answer === undefined) {
+      answer = matches(field);
+      if (known.size >= 4096) known.clear();
+      known.set(field, answer);
+    }
+    return answer;
   };
 }
 
