@@ -3,7 +3,7 @@ import { AuditLog, COLUMN_LENGTH } from '../db/entities/audit-log.entity.js';
 import { DEFAULT_TENANT } from '../shared/tenant.js';
 import { currentAuditContext, type AuditActor, type AuditContext } from './context.js';
 import type { JsonValue } from '../shared/json.js';
-import { dialectOf, exec, runAsync, type Dialect, type Work } from '../db/sql.js';
+import { dialectOf, exec, runInTransaction, type Dialect, type Work } from '../db/sql.js';
 import type { ChainRow } from '../shared/chain/canonical.js';
 import { linkEntries, type UnlinkedEntry } from '../shared/chain/link.js';
 import { personalPathsColumn } from '../shared/chain/rows.js';
@@ -112,7 +112,7 @@ export async function writeAuditEntries(manager: EntityManager, drafts: AuditEnt
   const context = currentAuditContext();
   const work = (transactional: EntityManager) => {
     const rows = entryRows(drafts, { transactionId: transactionIdFor(transactional.queryRunner), createdAt: new Date(nextTimestamp(connection)), context });
-    return runAsync(transactional, insertEntries(dialectOf(connection), rows, chainSettings(connection))).then(() => {
+    return runInTransaction(transactional, insertEntries(dialectOf(connection), rows, chainSettings(connection))).then(() => {
       publishAfterCommit(connection, transactional.queryRunner, rows);
       return rows;
     });
