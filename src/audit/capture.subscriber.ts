@@ -293,7 +293,7 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
     let redactedChanges: string[] = [];
     if (before && after) {
       // Change detection compares unredacted values (never stored), so a changed secret still shows as changed.
-      const plain = { ...entity, isRedacted: () => false };
+      const plain = unredacted(entity);
       const a = sanitize(before, plain);
       const b = sanitize(after, plain);
       if (!isJsonObject(a) || !isJsonObject(b)) return null;
@@ -301,6 +301,7 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
       if (changed.length === 0) return null;
       redactedChanges = changed.filter((key) => isDeepStrictEqual(previousData?.[key] ?? null, data?.[key] ?? null));
     }
+    // Written out rather than spread from contextFields(): this runs once per captured row (see writer.ts on spreads).
     return {
       resource: entity.resource,
       resourceId: id !== undefined ? id : (recordId(metadata, after) ?? recordId(metadata, before)),
@@ -308,7 +309,11 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
       data,
       previousData,
       redactedChanges,
-      ...contextFields(entity, context, partial !== undefined),
+      author: context?.author ?? null,
+      ip: context?.ip ?? null,
+      userAgent: context?.userAgent ?? null,
+      tenantId: context?.tenantId,
+      meta: partial !== undefined ? partialMeta(entity) : sanitizeMeta(entity, context?.meta),
     };
   }
 
@@ -519,6 +524,14 @@ async function loadRow(manager: EntityManager, metadata: EntityMetadata, image: 
 async function record(manager: EntityManager, drafts: Array<AuditEntryDraft | null>): Promise<void> {
   const entries = drafts.filter((d): d is AuditEntryDraft => d !== null);
   if (entries.length > 0) await writeAuditEntries(manager, entries);
+}
+
+/** An entity's options with nothing redacted, for comparing the values before and after a change; made once per entity. */
+const unredactedOptions = new WeakMap<ResolvedEntityOptions, ResolvedEntityOptions>();
+function unredacted(entity: ResolvedEntityOptions): ResolvedEntityOptions {
+  let plain = unredactedOptions.get(entity);
+  if (!plain) unredactedOptions.set(entity, (plain = { ...entity, isRedacted: () => false }));
+  return plain;
 }
 
 /** Audits every entity with the default settings; use `createAuditSubscriber(options)` to configure. */

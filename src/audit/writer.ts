@@ -62,26 +62,27 @@ export function entryRows(drafts: AuditEntryDraft[], shared: { transactionId: st
   const { context } = shared;
   return drafts.map((draft) => {
     const author = draft.author !== undefined ? draft.author : (context?.author ?? null);
-    return Object.assign(new AuditLog(), {
-      tenantId: draft.tenantId ?? context?.tenantId ?? DEFAULT_TENANT,
-      resource: draft.resource,
-      resourceId: draft.resourceId ?? null,
-      action: draft.action,
-      name: draft.name ?? null,
-      authorId: author?.id ?? null,
-      authorName: author?.name ?? null,
-      authorType: author?.type ?? null,
-      data: draft.data ?? null,
-      previousData: draft.previousData ?? null,
-      meta: draft.meta !== undefined ? draft.meta : (context?.meta ?? null),
-      ip: fitToColumn(draft.ip !== undefined ? draft.ip : (context?.ip ?? null), COLUMN_LENGTH.ip),
-      userAgent: fitToColumn(draft.userAgent !== undefined ? draft.userAgent : (context?.userAgent ?? null), COLUMN_LENGTH.userAgent),
-      transactionId: draft.transactionId ?? shared.transactionId,
-      idempotencyKey: draft.idempotencyKey ?? null,
-      redactedChanges: draft.redactedChanges?.length ? draft.redactedChanges : null,
-      recordedBy: draft.recordedBy ?? null,
-      createdAt: shared.createdAt,
-    });
+    // Set one by one on the entity rather than Object.assign from a literal: one object per entry, not two.
+    const row = new AuditLog();
+    row.tenantId = draft.tenantId ?? context?.tenantId ?? DEFAULT_TENANT;
+    row.resource = draft.resource;
+    row.resourceId = draft.resourceId ?? null;
+    row.action = draft.action;
+    row.name = draft.name ?? null;
+    row.authorId = author?.id ?? null;
+    row.authorName = author?.name ?? null;
+    row.authorType = author?.type ?? null;
+    row.data = draft.data ?? null;
+    row.previousData = draft.previousData ?? null;
+    row.meta = draft.meta !== undefined ? draft.meta : (context?.meta ?? null);
+    row.ip = fitToColumn(draft.ip !== undefined ? draft.ip : (context?.ip ?? null), COLUMN_LENGTH.ip);
+    row.userAgent = fitToColumn(draft.userAgent !== undefined ? draft.userAgent : (context?.userAgent ?? null), COLUMN_LENGTH.userAgent);
+    row.transactionId = draft.transactionId ?? shared.transactionId;
+    row.idempotencyKey = draft.idempotencyKey ?? null;
+    row.redactedChanges = draft.redactedChanges?.length ? draft.redactedChanges : null;
+    row.recordedBy = draft.recordedBy ?? null;
+    row.createdAt = shared.createdAt;
+    return row;
   });
 }
 
@@ -196,7 +197,7 @@ export function* insertEntries(dialect: Dialect, rows: AuditLog[], chain: ChainS
     stored = linked.rows;
     yield* insertStored(dialect, rows, stored);
     yield* saveHeads(dialect, linked.heads);
-    linked.rows.forEach((row, i) => Object.assign(rows[i]!, chainFields(row)));
+    linked.rows.forEach((row, i) => setChainFields(rows[i]!, row));
   } else {
     stored = rows.map(unchained);
     yield* insertStored(dialect, rows, stored);
@@ -231,15 +232,15 @@ function* insertStored(dialect: Dialect, rows: AuditLog[], stored: StoredRow[]):
   }
 }
 
-const chainFields = (row: ChainRow) => ({
-  sequence: row.sequence,
-  hash: row.hash,
-  previousHash: row.previousHash,
-  hashVersion: row.hashVersion,
-  salt: row.salt,
-  personalPaths: row.personalPaths.length > 0 ? row.personalPaths : null,
-  erasedDigests: null,
-});
+function setChainFields(entry: AuditLog, row: ChainRow): void {
+  entry.sequence = row.sequence;
+  entry.hash = row.hash;
+  entry.previousHash = row.previousHash;
+  entry.hashVersion = row.hashVersion;
+  entry.salt = row.salt;
+  entry.personalPaths = row.personalPaths.length > 0 ? row.personalPaths : null;
+  entry.erasedDigests = null;
+}
 
 /**
  * The entry as the chain links it. Written out field by field, here and below: a spread with overrides
