@@ -11,6 +11,8 @@ import { createReplaySlots } from './services/replay-slots.js';
 import { AuditPublishSubscriber, registerPublisher, unregisterPublisher } from './audit/publish.subscriber.js';
 import { createAuditPubSub, type AuditPubSub } from './pubsub.js';
 import { attachWebSocketServer } from './server/ws.js';
+import { buildContext } from './server/context.js';
+import type { ServerDeps } from './schema/context.js';
 import { CloseCode, Connections } from './server/connections.js';
 import { createAuditYoga } from './server/yoga.js';
 import { createGroupCommit, type TenantDraft } from './audit/group-commit.js';
@@ -213,8 +215,9 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   const connections = new Connections(limits, logger);
   const retentionSettings: RetentionSettings = { ...options.retention, days: options.retention?.days ?? 0 };
   const retention = scheduleRetention({ dataSource, store, checkpointKey, record: commit }, retentionSettings, logger);
+  const serverDeps: ServerDeps = { dataSource, store, commit, commitAll, pubsub, limits, auth, quotas, replays, closing: closing.signal, checkpointKey, metaAudit, retentionDays: retentionSettings.days };
   const yoga = createAuditYoga(
-    { dataSource, store, commit, commitAll, pubsub, limits, auth, quotas, replays, closing: closing.signal, checkpointKey, metaAudit, retentionDays: retentionSettings.days },
+    serverDeps,
     {
       graphiql: options.graphiql ?? !production,
       logger,
@@ -280,7 +283,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
       if (redis && !(await redis.connected(5000))) logger.warn('Redis (REDIS_URL) does not answer yet; serving without it until it does');
       // Request bodies are limited by yoga itself (maxRequestBodySize), chunked ones included.
       server = own ?? createServer(connections.handle(yoga));
-      ws = attachWebSocketServer(server, yoga, auth, limits);
+      ws = attachWebSocketServer(server, yoga, auth, limits, (info) => buildContext(serverDeps, info));
       connections.watch(ws.wsServer);
       // Revocations made by another process (the CLI, another instance) reach this one's streams within a second.
       stopWatching = watchRevocations(dataSource, REVOCATION_CHECK_MS);

@@ -5,7 +5,7 @@
 import { restoreGlobals } from './shared/keep-globals.js';
 
 export { createAuditServer, type AuditHttpHandler, type AuditServer, type AuditServerOptions, type EvidenceOptions } from './app.js';
-export { useAuditContext, type AuditContextPlugin } from './server/audit-context.plugin.js';
+export { useAuditContext, type AuditContextPlugin, type AuditContextOptions } from './server/audit-context.plugin.js';
 export type { AuditStore, StoreOptions } from './db/store.js';
 export type { Logger, LogFn } from './shared/logger.js';
 export { createAuditPubSub, type AuditPubSub } from './pubsub.js';

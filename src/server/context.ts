@@ -11,6 +11,13 @@ export interface RequestInfo {
   principal?: Principal | null;
 }
 
+/** Marks a context `buildContext` made, so that yoga's context factory does not build it again. */
+const BUILT = Symbol('auditql.context');
+
+export function isBuiltContext(context: object): context is GraphQLContext {
+  return BUILT in context;
+}
+
 export async function buildContext(deps: ServerDeps, info: RequestInfo): Promise<GraphQLContext> {
   const { request } = info;
   const principal =
@@ -35,5 +42,6 @@ export async function buildContext(deps: ServerDeps, info: RequestInfo): Promise
     },
     loaders: createLoaders(deps.dataSource, deps.store, tenantId, reads),
     responseBudget: ResponseBudget.forLimits(deps.limits),
-  };
+    [BUILT]: true,
+  } as GraphQLContext;
 }

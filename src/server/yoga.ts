@@ -8,7 +8,7 @@ import type { Principal } from '../auth/principal.js';
 import { schema } from '../schema/index.js';
 import { useAuditContext } from './audit-context.plugin.js';
 import type { GraphQLContext, ServerDeps } from '../schema/context.js';
-import { buildContext } from './context.js';
+import { buildContext, isBuiltContext } from './context.js';
 import { createErrorMasker } from './errors.js';
 import { useHealthEndpoints, type ReadinessCheck } from './health.js';
 import { useCheckpointEndpoints } from './checkpoints.js';
@@ -102,12 +102,12 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
       blockFieldSuggestion: { enabled: options.production ?? false },
     }),
     useInputErrorCodes(),
-    useInputErrorCodes(),
     useCostLimit(deps.limits.maxQueryCost),
     useResponseBudgetErrors(),
     useWellFormedInput(),
     useSecurityHeaders({ htmlPolicy: graphiql.policy }),
-    useAuditContext<GraphQLContext>((context) => context.audit),
+    // The server's one subscription only reads (its meta-audit entry is written with the context explicitly).
+    useAuditContext<GraphQLContext>((context) => context.audit, { subscriptions: false }),
   ] as unknown as Plugin[];
   if (options.production) plugins.push(useNoIntrospection());
   plugins.push(...(options.plugins ?? []));
@@ -126,7 +126,8 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
     // Content-Length over it is refused before reading, and a chunked body is cut once it passes it (413).
     maxRequestBodySize: deps.limits.maxBodyBytes,
     maskedErrors: { maskError: createErrorMasker(logger) },
-    context: ({ request, req, socketAddress, principal }) => buildContext(deps, { request, socketAddress: socketAddress ?? req?.socket.remoteAddress, principal }),
+    // A graphql-ws operation arrives with its context already built (see ws.ts): nothing is added to it.
+    context: (initial) => (isBuiltContext(initial) ? initial : buildContext(deps, { request: initial.request, socketAddress: initial.socketAddress ?? initial.req?.socket.remoteAddress, principal: initial.principal })),
     plugins,
   });
 }

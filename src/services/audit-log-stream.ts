@@ -57,69 +57,108 @@ export interface StreamOptions {
  * `after` of SLOW_CONSUMER and SHUTTING_DOWN) if nothing has been delivered yet.
  */
 export function streamAuditLogs(deps: ServiceDeps & Caller, filter: AuditLogFilter, after: LogPosition | undefined, options: StreamOptions = {}): AsyncIterableIterator<StreamItem> {
-  const reads = deps.reads;
-  // Aborted by an unsubscribe, the credentials' expiry or revocation, or the server's shutdown: every wait below stops.
-  const stop = new AbortController();
-  let reason: 'expired' | 'revoked' | 'shutdown' | undefined;
-  let feed: LiveFeed | undefined;
+  return new AuditLogStream(deps, filter, after, options);
+}
+
+/**
+ * One subscriber's stream. A class rather than closures around nested generators: a server holds one of
+ * these per open subscription, and each closure and each generator function made per stream carried a
+ * context, a function object and (for generators) a prototype with a shape of its own (~2 KB per
+ * subscription, measured in heap snapshots); methods are shared by every stream.
+ */
+class AuditLogStream implements AsyncIterableIterator<StreamItem> {
+  // Set by an unsubscribe, the credentials' expiry or revocation, or the server's shutdown: every wait stops.
+  private stopped = false;
+  // Made only by a replay, the one wait (for a replay slot) that needs a signal: a live stream has no
+  // AbortController of its own (an EventTarget and two Maps each).
+  private replayStop: AbortController | undefined;
+  private reason: 'expired' | 'revoked' | 'shutdown' | undefined;
+  private feed: LiveFeed | undefined;
   // A stream without `after` that has delivered nothing yet still ends with a cursor to resume from: the
   // position just before the oldest entry it was still holding, if any (see `resumePoint`).
-  let held: AuditLog | undefined;
-  const halt = (why?: 'expired' | 'revoked' | 'shutdown') => {
-    reason ??= why;
-    stop.abort();
-    held ??= feed?.peek();
-    void feed?.return();
-  };
-  const cancelTimer = options.expiresAt != null ? atTime(options.expiresAt, () => halt('expired')) : () => undefined;
-  const onRevoked = () => halt('revoked');
-  if (options.revoked?.aborted) reason = 'revoked';
-  else options.revoked?.addEventListener('abort', onRevoked, { once: true });
-  const cancelExpiry = () => {
-    cancelTimer();
-    options.revoked?.removeEventListener('abort', onRevoked);
-  };
-  const onShutdown = () => halt('shutdown');
-  if (deps.closing.aborted) reason = 'shutdown';
-  else deps.closing.addEventListener('abort', onShutdown, { once: true });
-  let ended = false;
-  const end = () => {
-    cancelExpiry();
-    deps.closing.removeEventListener('abort', onShutdown);
-    if (ended) return;
-    ended = true;
-    options.onEnd?.();
-  };
-  const fields = options.fields ?? new Set(LARGE_FIELDS);
+  private held: AuditLog | undefined;
+  private last: LogPosition | undefined;
+  private resumeFrom: LogPosition | undefined;
+  private ended = false;
+  private readonly cancelTimer: (() => void) | undefined;
+  private readonly newest: Promise<LogPosition | undefined> | undefined;
+  private readonly stream: AsyncGenerator<StreamItem>;
 
-  let last = after;
-  let resumeFrom = after;
-  const openFeed = () =>
-    deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, maxBytes: deps.limits.subscriberQueueBytes, accept: (entry) => matchesAuditLogFilter(entry, filter), tenantId: filter.tenantId });
-  // Without `after` the stream is live from the moment it is opened: the feed is registered now, before
-  // anything is awaited, so an entry committed right after the subscription started is never missed. The
-  // newest position (read beside it) is only the resume point should the stream end before delivering.
-  // One indexed row: not counted against the caller's reads, so opening many streams at once stays possible.
-  const newest = after || reason ? undefined : ((feed = openFeed()), newestPosition(deps, filter.tenantId).catch(() => undefined));
-  const resumePoint = (): LogPosition => {
-    if (last) return last;
+  constructor(
+    private readonly deps: ServiceDeps & Caller,
+    private readonly filter: AuditLogFilter,
+    private readonly after: LogPosition | undefined,
+    private readonly options: StreamOptions,
+  ) {
+    this.last = after;
+    this.resumeFrom = after;
+    this.cancelTimer = options.expiresAt != null ? atTime(options.expiresAt, () => this.halt('expired')) : undefined;
+    // The stream itself listens (`handleEvent`): revocation and shutdown need no closure of their own.
+    if (options.revoked?.aborted) this.reason = 'revoked';
+    else options.revoked?.addEventListener('abort', this, { once: true });
+    if (deps.closing.aborted) this.reason = 'shutdown';
+    else deps.closing.addEventListener('abort', this, { once: true });
+    // Without `after` the stream is live from the moment it is opened: the feed is registered now, before
+    // anything is awaited, so an entry committed right after the subscription started is never missed. The
+    // newest position (read beside it) is only the resume point should the stream end before delivering.
+    // One indexed row: not counted against the caller's reads, so opening many streams at once stays possible.
+    if (!after && !this.reason) {
+      this.feed = this.openFeed();
+      this.newest = newestPosition(deps, filter.tenantId).catch(() => undefined);
+    }
+    this.stream = this.generate();
+  }
+
+  handleEvent(event: Event): void {
+    this.halt(event.target === this.deps.closing ? 'shutdown' : 'revoked');
+  }
+
+  private halt(why?: 'expired' | 'revoked' | 'shutdown'): void {
+    this.reason ??= why;
+    this.stopped = true;
+    this.replayStop?.abort();
+    this.held ??= this.feed?.peek();
+    void this.feed?.return();
+  }
+
+  private end(): void {
+    this.cancelTimer?.();
+    this.options.revoked?.removeEventListener('abort', this);
+    this.deps.closing.removeEventListener('abort', this);
+    if (this.ended) return;
+    this.ended = true;
+    this.options.onEnd?.();
+  }
+
+  private openFeed(): LiveFeed {
+    const { deps, filter } = this;
+    return deps.pubsub.subscribe({ limit: deps.limits.subscriberQueue, maxBytes: deps.limits.subscriberQueueBytes, accept: (entry) => matchesAuditLogFilter(entry, filter), tenantId: filter.tenantId });
+  }
+
+  private resumePoint(): LogPosition {
+    if (this.last) return this.last;
+    const held = this.held;
     const before = held && { createdAt: positionOf(held).createdAt, id: positionOf(held).id - 1 };
-    if (before && (!resumeFrom || comparePositions(before, resumeFrom) < 0)) return before;
-    return resumeFrom ?? { createdAt: 0, id: 0 };
-  };
+    if (before && (!this.resumeFrom || comparePositions(before, this.resumeFrom) < 0)) return before;
+    return this.resumeFrom ?? { createdAt: 0, id: 0 };
+  }
 
-  async function* replay(from: LogPosition): AsyncGenerator<AuditLog> {
+  private async *replay(from: LogPosition): AsyncGenerator<AuditLog> {
+    const { deps, filter, options } = this;
+    const stop = (this.replayStop = new AbortController());
+    if (this.stopped) stop.abort();
     const release = await deps.replays.acquire(options.principalKey ?? filter.tenantId, stop.signal).catch(() => undefined);
     if (!release) return;
     try {
-      feed = openFeed();
+      const feed = (this.feed = this.openFeed());
       // A relayed feed first learns where it starts; the replay then reaches at least that far (no gap).
       await feed.ready;
-      for (let more = true, page = { after: from }; more && !stop.signal.aborted; ) {
-        const { entries, more: next } = await replayPage(deps, filter, { after: page.after, maxRows: REPLAY_PAGE_ROWS, maxBytes: deps.limits.replayPageBytes, fields }, reads);
+      const fields = options.fields ?? new Set(LARGE_FIELDS);
+      for (let more = true, page = { after: from }; more && !this.stopped; ) {
+        const { entries, more: next } = await replayPage(deps, filter, { after: page.after, maxRows: REPLAY_PAGE_ROWS, maxBytes: deps.limits.replayPageBytes, fields }, deps.reads);
         more = next;
         // Handed on one by one and dropped from the page as they go, so a stalled reader holds less and less.
-        for (let entry = entries.shift(); entry && !stop.signal.aborted; entry = entries.shift()) {
+        for (let entry = entries.shift(); entry && !this.stopped; entry = entries.shift()) {
           page.after = positionOf(entry);
           yield entry;
         }
@@ -129,75 +168,74 @@ export function streamAuditLogs(deps: ServiceDeps & Caller, filter: AuditLogFilt
     }
   }
 
-  async function* deliver(): AsyncGenerator<StreamItem> {
-    if (reason) return;
-    if (after) {
-      for await (const entry of replay(after)) {
+  private async *deliver(): AsyncGenerator<StreamItem> {
+    if (this.reason) return;
+    if (this.after) {
+      for await (const entry of this.replay(this.after)) {
         // Counted before it is handed on: whatever follows it on this stream (a final error) comes after it.
-        last = positionOf(entry);
+        this.last = positionOf(entry);
         yield entry;
       }
     } else {
-      resumeFrom = await newest;
+      this.resumeFrom = await this.newest;
     }
-    const live = (feed ??= openFeed());
+    const live = (this.feed ??= this.openFeed());
     await live.ready;
-    while (!stop.signal.aborted) {
+    while (!this.stopped) {
       let next: IteratorResult<AuditLog>;
       try {
         next = await live.next();
       } catch (error) {
         if (error instanceof SlowConsumerError) {
-          yield new SlowConsumer(error.limit, resumePoint(), error.what);
+          yield new SlowConsumer(error.limit, this.resumePoint(), error.what);
           return;
         }
         throw error;
       }
-      if (next.done || stop.signal.aborted) break;
+      if (next.done || this.stopped) break;
       const position = positionOf(next.value);
-      if (last && comparePositions(position, last) <= 0) continue;
-      last = position;
+      if (this.last && comparePositions(position, this.last) <= 0) continue;
+      this.last = position;
       yield next.value;
     }
   }
 
-  async function* run(): AsyncGenerator<StreamItem> {
+  private async *generate(): AsyncGenerator<StreamItem> {
     try {
-      yield* deliver();
+      try {
+        yield* this.deliver();
+      } finally {
+        await this.feed?.return();
+      }
+      if (this.reason === 'expired' || this.reason === 'revoked') yield new CredentialsExpired(this.reason);
+      else if (this.reason === 'shutdown') yield new ShuttingDown(this.resumePoint());
     } finally {
-      await feed?.return();
+      this.end();
     }
-    if (reason === 'expired' || reason === 'revoked') yield new CredentialsExpired(reason);
-    else if (reason === 'shutdown') yield new ShuttingDown(resumePoint());
   }
 
-  async function* withEnd(): AsyncGenerator<StreamItem> {
-    try {
-      yield* run();
-    } finally {
-      end();
-    }
+  next(): Promise<IteratorResult<StreamItem>> {
+    return this.stream.next();
   }
-  const stream = withEnd();
+
   // An async generator cannot be returned while it awaits (the request queues until its next yield),
   // and a quiet feed may never yield again. Stopping first releases every wait (feed, replay slot), so an
   // unsubscribe always detaches the subscriber at once instead of leaking it.
-  return {
-    next: () => stream.next(),
-    return: async () => {
-      halt();
-      // The quota slot is freed with the feed, not after the generator has wound down: whoever sees the
-      // subscriber gone may start another at once.
-      end();
-      return stream.return(undefined);
-    },
-    throw: async (error: unknown) => {
-      halt();
-      end();
-      return stream.throw(error);
-    },
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
+  async return(): Promise<IteratorResult<StreamItem>> {
+    this.halt();
+    // The quota slot is freed with the feed, not after the generator has wound down: whoever sees the
+    // subscriber gone may start another at once.
+    this.end();
+    return this.stream.return(undefined);
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<StreamItem>> {
+    this.halt();
+    this.end();
+    return this.stream.throw(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }
