@@ -25,7 +25,6 @@ parentPort.postMessage({ ready: true });
 const statements = new Map();
 const cursors = new Map();
 const writerModules = new Map();
-const encoder = new TextEncoder();
 function writerModule(path) {
   let loaded = writerModules.get(path);
   if (!loaded) {
@@ -57,26 +56,34 @@ function openWritten(message) {
   return { iterator, write, restore, return: () => { try { iterator.return(); } finally { restore(); } } };
 }
 function nextWritten(cursor, maxRows, maxBytes) {
-  const parts = [];
+  // Each run of rows is encoded into the chunk as soon as it is written, so that its text dies young
+  // instead of being kept (and promoted to the old generation) until the chunk is complete.
+  let chunk = Buffer.allocUnsafeSlow(maxBytes + 65536);
+  let used = 0;
   let group = [];
   let rows = 0;
-  let bytes = 0;
   let done = false;
-  while (rows < maxRows && bytes < maxBytes) {
+  const append = () => {
+    const text = cursor.write(group);
+    group = [];
+    const length = Buffer.byteLength(text);
+    if (used + length > chunk.length) {
+      const larger = Buffer.allocUnsafeSlow(Math.max(chunk.length * 2, used + length));
+      chunk.copy(larger, 0, 0, used);
+      chunk = larger;
+    }
+    used += chunk.write(text, used);
+  };
+  while (rows < maxRows && used < maxBytes) {
     const step = cursor.iterator.next();
     if (step.done) { done = true; break; }
     group.push(step.value);
     rows++;
-    if (group.length === ${WRITE_GROUP_ROWS}) {
-      const text = cursor.write(group);
-      parts.push(text);
-      bytes += text.length;
-      group = [];
-    }
+    if (group.length === ${WRITE_GROUP_ROWS}) append();
   }
-  if (group.length > 0) parts.push(cursor.write(group));
+  if (group.length > 0) append();
   if (done) cursor.restore();
-  return { chunk: encoder.encode(parts.join('')), count: rows, done };
+  return { chunk: new Uint8Array(chunk.buffer, 0, used), count: rows, done };
 }
 function prepare(sql) {
   let statement = statements.get(sql);
@@ -167,7 +174,7 @@ export interface RowWriterModule {
 /** How much one message from the reader thread holds, at most (the bytes may be passed by the last row). */
 export interface WrittenBatch {
   rows: number;
-  /** UTF-16 code units of text, about its bytes in UTF-8 for mostly-ASCII text. */
+  /** Bytes of UTF-8 text (the last run of rows may pass it). */
   bytes: number;
   /** The reader's SQLite page cache while the stream lasts, in KiB. */
   cacheKib: number;
