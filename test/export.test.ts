@@ -1,11 +1,13 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seed, seedBulk } from './helpers/seed.js';
 import { collect, deferred, LOG_EVENT, logEvents, signToken, startTestApp, untilSubscribed, type TestApp } from './helpers/test-app.js';
 import { runCli } from './helpers/server-process.js';
+import { EXPORT_COLUMNS, exportHead, exportRowWriter, exportTail } from '../src/services/export-lines.js';
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 1);
@@ -334,6 +336,42 @@ describe('an export of many entries', () => {
     expect(entry.author.id).toMatch(/^apikey:/);
     expect(entry.meta).toEqual({ operation: 'export', filter: { resource: ['resource-1', 'resource-2'], orderBy: 'NEWEST_FIRST' } });
     expect(entry.data).toEqual({ format: 'csv', rows: TOTAL / 25, complete: true });
+  });
+
+  it('writes on the reader thread, chunk after chunk, the bytes the server writes from rows, and leaves the reader as it found it', async () => {
+    // What the server writes itself where rows come as objects (PostgreSQL), from the same rows read here.
+    const db = new Database(app.file, { readonly: true });
+    const rows = db
+      .prepare(`SELECT ${EXPORT_COLUMNS.map((c) => `"${c}"`).join(', ')} FROM "audit_log" WHERE "tenant_id" = 'default' AND "resource" = 'resource-1' ORDER BY "created_at", "id"`)
+      .raw(true)
+      .all() as unknown[][];
+    db.close();
+    expect(rows.length).toBe(TOTAL / 50);
+    for (const format of ['ndjson', 'json', 'csv'] as const) {
+      const write = exportRowWriter(format);
+      // Runs of rows as the reader thread's chunks cut them (and a run of one), written by one writer.
+      const expected = exportHead(format) + write(rows.slice(0, 1)) + write(rows.slice(1, 777)) + write(rows.slice(777)) + exportTail(format, true);
+      const answer = await fetch(`${base}/export?format=${format}&resource=resource-1`, { headers: bearer(app.adminKey) });
+      expect(Buffer.from(await answer.arrayBuffer()).equals(Buffer.from(expected))).toBe(true);
+    }
+
+    // Chunks hold at most the rows and about the bytes asked for; an abandoned stream gives its reader its
+    // page cache back.
+    const store = app.server.store;
+    const cacheSize = async () => ((await store.read<{ cache_size: number }>({ sql: 'PRAGMA cache_size', params: [] }))[0]!.cache_size);
+    const before = await cacheSize();
+    const statement = { sql: `SELECT ${EXPORT_COLUMNS.map((c) => `"${c}"`).join(', ')} FROM "audit_log" ORDER BY "id"`, params: [] };
+    const module = join(process.cwd(), 'src', 'services', 'export-lines.ts');
+    const chunks = store.streamWritten!(statement, { module, options: 'ndjson' }, { rows: 300, bytes: 64 * 1024, cacheKib: 512 })[Symbol.asyncIterator]();
+    const first = (await chunks.next()).value!;
+    expect(first.rows).toBeLessThanOrEqual(300);
+    expect(Buffer.from(first.text).toString().split('\n').filter(Boolean)).toHaveLength(first.rows);
+    expect(first.text.byteLength).toBeLessThan(64 * 1024 + 20 * 1024);
+    // Another reader answers meanwhile, with its own cache.
+    expect(await cacheSize()).toBe(before);
+    await chunks.return!(undefined);
+    // The readers that wrote the exports above, and the one this stream held, are back to their cache size.
+    expect(await cacheSize()).toBe(before);
   });
 
   it('stops reading the cursor when the client stops reading, cuts it after STREAM_SEND_TIMEOUT_MS and frees its reader', async () => {

@@ -8,7 +8,7 @@ import { writeAuditEntries } from '../audit/writer.js';
 import { loadConfig } from '../config.js';
 import { createServerDataSource, openDatabase } from '../db/data-source.js';
 import { createStore } from '../db/store.js';
-import { exportChunks, exportFilter, exportRows, parseExportRequest, type ExportFormat, type ExportProgress } from '../services/audit-log-export.js';
+import { exportBytes, exportFilter, parseExportRequest, type ExportFormat, type ExportProgress } from '../services/audit-log-export.js';
 import { DEFAULT_TENANT } from '../shared/tenant.js';
 
 interface ExportOptions {
@@ -75,9 +75,9 @@ export function exportCommand(program: Command): void {
       const progress: ExportProgress = { rows: 0, complete: false };
       const partial = options.out ? `${options.out}.partial` : undefined;
       try {
-        const rows = exportRows({ dataSource, store }, exportFilter(request, options.tenant), request.orderBy);
+        const chunks = exportBytes({ dataSource, store }, exportFilter(request, options.tenant), request.orderBy, request.format as ExportFormat, {}, progress);
         const target: Writable = partial ? createWriteStream(partial, { mode: 0o600 }) : process.stdout;
-        await pipeline(Readable.from(exportChunks(rows, request.format as ExportFormat, progress), { objectMode: false }), target, { end: partial !== undefined });
+        await pipeline(Readable.from(chunks, { objectMode: false }), target, { end: partial !== undefined });
         if (partial) renameSync(partial, options.out!);
       } finally {
         if (partial && !progress.complete) rmSync(partial, { force: true });

@@ -6,6 +6,12 @@ import { packageRoot } from '../shared/package-root.js';
 import type { Statement } from './sql.js';
 
 /**
+ * Rows a reader thread hands its row writer at a time (see streamWritten): csv-stringify costs about the
+ * same per call as per row, and 20 rows are a few kilobytes of short-lived garbage.
+ */
+const WRITE_GROUP_ROWS = 20;
+
+/**
  * The code each reader thread runs: one read-only connection to the database file (WAL lets it read
  * beside the writer, always a committed snapshot), prepared statements cached by text. Kept as source
  * text so that it runs the same from the compiled package and from the TypeScript sources.
@@ -18,6 +24,67 @@ db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
 parentPort.postMessage({ ready: true });
 const statements = new Map();
 const cursors = new Map();
+const writerModules = new Map();
+function writerModule(path) {
+  let loaded = writerModules.get(path);
+  if (!loaded) {
+    // From the TypeScript sources (inside the repository), through tsx's CommonJS hook in this thread.
+    if (!path.endsWith('.js')) require('tsx/cjs/api').register();
+    loaded = require(path);
+    writerModules.set(path, loaded);
+  }
+  return loaded;
+}
+function openWritten(message) {
+  const write = writerModule(message.writer.module).createRowWriter(message.writer.options);
+  // A small page cache while the stream lasts: the file's pages stay in the OS cache, not in this process.
+  // (Set before the cursor opens and reset after it ends: a connection runs no pragma beside an open cursor.)
+  const cacheSize = db.pragma('cache_size', { simple: true });
+  db.pragma('cache_size = ' + -message.cacheKib);
+  let restored = false;
+  const restore = () => {
+    if (!restored) db.pragma('cache_size = ' + cacheSize);
+    restored = true;
+  };
+  let iterator;
+  try {
+    iterator = db.prepare(message.sql).raw(true).iterate(...message.params);
+  } catch (error) {
+    restore();
+    throw error;
+  }
+  return { iterator, write, restore, return: () => { try { iterator.return(); } finally { restore(); } } };
+}
+function nextWritten(cursor, maxRows, maxBytes) {
+  // Each run of rows is encoded into the chunk as soon as it is written, so that its text dies young
+  // instead of being kept (and promoted to the old generation) until the chunk is complete.
+  let chunk = Buffer.allocUnsafeSlow(maxBytes + 65536);
+  let used = 0;
+  let group = [];
+  let rows = 0;
+  let done = false;
+  const append = () => {
+    const text = cursor.write(group);
+    group = [];
+    const length = Buffer.byteLength(text);
+    if (used + length > chunk.length) {
+      const larger = Buffer.allocUnsafeSlow(Math.max(chunk.length * 2, used + length));
+      chunk.copy(larger, 0, 0, used);
+      chunk = larger;
+    }
+    used += chunk.write(text, used);
+  };
+  while (rows < maxRows && used < maxBytes) {
+    const step = cursor.iterator.next();
+    if (step.done) { done = true; break; }
+    group.push(step.value);
+    rows++;
+    if (group.length === ${WRITE_GROUP_ROWS}) append();
+  }
+  if (group.length > 0) append();
+  if (done) cursor.restore();
+  return { chunk: new Uint8Array(chunk.buffer, 0, used), count: rows, done };
+}
 function prepare(sql) {
   let statement = statements.get(sql);
   if (!statement) {
@@ -36,8 +103,12 @@ parentPort.on('message', (message) => {
     if (kind === 'all') {
       parentPort.postMessage({ id, rows: prepare(message.sql).all(...message.params) });
     } else if (kind === 'open') {
-      cursors.set(id, db.prepare(message.sql).iterate(...message.params));
+      cursors.set(id, message.writer ? openWritten(message) : db.prepare(message.sql).iterate(...message.params));
       parentPort.postMessage({ id, opened: true });
+    } else if (kind === 'next' && message.bytes !== undefined) {
+      const reply = nextWritten(cursors.get(id), message.size, message.bytes);
+      if (reply.done) cursors.delete(id);
+      parentPort.postMessage({ id, ...reply }, [reply.chunk.buffer]);
     } else if (kind === 'next') {
       const cursor = cursors.get(id);
       const rows = [];
@@ -56,7 +127,9 @@ parentPort.on('message', (message) => {
       parentPort.postMessage({ id, closed: true });
     }
   } catch (error) {
+    const cursor = cursors.get(id);
     cursors.delete(id);
+    if (cursor && cursor.restore) cursor.restore();
     fail(id, error);
   }
 });
@@ -85,10 +158,36 @@ export interface ReadOptions {
   timeoutMs?: number;
 }
 
-type Reply = { rows?: Record<string, unknown>[]; done?: boolean; error?: { message: string; code?: string } };
+type Reply = { rows?: Record<string, unknown>[]; chunk?: Uint8Array; count?: number; done?: boolean; error?: { message: string; code?: string } };
+
+/**
+ * What turns rows into text on the reader thread: a module it loads (a compiled `.js` file, or a TypeScript
+ * source inside the repository) whose `createRowWriter(options)` returns a function from rows (arrays of
+ * column values, in the statement's order) to text. It is called with runs of consecutive rows, in order.
+ */
+export interface RowWriterModule {
+  module: string;
+  /** Handed to `createRowWriter`; structured-cloneable. */
+  options: unknown;
+}
+
+/** How much one message from the reader thread holds, at most (the bytes may be passed by the last row). */
+export interface WrittenBatch {
+  rows: number;
+  /** Bytes of UTF-8 text (the last run of rows may pass it). */
+  bytes: number;
+  /** The reader's SQLite page cache while the stream lasts, in KiB. */
+  cacheKib: number;
+}
+
+/** Text written on the reader thread (UTF-8), and how many rows it holds. */
+export interface WrittenChunk {
+  text: Uint8Array;
+  rows: number;
+}
 
 interface Job {
-  message: { kind: 'all' | 'open' | 'next' | 'close'; sql?: string; params?: unknown[]; size?: number };
+  message: { kind: 'all' | 'open' | 'next' | 'close'; sql?: string; params?: unknown[]; size?: number; bytes?: number; writer?: RowWriterModule; cacheKib?: number };
   resolve(reply: Reply): void;
   reject(error: unknown): void;
   /** A streaming read keeps its reader until it is closed. */
@@ -135,7 +234,13 @@ export class ReadPool {
   }
 
   private spawn(): Reader {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver: this.driver, file: this.options.file, busyTimeoutMs: 5000 } });
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { driver: this.driver, file: this.options.file, busyTimeoutMs: 5000 },
+      // Everything a reader allocates per row dies young: a small young generation is collected often
+      // instead of growing to tens of megabytes of resident memory per thread during a long stream.
+      resourceLimits: { maxYoungGenerationSizeMb: 4 },
+    });
     const reader: Reader = { worker, ready: false };
     worker.unref();
     worker.on('message', (reply: Reply & { id: number; ready?: boolean }) => {
@@ -262,6 +367,43 @@ export class ReadPool {
         if (reply.rows && reply.rows.length > 0) yield reply.rows as Row[];
       }
     } finally {
+      const reader = this.readers.find((r) => r.heldBy === id);
+      if (reader) {
+        if (!done) await this.submit({ kind: 'close' }, {}, id).catch(() => undefined);
+        reader.heldBy = undefined;
+        this.dispatch();
+      }
+    }
+  }
+
+  /**
+   * The rows of one statement as text written on the reader thread by `writer`, in chunks of at most
+   * `batch.rows` rows or about `batch.bytes` of text: the server receives bytes to send, not an object per
+   * row to turn into text itself. One chunk is read ahead while the consumer takes the last one (so the
+   * reader writes while the server sends); nothing more until the consumer asks. Raw rows (arrays) are
+   * handed to the writer. The stream holds one reader until it ends or is returned.
+   */
+  async *streamWritten(statement: Statement, writer: RowWriterModule, batch: WrittenBatch, options: ReadOptions = {}): AsyncGenerator<WrittenChunk> {
+    const id = this.nextId++;
+    const next = () => this.submit({ kind: 'next', size: batch.rows, bytes: batch.bytes }, { ...options, principal: undefined }, id);
+    let done = false;
+    let ahead: Promise<Reply> | undefined;
+    try {
+      await this.submit({ kind: 'open', sql: statement.sql, params: [...statement.params], writer, cacheKib: batch.cacheKib }, options, id);
+      ahead = next();
+      while (!done) {
+        const reply = await ahead!;
+        ahead = undefined;
+        done = reply.done === true;
+        if (!done) ahead = next();
+        if (reply.chunk && reply.count) yield { text: reply.chunk, rows: reply.count };
+      }
+    } finally {
+      if (ahead) {
+        // A chunk read ahead that nobody takes: wait for it, so that the cursor is closed after it.
+        const reply = await ahead.catch(() => undefined);
+        if (reply?.done) done = true;
+      }
       const reader = this.readers.find((r) => r.heldBy === id);
       if (reader) {
         if (!done) await this.submit({ kind: 'close' }, {}, id).catch(() => undefined);

@@ -1,4 +1,4 @@
-import type { ReadOptions } from './read-pool.js';
+import type { ReadOptions, RowWriterModule, WrittenBatch, WrittenChunk } from './read-pool.js';
 import type { Dialect, Statement, Work } from './sql.js';
 import type { StorageHealth } from './storage-health.js';
 
@@ -54,6 +54,12 @@ export interface AuditStore {
   read<Row = Record<string, unknown>>(statement: Statement, options?: ReadOptions): Promise<Row[]>;
   /** Rows in batches, read as the consumer asks for them (exports, verification, replays). */
   stream<Row = Record<string, unknown>>(statement: Statement, batchSize: number, options?: ReadOptions): AsyncIterable<Row[]>;
+  /**
+   * Rows of one statement as text written where they are read (SQLite file: on the reader thread, see
+   * ReadPool.streamWritten), chunk by chunk as the consumer asks for them. Absent where rows can only come
+   * to the server as objects (PostgreSQL, SQLite in memory): use `stream` there.
+   */
+  streamWritten?(statement: Statement, writer: RowWriterModule, batch: WrittenBatch, options?: ReadOptions): AsyncIterable<WrittenChunk>;
   /** Runs `work()` as one transaction and resolves once it has committed. */
   write<T>(work: () => Work<T>, options?: WriteOptions): Promise<T>;
   /** Stops the reader threads; leaves the DataSource open. */

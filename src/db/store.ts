@@ -49,6 +49,12 @@ export function createStore(dataSource: DataSource, options: Partial<StoreOption
         settings.onRead?.(statement);
         return pool ? pool.stream(statement, size, readOptions) : batches(readNow(db, statement), size);
       },
+      streamWritten: pool
+        ? (statement, rowWriter, batch, readOptions) => {
+            settings.onRead?.(statement);
+            return pool.streamWritten(statement, rowWriter, batch, readOptions);
+          }
+        : undefined,
       write: (work, options) => writer.transaction(work, options),
       close: async () => {
         writer.close();

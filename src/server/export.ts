@@ -6,10 +6,9 @@ import { Scope } from '../auth/principal.js';
 import type { ServerDeps } from '../schema/context.js';
 import {
   EXPORT_CONTENT_TYPES,
-  exportChunks,
+  exportBytes,
   exportFileName,
   exportFilter,
-  exportRows,
   parseExportRequest,
   type ExportProgress,
   type ExportRequest,
@@ -133,7 +132,7 @@ export function useExportEndpoint(deps: ServerDeps, options: ExportEndpointOptio
       // Ends the connection: the client sees a cut download (never a complete-looking truncated file).
       const cut = () => serverContext.req?.socket.destroy();
       const chunks = watched(
-        exportChunks(exportRows(deps, filter, parsed.orderBy, { principal: slot }), parsed.format, progress),
+        exportBytes(deps, filter, parsed.orderBy, parsed.format, { principal: slot }, progress),
         { stallMs: deps.limits.sendTimeoutMs, closing: deps.closing, cut },
         () => {
           release();
@@ -142,7 +141,7 @@ export function useExportEndpoint(deps: ServerDeps, options: ExportEndpointOptio
       );
       // The first chunk is read before answering, so that a refusal (a busy reader, a timeout) still gets
       // its status code; after it, the status is sent and only a cut connection can report a failure.
-      let head: IteratorResult<string>;
+      let head: IteratorResult<Buffer>;
       try {
         head = await chunks.next();
       } catch (error) {
@@ -158,7 +157,7 @@ export function useExportEndpoint(deps: ServerDeps, options: ExportEndpointOptio
   };
 }
 
-async function* resume(head: IteratorResult<string>, rest: AsyncGenerator<string>): AsyncGenerator<string> {
+async function* resume<T>(head: IteratorResult<T>, rest: AsyncGenerator<T>): AsyncGenerator<T> {
   if (head.done) return;
   yield head.value;
   yield* rest;
@@ -170,7 +169,7 @@ async function* resume(head: IteratorResult<string>, rest: AsyncGenerator<string
  *   that stopped reading), or when the server starts shutting down;
  * - calls `done` once, however the export ends (finished, failed, cut, abandoned by the client).
  */
-async function* watched(chunks: AsyncGenerator<string>, watch: { stallMs: number; closing: AbortSignal; cut: () => void }, done: () => void): AsyncGenerator<string> {
+async function* watched<T>(chunks: AsyncGenerator<T>, watch: { stallMs: number; closing: AbortSignal; cut: () => void }, done: () => void): AsyncGenerator<T> {
   const onClosing = () => watch.cut();
   watch.closing.addEventListener('abort', onClosing, { once: true });
   try {

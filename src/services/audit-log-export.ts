@@ -1,26 +1,26 @@
-import { stringify } from 'csv-stringify/sync';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { DateTimeISOResolver } from 'graphql-scalars';
 import type { ViewerRestriction } from '../auth/principal.js';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
+import type { WrittenBatch } from '../db/read-pool.js';
+import type { Statement } from '../db/sql.js';
 import type { ReadOptions } from '../db/store.js';
-import { CHAIN_COLUMNS, chainExportFields, chainRowFromDb, type RawChainRow } from '../shared/chain/rows.js';
 import { badUserInput } from '../shared/errors.js';
+import { packageRoot } from '../shared/package-root.js';
 import { applyAuditLogFilter, parseAuditLogFilter, planSearch, type AuditLogFilter, type AuditLogFilterInput } from './audit-log-filter.js';
 import { toStatement, type AuditLogOrder } from './audit-log-query.js';
 import type { ServiceDeps } from './deps.js';
+import { EXPORT_COLUMNS, EXPORT_FORMATS, exportHead, exportRowValues, exportRowWriter, exportTail, type ExportFormat, type RawExportRow } from './export-lines.js';
 import { confine } from './viewer-tokens.js';
 
-export const EXPORT_FORMATS = ['csv', 'ndjson', 'json'] as const;
-export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+export { EXPORT_FORMATS, type ExportFormat } from './export-lines.js';
 
 /**
  * An export is written in the chain's order unless asked otherwise: a file that starts at the first entry
  * and runs oldest first is what `auditql verify --file` and the README's script check.
  */
 export const DEFAULT_EXPORT_ORDER: AuditLogOrder = 'OLDEST_FIRST';
-
-/** Rows read from the cursor per batch (one batch is one chunk handed to the response). */
-export const EXPORT_BATCH_ROWS = 500;
 
 /**
  * The time budget of one batch (queueing included): far above READ_TIMEOUT_MS, since the first batch of
@@ -115,84 +115,34 @@ export function exportFilter(request: ExportRequest, tenantId: string, restricti
   return confine(parseAuditLogFilter(request.input, tenantId), restriction);
 }
 
-export interface RawExportRow extends RawChainRow {
-  id: number | string;
-  name: string | null;
+/** Rows per batch when the rows come to the server as objects (PostgreSQL, SQLite in memory). */
+export const EXPORT_BATCH_ROWS = 500;
+
+/**
+ * A chunk written on a SQLite reader thread: at most 2,000 rows or about 1 MB of text, whichever comes
+ * first, with a 2 MB page cache meanwhile (see ReadPool.streamWritten).
+ */
+export const EXPORT_WRITTEN_BATCH: WrittenBatch = { rows: 2000, bytes: 1 << 20, cacheKib: 2048 };
+
+/** The row writer module, as a reader thread loads it: compiled beside this file, or the TypeScript source. */
+function exportLinesModule(): string {
+  const dir = typeof __dirname === 'string' ? __dirname : join(packageRoot(), 'src', 'services');
+  const compiled = join(dir, 'export-lines.js');
+  return existsSync(compiled) ? compiled : join(packageRoot(), 'src', 'services', 'export-lines.ts');
 }
 
 /**
- * The entries a filter selects, in list order (createdAt, then id), in batches read from one cursor as
- * the consumer asks for them: one statement, so one snapshot of the log however long the export takes
- * (SQLite: one read transaction on a reader thread; PostgreSQL: a cursor in a read-only transaction).
+ * The entries a filter selects as one SELECT in list order (createdAt, then id), columns in EXPORT_COLUMNS
+ * order: one statement, so one snapshot of the log however long the export takes (SQLite: one read
+ * transaction on a reader thread; PostgreSQL: a cursor in a read-only transaction).
  */
-export async function* exportRows(deps: Pick<ServiceDeps, 'dataSource' | 'store'>, given: AuditLogFilter, order: AuditLogOrder, reads: ReadOptions = {}): AsyncGenerator<RawExportRow[]> {
+async function exportStatement(deps: Pick<ServiceDeps, 'dataSource' | 'store'>, given: AuditLogFilter, order: AuditLogOrder, reads: ReadOptions): Promise<Statement> {
   const filter = await planSearch(deps, given, reads);
-  const columns = ['"id"', '"name"', ...CHAIN_COLUMNS.split(', ')].map((column) => `"a".${column} AS ${column}`).join(', ');
+  const columns = EXPORT_COLUMNS.map((column) => `"a"."${column}" AS "${column}"`).join(', ');
   const direction = order === 'NEWEST_FIRST' ? 'DESC' : 'ASC';
   const qb = applyAuditLogFilter(deps.dataSource.createQueryBuilder(AuditLog, 'a').select(columns), filter);
   qb.orderBy('a.createdAt', direction).addOrderBy('a.id', direction);
-  yield* deps.store.stream<RawExportRow>(toStatement(qb), EXPORT_BATCH_ROWS, { ...reads, timeoutMs: EXPORT_BATCH_TIMEOUT_MS });
-}
-
-/**
- * One entry as an export line (NDJSON, or an element of the JSON array): its id and label, and everything
- * `auditql verify --file` needs (README, "Evidence": the hashed facts, salt, erased digests, previousHash, hash).
- */
-export function exportRecord(raw: RawExportRow): Record<string, unknown> {
-  return { id: String(raw.id), name: raw.name, ...chainExportFields(chainRowFromDb(raw)) };
-}
-
-const text = (value: string | null) => JSON.stringify(value);
-/** A JSON column as stored: the writer keeps its JSON text (canonical, compact), which goes into the line as it is. */
-const stored = (value: unknown, none = 'null') => (value === null || value === undefined ? none : typeof value === 'string' ? value : JSON.stringify(value));
-
-/**
- * `JSON.stringify(exportRecord(raw))`, without parsing and re-serialising the JSON columns: their stored text
- * is already the compact JSON that serialising would give, so it is copied in. About 4× faster on the
- * bench's entries, which is most of an export's CPU time.
- */
-export function exportLine(raw: RawExportRow): string {
-  return (
-    `{"id":${text(String(raw.id))},"name":${text(raw.name)},"tenantId":${text(raw.tenant_id)},"sequence":${Number(raw.sequence)},` +
-    `"createdAt":${Number(raw.created_at)},"resource":${text(raw.resource)},"resourceId":${text(raw.resource_id)},"action":${text(raw.action)},` +
-    `"authorId":${text(raw.author_id)},"authorName":${text(raw.author_name)},"authorType":${text(raw.author_type)},` +
-    `"data":${stored(raw.data)},"previousData":${stored(raw.previous_data)},"meta":${stored(raw.meta)},"ip":${text(raw.ip)},` +
-    `"userAgent":${text(raw.user_agent)},"transactionId":${text(raw.transaction_id)},"idempotencyKey":${text(raw.idempotency_key)},` +
-    `"redactedChanges":${stored(raw.redacted_changes)},"recordedBy":${text(raw.recorded_by)},"hashVersion":${Number(raw.hash_version)},` +
-    `"personalPaths":${stored(raw.personal_paths, '[]')},"salt":${text(raw.salt)},"erasedDigests":${stored(raw.erased_digests)},` +
-    `"previousHash":${text(raw.previous_hash ?? '')},"hash":${text(raw.hash ?? '')}}`
-  );
-}
-
-/** CSV columns, in order: the members of an export line. */
-export const CSV_COLUMNS = [
-  'id', 'sequence', 'createdAt', 'tenantId', 'resource', 'resourceId', 'action', 'name', 'authorId', 'authorName', 'authorType',
-  'data', 'previousData', 'meta', 'ip', 'userAgent', 'transactionId', 'idempotencyKey', 'redactedChanges', 'recordedBy',
-  'hashVersion', 'personalPaths', 'salt', 'erasedDigests', 'previousHash', 'hash',
-] as const;
-
-/**
- * A spreadsheet takes a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return as a formula
- * (OWASP "CSV injection"): such a cell gets a leading `'`, which spreadsheets show as text and hide.
- */
-const FORMULA_START = /^[=+\-@\t\r]/;
-export function neutraliseFormula(cell: string): string {
-  return FORMULA_START.test(cell) ? `'${cell}` : cell;
-}
-
-/** Columns holding JSON values: written as JSON text (a string value keeps its quotes, `-7` is text too). */
-const JSON_COLUMNS: ReadonlySet<string> = new Set(['data', 'previousData', 'meta', 'redactedChanges', 'personalPaths', 'erasedDigests']);
-
-function csvCell(column: string, value: unknown): string | number | null {
-  if (value === null || value === undefined) return null;
-  if (JSON_COLUMNS.has(column)) return neutraliseFormula(JSON.stringify(value));
-  // sequence, createdAt, hashVersion: whole numbers, never negative.
-  if (typeof value === 'number') return value;
-  return neutraliseFormula(String(value));
-}
-
-function csvRows(records: Array<Record<string, unknown>>): Array<Array<string | number | null>> {
-  return records.map((record) => CSV_COLUMNS.map((column) => csvCell(column, record[column])));
+  return toStatement(qb);
 }
 
 /** What an export produced: rows handed on, and whether it reached the end of the cursor. */
@@ -201,30 +151,42 @@ export interface ExportProgress {
   complete: boolean;
 }
 
+const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
+
 /**
- * An export's text, chunk by chunk (one chunk per batch of rows), pulled by the consumer: nothing is read
- * from the cursor before the consumer has taken the previous chunk. `progress` counts the rows handed on.
- * - `ndjson`: one export line per entry.
- * - `json`: one array of the same objects.
- * - `csv` (RFC 4180, csv-stringify: CRLF line ends, fields quoted as needed): a header row, then one row per entry; JSON values as JSON text, null
- *   as an empty cell, and cells that a spreadsheet would run as a formula neutralised.
+ * An export's bytes, chunk by chunk, pulled by the consumer: nothing more is read from the cursor than the
+ * chunk the consumer takes next (and, on SQLite, the one after it). `progress` counts the rows handed on.
+ * The text is that of export-lines.ts: on a SQLite file it is written on the reader thread, which sends
+ * finished UTF-8; elsewhere rows come in batches of objects and are written here.
  */
-export async function* exportChunks(batches: AsyncIterable<RawExportRow[]>, format: ExportFormat, progress: ExportProgress = { rows: 0, complete: false }): AsyncGenerator<string> {
-  let first = true;
-  if (format === 'csv') yield stringify([], { header: true, columns: [...CSV_COLUMNS], record_delimiter: 'windows' });
-  if (format === 'json') yield '[';
-  for await (const batch of batches) {
-    let chunk: string;
-    if (format === 'csv') chunk = stringify(csvRows(batch.map(exportRecord)), { quoted_match: /^'/, record_delimiter: 'windows' });
-    else if (format === 'ndjson') chunk = `${batch.map(exportLine).join('\n')}\n`;
-    else {
-      chunk = (first ? '\n' : ',\n') + batch.map(exportLine).join(',\n');
-      first = false;
+export async function* exportBytes(
+  deps: Pick<ServiceDeps, 'dataSource' | 'store'>,
+  given: AuditLogFilter,
+  order: AuditLogOrder,
+  format: ExportFormat,
+  reads: ReadOptions = {},
+  progress: ExportProgress = { rows: 0, complete: false },
+): AsyncGenerator<Buffer> {
+  const statement = await exportStatement(deps, given, order, reads);
+  const budget = { ...reads, timeoutMs: EXPORT_BATCH_TIMEOUT_MS };
+  const head = exportHead(format);
+  if (head) yield bytes(head);
+  if (deps.store.streamWritten) {
+    const chunks = deps.store.streamWritten(statement, { module: exportLinesModule(), options: format }, EXPORT_WRITTEN_BATCH, budget);
+    for await (const chunk of chunks) {
+      progress.rows += chunk.rows;
+      yield Buffer.from(chunk.text.buffer, chunk.text.byteOffset, chunk.text.byteLength);
     }
-    progress.rows += batch.length;
-    yield chunk;
+  } else {
+    const write = exportRowWriter(format);
+    for await (const batch of deps.store.stream<RawExportRow>(statement, EXPORT_BATCH_ROWS, budget)) {
+      const text = write(batch.map(exportRowValues));
+      progress.rows += batch.length;
+      yield bytes(text);
+    }
   }
-  if (format === 'json') yield first ? ']\n' : '\n]\n';
+  const tail = exportTail(format, progress.rows > 0);
+  if (tail) yield bytes(tail);
   progress.complete = true;
 }
 
