@@ -142,9 +142,13 @@ function knownPointer(pointer: string): KnownPointer {
   return known;
 }
 
+/** sha256(salt + JCS([pointer, value])), the pointer given as its JSON text. */
+const digestOf = (salt: string, pointerJson: string, value: JsonValue) =>
+  sha256Hex(`${salt}[${pointerJson},${typeof value === 'string' ? jsonString(value) : canonicalJson(value)}]`);
+
 /** The digest that stands for one personal value in the hash. */
 export function personalDigest(salt: string, pointer: string, value: JsonValue): string {
-  return sha256Hex(`${salt}[${pointers.get(pointer)?.json ?? jsonString(pointer)},${typeof value === 'string' ? jsonString(value) : canonicalJson(value)}]`);
+  return digestOf(salt, pointers.get(pointer)?.json ?? jsonString(pointer), value);
 }
 
 const int = (value: number, name: string) => {
@@ -162,12 +166,12 @@ function parseColumn(row: ChainRow, key: JsonFact): JsonValue {
   }
 }
 
-function digestAt(row: ChainRow, pointer: string, value: JsonValue | undefined): string {
+function digestAt(row: ChainRow, pointer: string, known: KnownPointer, value: JsonValue | undefined): string {
   const erased = row.erasedDigests?.[pointer];
   if (erased !== undefined) return erased;
   if (row.salt === null) throw new MalformedEntry(`personal value ${pointer} has neither a salt nor an erased digest`);
   if (value === undefined) throw new MalformedEntry(`personal value ${pointer} is missing`);
-  return personalDigest(row.salt, pointer, value);
+  return digestOf(row.salt, known.json, value);
 }
 
 /** A JSON column as it enters the facts: as stored (JCS text), or parsed and written again. */
@@ -207,7 +211,7 @@ export function factsText(row: ChainRow, recanonicalise = false): string {
     const fact = known.fact;
     if (fact !== undefined) {
       const value = row[fact];
-      const digest = str(digestAt(row, pointer, value === null ? undefined : value));
+      const digest = str(digestAt(row, pointer, known, value === null ? undefined : value));
       switch (fact) {
         case 'authorId': authorId = digest; break;
         case 'authorName': authorName = digest; break;
@@ -228,7 +232,7 @@ export function factsText(row: ChainRow, recanonicalise = false): string {
       if (!(top in parsed)) parsed[top] = parseColumn(row, top);
       const root = parsed[top]!;
       const rest = segments.slice(1);
-      if (!replaceAt(root, rest, digestAt(row, pointer, valueAt(root, rest)))) throw new MalformedEntry(`personal path ${pointer} does not exist`);
+      if (!replaceAt(root, rest, digestAt(row, pointer, known, valueAt(root, rest)))) throw new MalformedEntry(`personal path ${pointer} does not exist`);
     } else {
       throw new MalformedEntry(`personal path ${pointer} names no personal fact`);
     }
