@@ -211,7 +211,9 @@ export function factsText(row: ChainRow, recanonicalise = false): string {
     const fact = known.fact;
     if (fact !== undefined) {
       const value = row[fact];
-      const digest = str(digestAt(row, pointer, known, value === null ? undefined : value));
+      // A digest computed here is hex and needs no quoting; a stored one is quoted as any string.
+      const erased = row.erasedDigests?.[pointer];
+      const digest = erased !== undefined ? str(erased) : `"${digestAt(row, pointer, known, value === null ? undefined : value)}"`;
       switch (fact) {
         case 'authorId': authorId = digest; break;
         case 'authorName': authorName = digest; break;
