@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyDatabaseFile } from '../src/cli/verify.js';
-import { verifyInParallel } from '../src/db/chain-workers.js';
+import { chainRanges, verifyInParallel } from '../src/db/chain-workers.js';
 import { sqliteDataSourceOptions } from '../src/db/data-source.js';
 import { entryHash, GENESIS_HASH } from '../src/shared/chain/canonical.js';
 import { CHAIN_COLUMNS, chainRowFromDb, type RawChainRow } from '../src/shared/chain/rows.js';
@@ -45,10 +45,29 @@ const head = (file: string) => {
   }
 };
 
-/** Ranges of 7,000: boundaries at 7,001, 14,001, 21,001 and 28,001. */
+/** Ranges of 7,000, then smaller ones: boundaries at 7,001, 14,001, 21,001, 23,251, … */
 const inParallel = (file: string) => verifyInParallel({ file, tenant: 'default', anchor: { sequence: 0, hash: GENESIS_HASH }, head: head(file), checkpoints: [], workers: 2, rangeSize: 7000 });
 
 describe('verification on worker threads', () => {
+  it('cuts the chain into consecutive ranges that get smaller towards the end, so the threads finish together', () => {
+    expect(chainRanges(1, 30_000, 2, 7000).map((r) => r.from)).toEqual([1, 7001, 14_001, 21_001, 23_251, 25_251, 27_251, 29_251]);
+    for (const [first, last, workers, size] of [[1, 1_000_000, 2, 50_000], [501, 77_777, 3, 10_000], [1, 1, 4, 50_000], [1, 20_000, 8, 50_000]] as const) {
+      const ranges = chainRanges(first, last, workers, size);
+      expect(ranges[0]!.from).toBe(first);
+      expect(ranges.at(-1)!.to).toBe(last);
+      ranges.forEach((range, i) => {
+        expect(range.to).toBeGreaterThanOrEqual(range.from);
+        expect(range.to - range.from + 1).toBeLessThanOrEqual(size);
+        if (i > 0) expect(range.from).toBe(ranges[i - 1]!.to + 1);
+      });
+      // Never longer than the one before; the last one short, so no thread waits long for another.
+      const lengths = ranges.map((r) => r.to - r.from + 1);
+      lengths.forEach((length, i) => i > 0 && expect(length).toBeLessThanOrEqual(lengths[i - 1]!));
+      expect(lengths.at(-1)).toBeLessThanOrEqual(2000);
+    }
+    expect(chainRanges(10, 9, 2, 5)).toEqual([]);
+  });
+
   it('finds an intact chain valid, with the same answer as one thread', async () => {
     const parallel = await inParallel(pristine);
     const [sequential] = await verifyDatabaseFile(pristine, { workers: 1 });

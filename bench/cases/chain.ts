@@ -171,7 +171,7 @@ export async function chainVerify(): Promise<CaseResult[]> {
       target: '≥ 200,000 entries/s',
       met: rate >= 200_000,
       detail:
-        `4 interleaved runs each of auditql verify's path (SQLite read in batches of 500 + recompute), 3 personal digests per entry; ` +
+        `4 interleaved runs each of auditql verify's path (SQLite read in batches of 500 + recompute), 4 personal digests per entry; ` +
         `${threads} threads ${range(many.map((x) => x.wall / 1000))}k/s; one thread (baseline) ${range(one.map((x) => x.wall / 1000))}k/s, ` +
         `${Math.round(median(one.map((x) => x.cpu)) / 1000)}k per CPU-second`,
     },

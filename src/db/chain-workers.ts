@@ -44,10 +44,32 @@ export interface ParallelVerifyOptions {
   checkpoints: readonly TrustedCheckpoint[];
   /** Threads. @default availableParallelism() */
   workers?: number;
-  /** Entries per range handed to a thread. @default 50,000 */
+  /** Entries per range handed to a thread (the last ones are smaller, see chainRanges). @default 50,000 */
   rangeSize?: number;
   /** Entries each thread reads per batch. @default 500 */
   batchSize?: number;
+}
+
+/** The smallest range handed to a thread: each costs a message and a read transaction. */
+const MIN_RANGE = 2_000;
+
+/**
+ * Cuts sequences `first` … `last` into ranges for `workers` threads that take the next range when they are
+ * done with one: ranges of `size` while there is more than one round of them left, then ever smaller ones
+ * (a quarter of what is left per two threads, at least MIN_RANGE), so that the threads finish together
+ * instead of one working through a last long range while the others wait; threads that run slower (a busy
+ * core) simply take fewer of them.
+ */
+export function chainRanges(first: number, last: number, workers: number, size: number): Array<{ from: number; to: number }> {
+  const ranges: Array<{ from: number; to: number }> = [];
+  for (let from = first; from <= last; ) {
+    const remaining = last - from + 1;
+    const length = remaining > workers * size ? size : Math.min(size, Math.max(MIN_RANGE, Math.ceil(remaining / (2 * workers))));
+    const to = Math.min(last, from + length - 1);
+    ranges.push({ from, to });
+    from = to + 1;
+  }
+  return ranges;
 }
 
 /** Threads a verification uses by default: one per core. */
@@ -69,22 +91,18 @@ export const defaultVerifyWorkers = () => availableParallelism();
 export async function verifyInParallel(options: ParallelVerifyOptions): Promise<ChainVerification | null> {
   const { anchor, head } = options;
   const rangeSize = options.rangeSize ?? 50_000;
-  const jobs: RangeJob[] = [];
-  for (let from = anchor.sequence + 1, id = 0; from <= head.sequence; from += rangeSize, id++) {
-    const to = Math.min(head.sequence, from + rangeSize - 1);
-    const last = to === head.sequence;
-    jobs.push({
-      id, tenant: options.tenant, from, to,
-      options: {
-        anchor: id === 0 ? anchor : undefined, from, to,
-        head: last ? head : undefined,
-        checkpoints: options.checkpoints.filter((c) => c.sequence >= from && c.sequence <= to),
-      },
-    });
-  }
+  const workers = Math.max(1, options.workers ?? defaultVerifyWorkers());
+  const jobs: RangeJob[] = chainRanges(anchor.sequence + 1, head.sequence, workers, rangeSize).map(({ from, to }, id) => ({
+    id, tenant: options.tenant, from, to,
+    options: {
+      anchor: id === 0 ? anchor : undefined, from, to,
+      head: to === head.sequence ? head : undefined,
+      checkpoints: options.checkpoints.filter((c) => c.sequence >= from && c.sequence <= to),
+    },
+  }));
   // A checkpoint past the head is a failure the sequential run describes.
   if (jobs.length === 0 || options.checkpoints.some((c) => c.sequence > head.sequence)) return null;
-  const count = Math.max(1, Math.min(options.workers ?? defaultVerifyWorkers(), jobs.length));
+  const count = Math.min(workers, jobs.length);
   const module = workerModule();
   const replies: Array<RangeReply & { result: ChainVerification; firstPreviousHash: string | null }> = [];
   let failed = false;

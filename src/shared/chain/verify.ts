@@ -122,7 +122,7 @@ export async function verifyChain(batches: AsyncIterable<readonly ChainRow[]> | 
         throw error;
       }
       checked++;
-      last = { sequence: row.sequence, hash: row.hash };
+      last = row;
       previousHash = row.hash;
       expected = row.sequence + 1;
       while (nextCheckpoint < checkpoints.length && checkpoints[nextCheckpoint]!.sequence === row.sequence) {
