@@ -24,6 +24,7 @@ import type { AuditActor } from '../audit/context.js';
 import type { TenantDraft } from '../audit/group-commit.js';
 import { removeFromSearchIndex } from '../db/search-index.js';
 import { exec, statement, type Work } from '../db/sql.js';
+import { checkpointsOffThread, type WalCheckpoints } from '../db/wal-checkpointer.js';
 import type { AuditStore } from '../db/store.js';
 import { canonicalJson } from '../shared/chain/canonical.js';
 import { signCheckpointSync, type CheckpointKey, type SignedCheckpoint } from '../shared/chain/checkpoint.js';
@@ -43,7 +44,7 @@ export interface RetentionSettings {
   days: number;
   /** Removed entries are archived here first (gzip NDJSON). @default none: removed entries are gone */
   archiveDir?: string;
-  /** The time one batch's statements should take inside its transaction; batch sizes adapt to it. @default 8 */
+  /** The time one batch should hold the writer (its statements and its commit); batch sizes adapt to it. @default 8 */
   batchTargetMs?: number;
   /** Most entries one batch removes. @default 5000 */
   maxBatch?: number;
@@ -84,6 +85,8 @@ export interface PurgeProgress {
   batchMs: number;
   /** How long the batch's statements took, inside the transaction. */
   statementsMs: number;
+  /** How long the batch held the writer: its statements and its commit. */
+  heldMs: number;
 }
 
 export interface PurgeResult {
@@ -102,6 +105,8 @@ export interface PurgeResult {
   longestBatchMs: number;
   /** The longest time one batch's statements took inside its transaction. */
   longestStatementsMs: number;
+  /** The longest time one batch held the writer (statements and commit, without queueing). */
+  longestHeldMs: number;
   /** Why the tenant's purge stopped early (a broken link, a concurrent purge); its finished batches stand. */
   error?: string;
 }
@@ -181,7 +186,9 @@ async function tenantPolicies(store: AuditStore, defaultDays: number, only?: rea
 }
 
 interface BatchOutcome {
-  /** Time spent on the batch's statements (without the commit, whose cost does not depend on the batch size). */
+  /** When the transaction's first statement started (performance.now()): the writer is held from then to the commit. */
+  began: number;
+  /** Time spent on the batch's statements. */
   workMs: number;
   count: number;
   anchor: ChainHead;
@@ -236,7 +243,7 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
   if (deleted.changes !== count) throw new Error(`retention: expected to remove ${count} entries of tenant ${tenant}, removed ${deleted.changes}`);
   yield* exec(`UPDATE "audit_chain_head" SET "anchor_sequence" = ?, "anchor_hash" = ? WHERE "tenant_id" = ? AND "anchor_sequence" = ?`, [signed.sequence, signed.hash, tenant, anchor.sequence]);
   if (request.dropCheckpointId !== null) yield* exec(`DELETE FROM "audit_checkpoint" WHERE "id" = ?`, [request.dropCheckpointId]);
-  return { workMs: performance.now() - began, count, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId } };
+  return { began, workMs: performance.now() - began, count, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId } };
 }
 
 /** The stored checkpoint at the anchor, for an archive's start record; the bare anchor when there is none. */
@@ -291,7 +298,7 @@ async function archiveSegment(deps: RetentionDeps, settings: RetentionSettings, 
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, tenant: string, days: number, now: number, options: PurgeOptions): Promise<PurgeResult | null> {
+async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, tenant: string, days: number, now: number, options: PurgeOptions, checkpoints: WalCheckpoints): Promise<PurgeResult | null> {
   const before = now - days * DAY_MS;
   const [head] = await deps.store.read<{ sequence: number | string; anchor_sequence: number | string; anchor_hash: string }>(
     statement(`SELECT "sequence", "anchor_sequence", "anchor_hash" FROM "audit_chain_head" WHERE "tenant_id" = ?`, [tenant]),
@@ -299,7 +306,7 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
   if (!head) return null;
   let anchor: ChainHead = { sequence: Number(head.anchor_sequence), hash: head.anchor_hash };
   const limit = Number(head.sequence);
-  const result: PurgeResult = { tenant, days, before, fromSequence: anchor.sequence + 1, toSequence: anchor.sequence, count: 0, anchorSequence: anchor.sequence, anchorHash: anchor.hash, archives: [], batches: 0, longestBatchMs: 0, longestStatementsMs: 0 };
+  const result: PurgeResult = { tenant, days, before, fromSequence: anchor.sequence + 1, toSequence: anchor.sequence, count: 0, anchorSequence: anchor.sequence, anchorHash: anchor.hash, archives: [], batches: 0, longestBatchMs: 0, longestStatementsMs: 0, longestHeldMs: 0 };
   const target = settings.batchTargetMs ?? 8;
   const maxBatch = settings.maxBatch ?? 5000;
   let size = Math.min(200, maxBatch);
@@ -321,17 +328,23 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         // A batch lost to a power cut is all undone (anchor, checkpoint and rows together) and simply purged
         // again, so it need not wait for the disk: that wait would hold the writer for most of the batch.
         const outcome = await deps.store.write(() => purgeBatch(request), { relaxed: true });
-        const ms = performance.now() - started;
+        const ended = performance.now();
+        const ms = ended - started;
         if (!outcome) break outer;
+        const held = ended - outcome.began;
+        checkpoints.request();
         anchor = outcome.anchor;
         lastCheckpoint = outcome.checkpoint;
         result.count += outcome.count;
         result.batches++;
         result.longestBatchMs = Math.max(result.longestBatchMs, ms);
         result.longestStatementsMs = Math.max(result.longestStatementsMs, outcome.workMs);
-        options.onProgress?.({ tenant, purged: result.count, anchorSequence: anchor.sequence, batchEntries: outcome.count, batchMs: ms, statementsMs: outcome.workMs });
-        // Aim the next batch's statements at the target time: grow at most 2× a step, shrink as far as needed.
-        const work = outcome.workMs;
+        result.longestHeldMs = Math.max(result.longestHeldMs, held);
+        options.onProgress?.({ tenant, purged: result.count, anchorSequence: anchor.sequence, batchEntries: outcome.count, batchMs: ms, statementsMs: outcome.workMs, heldMs: held });
+        // Aim the next batch at the target time, commit included (with checkpoints off the connection, a
+        // commit writes the batch's pages to the log: it grows with the batch): grow at most 2× a step,
+        // shrink as far as needed.
+        const work = held;
         if (outcome.count === size) size = Math.max(20, Math.min(maxBatch, size * 2, Math.round((size * target) / Math.max(work, 0.1))));
         else if (work > target) size = Math.max(20, Math.round((size * target) / work));
         await turn();
@@ -375,10 +388,17 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
 export async function purgeExpired(deps: RetentionDeps, settings: RetentionSettings, options: PurgeOptions = {}): Promise<PurgeResult[]> {
   const now = options.now ?? Date.now();
   const results: PurgeResult[] = [];
-  for (const { tenant, days } of await tenantPolicies(deps.store, settings.days, options.tenants)) {
-    if (days <= 0 || options.signal?.aborted) continue;
-    const result = await purgeTenant(deps, settings, tenant, days, now, options);
-    if (result && (result.count > 0 || result.error)) results.push(result);
+  const policies = (await tenantPolicies(deps.store, settings.days, options.tenants)).filter((policy) => policy.days > 0);
+  if (policies.length === 0) return results;
+  const checkpoints = checkpointsOffThread(deps.dataSource);
+  try {
+    for (const { tenant, days } of policies) {
+      if (options.signal?.aborted) break;
+      const result = await purgeTenant(deps, settings, tenant, days, now, options, checkpoints);
+      if (result && (result.count > 0 || result.error)) results.push(result);
+    }
+  } finally {
+    await checkpoints.close();
   }
   return results;
 }
