@@ -37,6 +37,7 @@ parentPort.on('message', (message) => {
 `;
 
 interface Handle {
+  readonly open: boolean;
   pragma(source: string, options?: { simple: boolean }): unknown;
 }
 
@@ -66,7 +67,12 @@ export function checkpointsOffThread(dataSource: DataSource): WalCheckpoints {
   // A thread that could not start or died only means no checkpoints off the event loop: the connection's
   // own come back at close.
   worker.on('error', () => (failed = true));
-  worker.on('exit', () => (failed = true));
+  const exited = new Promise<void>((resolve) =>
+    worker.once('exit', () => {
+      failed = true;
+      resolve();
+    }),
+  );
   let running: Promise<void> | undefined;
   let again = false;
   const once = () =>
@@ -109,10 +115,12 @@ export function checkpointsOffThread(dataSource: DataSource): WalCheckpoints {
         await running;
         await run();
       } finally {
-        // The connection's own setting again, whatever happened to the thread.
-        if (pages > 0) db.pragma(`wal_autocheckpoint = ${pages}`);
+        // The connection's own setting again, whatever happened to the thread (a closed one took it along).
+        if (pages > 0 && db.open) db.pragma(`wal_autocheckpoint = ${pages}`);
+        // Its connection closed before this resolves: whoever closes the database next is its last user.
         if (!failed) worker.postMessage('close');
         else void worker.terminate();
+        await exited;
       }
     },
   };
