@@ -17,7 +17,8 @@
  * and live, which the next run archives again (verification skips the overlap).
  *
  * Between batches the purge yields to the event loop, and the batch size adapts so that a batch holds the
- * write lock for about `batchTargetMs`.
+ * write lock for about `batchTargetMs`. On SQLite the log's checkpoints run on a thread of their own for the
+ * whole purge (db/wal-checkpointer.ts), not inside a batch's commit.
  */
 import type { DataSource } from 'typeorm';
 import type { AuditActor } from '../audit/context.js';
