@@ -17,15 +17,13 @@
  * and live, which the next run archives again (verification skips the overlap).
  *
  * Between batches the purge leaves the event loop to others for as long as the batch held it, and the batch
- * size adapts so that a batch holds the write lock for about `batchTargetMs`. On SQLite the log's checkpoints run on a thread of their own for the
- * whole purge (db/wal-checkpointer.ts), not inside a batch's commit.
+ * size adapts so that a batch holds the write lock for about `batchTargetMs`.
  */
 import type { DataSource } from 'typeorm';
 import type { AuditActor } from '../audit/context.js';
 import type { TenantDraft } from '../audit/group-commit.js';
 import { removeFromSearchIndex } from '../db/search-index.js';
 import { exec, statement, type Work } from '../db/sql.js';
-import { checkpointsOffThread, type WalCheckpoints } from '../db/wal-checkpointer.js';
 import type { AuditStore } from '../db/store.js';
 import { canonicalJson } from '../shared/chain/canonical.js';
 import { signCheckpointSync, type CheckpointKey, type SignedCheckpoint } from '../shared/chain/checkpoint.js';
@@ -299,7 +297,7 @@ async function archiveSegment(deps: RetentionDeps, settings: RetentionSettings, 
 
 const rest = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, tenant: string, days: number, now: number, options: PurgeOptions, checkpoints: WalCheckpoints): Promise<PurgeResult | null> {
+async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, tenant: string, days: number, now: number, options: PurgeOptions): Promise<PurgeResult | null> {
   const before = now - days * DAY_MS;
   const [head] = await deps.store.read<{ sequence: number | string; anchor_sequence: number | string; anchor_hash: string }>(
     statement(`SELECT "sequence", "anchor_sequence", "anchor_hash" FROM "audit_chain_head" WHERE "tenant_id" = ?`, [tenant]),
@@ -333,7 +331,6 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         const ms = ended - started;
         if (!outcome) break outer;
         const held = ended - outcome.began;
-        checkpoints.request();
         anchor = outcome.anchor;
         lastCheckpoint = outcome.checkpoint;
         result.count += outcome.count;
@@ -342,9 +339,8 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         result.longestStatementsMs = Math.max(result.longestStatementsMs, outcome.workMs);
         result.longestHeldMs = Math.max(result.longestHeldMs, held);
         options.onProgress?.({ tenant, purged: result.count, anchorSequence: anchor.sequence, batchEntries: outcome.count, batchMs: ms, statementsMs: outcome.workMs, heldMs: held });
-        // Aim the next batch at the target time, commit included (with checkpoints off the connection, a
-        // commit writes the batch's pages to the log: it grows with the batch): grow at most 2× a step,
-        // shrink as far as needed.
+        // Aim the next batch at the target time, commit included (a commit writes the batch's pages to the
+        // log, so it grows with the batch): grow at most 2× a step, shrink as far as needed.
         const work = held;
         if (outcome.count === size) size = Math.max(20, Math.min(maxBatch, size * 2, Math.round((size * target) / Math.max(work, 0.1))));
         else if (work > target) size = Math.max(20, Math.round((size * target) / work));
@@ -391,17 +387,10 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
 export async function purgeExpired(deps: RetentionDeps, settings: RetentionSettings, options: PurgeOptions = {}): Promise<PurgeResult[]> {
   const now = options.now ?? Date.now();
   const results: PurgeResult[] = [];
-  const policies = (await tenantPolicies(deps.store, settings.days, options.tenants)).filter((policy) => policy.days > 0);
-  if (policies.length === 0) return results;
-  const checkpoints = checkpointsOffThread(deps.dataSource);
-  try {
-    for (const { tenant, days } of policies) {
-      if (options.signal?.aborted) break;
-      const result = await purgeTenant(deps, settings, tenant, days, now, options, checkpoints);
-      if (result && (result.count > 0 || result.error)) results.push(result);
-    }
-  } finally {
-    await checkpoints.close();
+  for (const { tenant, days } of await tenantPolicies(deps.store, settings.days, options.tenants)) {
+    if (days <= 0 || options.signal?.aborted) continue;
+    const result = await purgeTenant(deps, settings, tenant, days, now, options);
+    if (result && (result.count > 0 || result.error)) results.push(result);
   }
   return results;
 }
