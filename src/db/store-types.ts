@@ -32,6 +32,22 @@ export interface WriteOptions {
    * anything acknowledged to a client. The next durable commit makes it durable too.
    */
   relaxed?: boolean;
+  /** Told how long the write held the writer: from its first statement (or the checkpoint before it) to its commit. */
+  onHeld?: (ms: number) => void;
+}
+
+/**
+ * A run of heavy maintenance writes (a retention purge, an erasure) on a SQLite file. Their batches write
+ * many pages each (a removed entry touches a leaf of every index), and the commit that finds the log past
+ * its limit would copy it back into the file and wait for the disk while holding the writer. During the
+ * run, a thread of its own does that between the batches: call `settle()` after each batch (it resolves
+ * when the log is copied; writes go on meanwhile) and `end()` once at the end.
+ */
+export interface WalMaintenance {
+  settle(): Promise<void>;
+  end(): Promise<void>;
+  /** The longest time writes were held back so that the log could be started over, in ms. */
+  longestPauseMs(): number;
 }
 
 /**
@@ -62,6 +78,8 @@ export interface AuditStore {
   streamWritten?(statement: Statement, writer: RowWriterModule, batch: WrittenBatch, options?: ReadOptions): AsyncIterable<WrittenChunk>;
   /** Runs `work()` as one transaction and resolves once it has committed. */
   write<T>(work: () => Work<T>, options?: WriteOptions): Promise<T>;
+  /** SQLite file: starts a run of heavy maintenance writes (see WalMaintenance). Absent or undefined elsewhere. */
+  maintenance?(): WalMaintenance | undefined;
   /** Stops the reader threads; leaves the DataSource open. */
   close(): Promise<void>;
 }

@@ -32,8 +32,9 @@ export function createStore(dataSource: DataSource, options: Partial<StoreOption
     // better-sqlite3 waits for a busy lock synchronously, freezing the event loop; the writer backs off
     // asynchronously instead. Only on a connection the server owns: an app's keeps its own settings.
     if (settings.ownsConnection) (db as unknown as { pragma(source: string): unknown }).pragma('busy_timeout = 0');
-    const writer = new SqliteWriter(db, health, settings);
-    const pool = isMemory(dataSource)
+    const memory = isMemory(dataSource);
+    const writer = new SqliteWriter(db, health, { ...settings, file: memory ? undefined : (dataSource.options as { database: string }).database });
+    const pool = memory
       ? undefined
       : new ReadPool({ file: (dataSource.options as { database: string }).database, workers: settings.readWorkers, timeoutMs: settings.readTimeoutMs, perPrincipal: settings.readsPerPrincipal, waitingPerPrincipal: settings.readsWaitingPerPrincipal ?? 16 });
     return {
@@ -56,6 +57,7 @@ export function createStore(dataSource: DataSource, options: Partial<StoreOption
           }
         : undefined,
       write: (work, options) => writer.transaction(work, options),
+      maintenance: () => writer.maintenance(),
       close: async () => {
         writer.close();
         await pool?.close();

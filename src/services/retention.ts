@@ -106,6 +106,11 @@ export interface PurgeResult {
   longestStatementsMs: number;
   /** The longest time one batch held the writer (statements and commit, without queueing). */
   longestHeldMs: number;
+  /**
+   * SQLite file: the longest time writes were held back between batches while the log was copied into the
+   * database file, so that it could start over (see WalMaintenance); 0 elsewhere.
+   */
+  longestWritePauseMs: number;
   /** Why the tenant's purge stopped early (a broken link, a concurrent purge); its finished batches stand. */
   error?: string;
 }
@@ -305,11 +310,12 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
   if (!head) return null;
   let anchor: ChainHead = { sequence: Number(head.anchor_sequence), hash: head.anchor_hash };
   const limit = Number(head.sequence);
-  const result: PurgeResult = { tenant, days, before, fromSequence: anchor.sequence + 1, toSequence: anchor.sequence, count: 0, anchorSequence: anchor.sequence, anchorHash: anchor.hash, archives: [], batches: 0, longestBatchMs: 0, longestStatementsMs: 0, longestHeldMs: 0 };
+  const result: PurgeResult = { tenant, days, before, fromSequence: anchor.sequence + 1, toSequence: anchor.sequence, count: 0, anchorSequence: anchor.sequence, anchorHash: anchor.hash, archives: [], batches: 0, longestBatchMs: 0, longestStatementsMs: 0, longestHeldMs: 0, longestWritePauseMs: 0 };
   const target = settings.batchTargetMs ?? 8;
   const maxBatch = settings.maxBatch ?? 5000;
-  let size = Math.min(200, maxBatch);
+  let size = Math.min(50, maxBatch);
   let lastCheckpoint: (SignedCheckpoint & { id: number }) | null = null;
+  const wal = deps.store.maintenance?.();
   try {
     outer: while (anchor.sequence < limit && !options.signal?.aborted) {
       let segmentEnd = limit;
@@ -324,13 +330,13 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         if (options.signal?.aborted) break outer;
         const request: BatchRequest = { dialect: deps.store.dialect, tenant, anchor, upTo: segmentEnd, before, limit: size, key: deps.checkpointKey, dropCheckpointId: lastCheckpoint?.id ?? null };
         const started = performance.now();
+        let held = 0;
         // A batch lost to a power cut is all undone (anchor, checkpoint and rows together) and simply purged
         // again, so it need not wait for the disk: that wait would hold the writer for most of the batch.
-        const outcome = await deps.store.write(() => purgeBatch(request), { relaxed: true });
-        const ended = performance.now();
-        const ms = ended - started;
+        const outcome = await deps.store.write(() => purgeBatch(request), { relaxed: true, onHeld: (ms) => (held = ms) });
+        const ms = performance.now() - started;
         if (!outcome) break outer;
-        const held = ended - outcome.began;
+        held ||= performance.now() - outcome.began;
         anchor = outcome.anchor;
         lastCheckpoint = outcome.checkpoint;
         result.count += outcome.count;
@@ -345,13 +351,18 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         if (outcome.count === size) size = Math.max(20, Math.min(maxBatch, size * 2, Math.round((size * target) / Math.max(work, 0.1))));
         else if (work > target) size = Math.max(20, Math.round((size * target) / work));
         // Rest as long as the batch held the writer: half the event loop's time is left to requests and to
-        // the writes queued meanwhile (with one turn only, /live took twice as long during a purge).
-        await rest(held);
+        // the writes queued meanwhile (with one turn only, /live took twice as long during a purge). And
+        // until the checkpoint thread has copied the batch's pages back into the file (the writes queued
+        // meanwhile go on): otherwise a commit would do that while holding the writer.
+        await Promise.all([rest(held), wal?.settle()]);
       }
     }
   } catch (error) {
     if (!(error instanceof RetentionStop)) throw error;
     result.error = error.message;
+  } finally {
+    result.longestWritePauseMs = wal?.longestPauseMs() ?? 0;
+    await wal?.end();
   }
   result.toSequence = anchor.sequence;
   result.anchorSequence = anchor.sequence;
