@@ -156,9 +156,17 @@ describe('erasure on SQLite', () => {
     const before = fileBytes();
     for (const value of annValues) expect(before.includes(value), value).toBe(true);
 
+    // The erasure turns the connection's automatic checkpoints off while its thread copies the log, then back.
+    handle().pragma('wal_autocheckpoint = 777');
     const result = await app.gql(ERASE, { authorId: ANN.id, reason: '  request GDPR-2026-17 ' });
     expect(result.errors).toBeUndefined();
     erased = result.data!.eraseActor;
+  });
+
+  const handle = () => (app.dataSource.driver as unknown as { databaseConnection: { pragma(source: string, options?: { simple: boolean }): unknown } }).databaseConnection;
+
+  it("gives the connection its automatic checkpoint setting back", () => {
+    expect(handle().pragma('wal_autocheckpoint', { simple: true })).toBe(777);
   });
   afterAll(() => app?.close());
 

@@ -3,6 +3,7 @@ import type { AuditActor } from '../audit/context.js';
 import { chainSettings } from '../audit/chain/settings.js';
 import { entryRows, insertEntries, nextTimestamp } from '../audit/writer.js';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
+import type { WalMaintenance } from '../db/store-types.js';
 import { mergeSearchIndexStep, reindexEntries } from '../db/search-index.js';
 import { truncateWal, withSecureDelete } from '../db/secure-delete.js';
 import { exec, type Work } from '../db/sql.js';
@@ -120,10 +121,27 @@ function* eraseBatch(dialect: ErasureDeps['store']['dialect'], tenantId: string,
  */
 export async function eraseActor(deps: ErasureDeps, input: EraseActorInput): Promise<ErasureResult> {
   const { authorId, reason } = validate(input);
+  const key = await deps.store.write(pseudonymKey);
+  const pseudonym = pseudonymOf(key, input.tenantId, authorId);
+  // Each batch rewrites pages all over the file (the entries, their index leaves, the search index): on a
+  // SQLite file a thread of its own copies them back between batches, instead of the commit that crosses
+  // the log's limit while holding the writer.
+  const wal = deps.store.maintenance?.();
+  try {
+    return await eraseInBatches(deps, input, { authorId, reason, pseudonym }, wal);
+  } finally {
+    await wal?.end();
+  }
+}
+
+async function eraseInBatches(
+  deps: ErasureDeps,
+  input: EraseActorInput,
+  { authorId, reason, pseudonym }: { authorId: string; reason: string; pseudonym: string },
+  wal: WalMaintenance | undefined,
+): Promise<ErasureResult> {
   const { dataSource, store } = deps;
   const dialect = store.dialect;
-  const key = await store.write(pseudonymKey);
-  const pseudonym = pseudonymOf(key, input.tenantId, authorId);
   let erasedEntries = 0;
   let after = 0;
   for (;;) {
@@ -156,12 +174,17 @@ export async function eraseActor(deps: ErasureDeps, input: EraseActorInput): Pro
     after = step.last;
     if (step.done) {
       deps.publish?.(step.entry!);
-      const storageCleared = dialect === 'sqlite' ? await clearSqliteStorage(deps, erasedEntries > 0) : false;
+      const storageCleared = dialect === 'sqlite' ? await clearSqliteStorage(deps, erasedEntries > 0, wal) : false;
       return { erasedEntries, pseudonym, entry: step.entry!, storageCleared };
     }
     // Other writes go on between the batches.
-    await new Promise((resolve) => setImmediate(resolve));
+    await between(wal);
   }
+}
+
+/** Between two batches: until the log is copied back, where a thread does that; one turn of the event loop at least. */
+async function between(wal: WalMaintenance | undefined): Promise<void> {
+  await Promise.all([new Promise((resolve) => setImmediate(resolve)), wal?.settle()]);
 }
 
 /**
@@ -169,9 +192,11 @@ export async function eraseActor(deps: ErasureDeps, input: EraseActorInput): Pro
  * step by step in short transactions so that other writes go on, and then the write-ahead log, which holds
  * pages as they were, is truncated.
  */
-async function clearSqliteStorage(deps: ErasureDeps, erased: boolean): Promise<boolean> {
+async function clearSqliteStorage(deps: ErasureDeps, erased: boolean, wal: WalMaintenance | undefined): Promise<boolean> {
   while (erased && (await deps.store.write(() => withSecureDelete('sqlite', mergeSearchIndexStep())))) {
-    await new Promise((resolve) => setImmediate(resolve));
+    await between(wal);
   }
+  // The commits copy the log back again before it is truncated.
+  await wal?.end();
   return truncateWal(deps.dataSource);
 }
