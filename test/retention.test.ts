@@ -152,3 +152,20 @@ describe('retention on a real server and SQLite file', () => {
     expect(movedCli.out).toMatch(/CHECKPOINT_MISMATCH \(the chain starts at anchor 3003, which no signed checkpoint vouches for\)/);
   });
 });
+
+describe('a purge batch that has used its time', () => {
+  let app: TestApp;
+  afterAll(() => app?.close());
+
+  it('stops removing there and anchors at the last entry it removed; the chain verifies', async () => {
+    // No time at all: each batch removes one entry (the least that still makes progress), however many it read.
+    app = await startTestApp({ retention: { days: 30, batchTargetMs: 0, maxBatch: 50 } });
+    seedBulk(app.file, 60, (i) => ({ created_at: Date.now() - 400 * DAY + i * 60_000 }));
+    const anchors: number[] = [];
+    const [result] = await app.server.purgeExpired({ onProgress: (progress) => anchors.push(progress.anchorSequence) });
+    expect(result).toMatchObject({ count: 60, batches: 60, anchorSequence: 60 });
+    expect(anchors).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    const verified = await app.gql('{ verifyAuditChain { valid anchorSequence } }');
+    expect(verified.data!.verifyAuditChain).toEqual({ valid: true, anchorSequence: 60 });
+  });
+});

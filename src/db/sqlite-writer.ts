@@ -199,7 +199,9 @@ export class SqliteWriter {
   private async endMaintenance(session: NonNullable<SqliteWriter['maintaining']>): Promise<void> {
     if (this.maintaining !== session) return;
     this.maintaining = undefined;
-    (this.db as unknown as { pragma(source: string): unknown }).pragma(`wal_autocheckpoint = ${session.autocheckpoint}`);
+    const db = this.db as unknown as { open?: boolean; pragma(source: string): unknown };
+    // A connection closed meanwhile (the server stopping) has nothing to put back.
+    if (db.open !== false) db.pragma(`wal_autocheckpoint = ${session.autocheckpoint}`);
     await session.checkpointer.close();
   }
 

@@ -36,6 +36,8 @@ import { openArchive } from './retention-archive.js';
 import { basename } from 'node:path';
 
 const DAY_MS = 86_400_000;
+/** Entries removed per statement inside a batch, between which the batch checks its time. */
+const DELETE_SLICE = 20;
 
 /** How entries expire and how they are removed. */
 export interface RetentionSettings {
@@ -195,6 +197,8 @@ interface BatchOutcome {
   /** Time spent on the batch's statements. */
   workMs: number;
   count: number;
+  /** What removing one entry cost in the batch's last slice, in ms. */
+  msPerEntry: number;
   anchor: ChainHead;
   checkpoint: SignedCheckpoint & { id: number };
 }
@@ -206,6 +210,10 @@ interface BatchRequest {
   upTo: number;
   before: number;
   limit: number;
+  /** Time the batch's statements may take: no slice is begun after it. */
+  budgetMs: number;
+  /** What removing one entry cost at the end of the previous batch, in ms: the first slice's size. */
+  msPerEntry: number;
   key: CheckpointKey;
   /** This run's previous batch checkpoint: superseded by this batch's, so dropped with it. */
   dropCheckpointId: number | null;
@@ -234,7 +242,26 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
     count++;
   }
   if (count === 0) return null;
-  const last = rows[count - 1]!;
+  // Removed slice by slice, and no further once the batch has used its time: some stretches of a large
+  // table cost ten times as much per entry as the rest (index leaves falling under a third full are merged
+  // with their neighbours, which secure deletion then overwrites), and the batch size, adapted to the batch
+  // before, would run into such a stretch whole (measured at 1M: one batch of 356 entries took 150 ms).
+  // A slice is as large as the time left allows at the latest cost per entry (at most DELETE_SLICE, at least 1).
+  let removed = 0;
+  let msPerEntry = request.msPerEntry;
+  while (removed < count) {
+    const left = request.budgetMs - (performance.now() - began);
+    const size = Math.max(1, Math.min(DELETE_SLICE, Math.floor(left / Math.max(msPerEntry, 0.001))));
+    const slice = rows.slice(removed, Math.min(count, removed + size));
+    const sliceBegan = performance.now();
+    if (request.dialect === 'sqlite') yield* removeFromSearchIndex(slice.map((row) => Number(row.id)));
+    const deleted = yield* exec(`DELETE FROM "audit_log" WHERE "tenant_id" = ? AND "sequence" > ? AND "sequence" <= ?`, [tenant, anchor.sequence + removed, Number(slice[slice.length - 1]!.sequence)]);
+    if (deleted.changes !== slice.length) throw new Error(`retention: expected to remove ${slice.length} entries of tenant ${tenant}, removed ${deleted.changes}`);
+    removed += slice.length;
+    msPerEntry = (performance.now() - sliceBegan) / slice.length;
+    if (performance.now() - began >= request.budgetMs) break;
+  }
+  const last = rows[removed - 1]!;
   const signed = signCheckpointSync({ tenant, sequence: Number(last.sequence), hash: last.hash, createdAt: Date.now() }, request.key);
   const postgres = request.dialect === 'postgres';
   const inserted = yield* exec<{ id: number | string }>(
@@ -242,12 +269,9 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
     [tenant, signed.sequence, signed.hash, signed.createdAt, signed.keyId, signed.jws],
   );
   const checkpointId = Number(postgres ? inserted.rows[0]!.id : inserted.lastInsertId);
-  if (request.dialect === 'sqlite') yield* removeFromSearchIndex(rows.slice(0, count).map((row) => Number(row.id)));
-  const deleted = yield* exec(`DELETE FROM "audit_log" WHERE "tenant_id" = ? AND "sequence" > ? AND "sequence" <= ?`, [tenant, anchor.sequence, signed.sequence]);
-  if (deleted.changes !== count) throw new Error(`retention: expected to remove ${count} entries of tenant ${tenant}, removed ${deleted.changes}`);
   yield* exec(`UPDATE "audit_chain_head" SET "anchor_sequence" = ?, "anchor_hash" = ? WHERE "tenant_id" = ? AND "anchor_sequence" = ?`, [signed.sequence, signed.hash, tenant, anchor.sequence]);
   if (request.dropCheckpointId !== null) yield* exec(`DELETE FROM "audit_checkpoint" WHERE "id" = ?`, [request.dropCheckpointId]);
-  return { began, workMs: performance.now() - began, count, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId } };
+  return { began, workMs: performance.now() - began, count: removed, msPerEntry, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId } };
 }
 
 /** The stored checkpoint at the anchor, for an archive's start record; the bare anchor when there is none. */
@@ -315,6 +339,7 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
   const maxBatch = settings.maxBatch ?? 5000;
   let size = Math.min(50, maxBatch);
   let lastCheckpoint: (SignedCheckpoint & { id: number }) | null = null;
+  let msPerEntry = 0.05;
   const wal = deps.store.maintenance?.();
   try {
     outer: while (anchor.sequence < limit && !options.signal?.aborted) {
@@ -328,7 +353,7 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
       }
       while (anchor.sequence < segmentEnd) {
         if (options.signal?.aborted) break outer;
-        const request: BatchRequest = { dialect: deps.store.dialect, tenant, anchor, upTo: segmentEnd, before, limit: size, key: deps.checkpointKey, dropCheckpointId: lastCheckpoint?.id ?? null };
+        const request: BatchRequest = { dialect: deps.store.dialect, tenant, anchor, upTo: segmentEnd, before, limit: size, budgetMs: target, msPerEntry, key: deps.checkpointKey, dropCheckpointId: lastCheckpoint?.id ?? null };
         const started = performance.now();
         let held = 0;
         // A batch lost to a power cut is all undone (anchor, checkpoint and rows together) and simply purged
@@ -339,6 +364,7 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         held ||= performance.now() - outcome.began;
         anchor = outcome.anchor;
         lastCheckpoint = outcome.checkpoint;
+        msPerEntry = outcome.msPerEntry;
         result.count += outcome.count;
         result.batches++;
         result.longestBatchMs = Math.max(result.longestBatchMs, ms);
