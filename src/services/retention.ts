@@ -6,9 +6,9 @@
  *   1. checks that the tenant's anchor is still where this run left it (another purge did not move it),
  *   2. reads the next expired entries after the anchor (oldest first, stopping at the first one that is not
  *      expired, at a hole in the sequence, or at a link that does not chain),
- *   3. signs a checkpoint at the last of them (Ed25519, synchronously: tens of microseconds) and stores it,
- *   4. takes them out of the search index, deletes them (the rollup triggers decrement the chart's counts in
- *      the same transaction),
+ *   3. takes them out of the search index and deletes them (the rollup triggers decrement the chart's counts
+ *      in the same transaction), slice by slice, beginning no slice once the batch has used its time,
+ *   4. signs a checkpoint at the last entry removed (Ed25519, synchronously: tens of microseconds) and stores it,
  *   5. moves the head's anchor to that checkpoint's sequence and hash: the new genesis of the chain.
  * A crash at any point leaves either the batch undone or all of it done: never entries gone without an anchor
  * past them, nor an anchor without its signed checkpoint. With an archive folder, a file with the entries
