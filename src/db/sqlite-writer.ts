@@ -15,7 +15,8 @@ export interface SqliteWriterOptions {
 
 /**
  * During maintenance, the log is started over (by the next write, once a checkpoint has copied all of it)
- * when it holds more frames than this: 4,096 pages, 16 MB with SQLite's default page size.
+ * when it holds more frames than this: 1,024 pages, 4 MB with SQLite's default page size (a purge batch
+ * writes a few hundred).
  */
 const RESTART_LOG_FRAMES = 1024;
 
@@ -180,8 +181,8 @@ export class SqliteWriter {
    * write that begins when every frame has been copied back, and with writes going on during the pass, one
    * always lands in it: so once the log is past RESTART_LOG_FRAMES, a second pass runs with this process's
    * writes held back (they wait in the queue, the event loop stays free). It copies only what the first
-   * left, but it does wait for the disk (measured: 1–35 ms, longer when other commits are flushing too);
-   * the next write then starts the log over.
+   * left, but it does wait for the disk (measured: 1–50 ms, longer when other commits are flushing too),
+   * and for readers still reading old frames (at most RESTART_WAIT_MS); the next write then starts the log over.
    */
   private async settle(session: NonNullable<SqliteWriter['maintaining']>): Promise<void> {
     const pass = await session.checkpointer.checkpoint();
