@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSqliteDataSource } from '../src/db/data-source.js';
+import { indexPendingEntries } from '../src/db/search-index.js';
 import { collect, startTestApp, untilSubscribed, type TestApp } from './helpers/test-app.js';
 
 const root = mkdtempSync(join(tmpdir(), 'auditql-faults-'));
@@ -62,6 +63,10 @@ describe('a full disk', () => {
     const failing = await ready(app);
     expect(failing.status).toBe(503);
     expect(failing.body.writes).toMatchObject({ ok: false, reason: 'SQLITE_FULL' });
+    // The search indexer's own transaction still commits (it has little or nothing to add), but that says
+    // nothing about the entries being refused: the server stays not ready.
+    await indexPendingEntries(app.server.store);
+    expect((await ready(app)).status).toBe(503);
     // Reads of what is stored keep working.
     expect((await app.gql('{ auditLogs { totalCount } }')).data?.auditLogs.totalCount).toBe(acknowledged.length);
 

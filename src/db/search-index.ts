@@ -53,7 +53,7 @@ export function indexPendingEntries(store: AuditStore, limit = SEARCH_INDEX_BATC
     yield* exec(`${TAG}INSERT INTO "${SEARCH_TABLE}" ("rowid", ${COLUMN_LIST}) VALUES ${tuples}`, params);
     yield* exec(`${TAG}UPDATE "${SEARCH_STATE_TABLE}" SET "indexed_through" = ? WHERE "id" = 1`, [rows[rows.length - 1]!.id]);
     return rows.length;
-  });
+  }, { background: true });
 }
 
 /** Entries after the watermark, waiting to be indexed (and scanned by searches meanwhile). */

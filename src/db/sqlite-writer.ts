@@ -79,7 +79,7 @@ export class SqliteWriter {
       if (!this.db.inTransaction) {
         try {
           const result = options.relaxed ? this.relaxed(() => this.runOnce(work, options)) : this.runOnce(work, options);
-          this.health.succeeded();
+          if (!options.background) this.health.succeeded();
           return result;
         } catch (error) {
           if (!BUSY.test(codeOf(error))) throw this.failure(error);

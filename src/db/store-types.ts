@@ -32,7 +32,13 @@ export interface WriteOptions {
    * anything acknowledged to a client. The next durable commit makes it durable too.
    */
   relaxed?: boolean;
-  /** Told how long the write held the writer: from its first statement (or the checkpoint before it) to its commit. */
+  /**
+   * A write the server makes by itself (the search indexer catching up). Its failure makes the server not
+   * ready like any other; its success does not make it ready again: a small row that still fits says nothing
+   * about the entries clients are being refused (a client's write or the storage probe decides that).
+   */
+  background?: boolean;
+  /** Told how long the write held the writer: from its first statement to its commit. */
   onHeld?: (ms: number) => void;
 }
 

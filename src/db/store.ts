@@ -104,9 +104,9 @@ function dataSourceStore(dataSource: DataSource, dialect: Dialect, health: Stora
     async *stream<Row>(statement: Statement, size: number, readOptions?: ReadOptions) {
       yield* batches(await read<Row>(statement, readOptions), size);
     },
-    async write(work) {
+    async write(work, options) {
       const result = await exclusive(() => dataSource.transaction((manager) => runAsync(manager, work())));
-      health.succeeded();
+      if (!options?.background) health.succeeded();
       return result;
     },
     close: async () => undefined,

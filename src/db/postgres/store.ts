@@ -181,7 +181,7 @@ export function postgresStore(dataSource: DataSource, health: StorageHealth, set
     async write(work, options) {
       try {
         const result = await attempt(options?.relaxed ? () => withoutWaitingForDisk(work) : work);
-        health.succeeded();
+        if (!options?.background) health.succeeded();
         return result;
       } catch (error) {
         const failure = storageFailure(error);
