@@ -78,7 +78,7 @@ export class SqliteWriter {
     for (let backoff = 1; ; backoff = Math.min(backoff * 2, 50)) {
       if (!this.db.inTransaction) {
         try {
-          const result = options.relaxed ? this.relaxed(() => this.runOnce(work, options)) : this.runOnce(work, options);
+          const result = options.relaxed ? this.relaxed(() => this.runOnce(work)) : this.runOnce(work);
           if (!options.background) this.health.succeeded();
           return result;
         } catch (error) {
@@ -106,16 +106,7 @@ export class SqliteWriter {
     }
   }
 
-  private runOnce<T>(work: () => Work<T>, options: WriteOptions): T {
-    const started = performance.now();
-    try {
-      return this.transactionOnce(work);
-    } finally {
-      options.onHeld?.(performance.now() - started);
-    }
-  }
-
-  private transactionOnce<T>(work: () => Work<T>): T {
+  private runOnce<T>(work: () => Work<T>): T {
     this.db.exec('BEGIN IMMEDIATE');
     try {
       const result = runSync(this.db, work());

@@ -38,8 +38,6 @@ export interface WriteOptions {
    * about the entries clients are being refused (a client's write or the storage probe decides that).
    */
   background?: boolean;
-  /** Told how long the write held the writer: from its first statement to its commit. */
-  onHeld?: (ms: number) => void;
 }
 
 /**

@@ -32,11 +32,11 @@ export function createStore(dataSource: DataSource, options: Partial<StoreOption
     // better-sqlite3 waits for a busy lock synchronously, freezing the event loop; the writer backs off
     // asynchronously instead. Only on a connection the server owns: an app's keeps its own settings.
     if (settings.ownsConnection) (db as unknown as { pragma(source: string): unknown }).pragma('busy_timeout = 0');
-    const memory = isMemory(dataSource);
-    const writer = new SqliteWriter(db, health, { ...settings, file: memory ? undefined : (dataSource.options as { database: string }).database });
-    const pool = memory
+    const file = isMemory(dataSource) ? undefined : (dataSource.options as { database: string }).database;
+    const writer = new SqliteWriter(db, health, { ...settings, file });
+    const pool = file === undefined
       ? undefined
-      : new ReadPool({ file: (dataSource.options as { database: string }).database, workers: settings.readWorkers, timeoutMs: settings.readTimeoutMs, perPrincipal: settings.readsPerPrincipal, waitingPerPrincipal: settings.readsWaitingPerPrincipal ?? 16 });
+      : new ReadPool({ file, workers: settings.readWorkers, timeoutMs: settings.readTimeoutMs, perPrincipal: settings.readsPerPrincipal, waitingPerPrincipal: settings.readsWaitingPerPrincipal ?? 16 });
     return {
       dialect,
       health,
