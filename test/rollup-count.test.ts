@@ -105,28 +105,34 @@ describe('activityChart from the rollups', () => {
     ['WEEK', SPAN],
     ['MONTH', SPAN],
   ];
+  // Filters on one column, on the other, or none: with the grouping, each combination that uses one column
+  // reads the per-column hourly rollup, and one that uses both the per-pair one.
+  const filters: Array<{ resource?: string[]; action?: string[] }> = [{ resource: ['posts', 'users'] }, { action: ['create', 'delete'] }, {}];
   it.each(zones)('equals counts from the entries, bucket for bucket and group for group (%s)', async (zone) => {
+    statements.length = 0;
     for (const [interval, span] of cases) {
-      for (const groupBy of [null, 'ACTION', 'RESOURCE'] as Array<ActivityGroupBy | null>) {
+      for (const [groupBy, { resource, action }] of [null, 'ACTION', 'RESOURCE'].flatMap((g) => filters.map((f) => [g as ActivityGroupBy | null, f] as const))) {
         // A range starting mid-hour, across the DST change of the zone where it has one (29 March in Europe, 8 March in New York).
         const from = T0 + 13 * DAY + 7 * 60_000 + (interval === 'HOUR' ? 24 * DAY : 0);
         const to = from + span;
-        const resource = groupBy === 'RESOURCE' ? undefined : ['posts', 'users'];
-        const filter = parseAuditLogFilter({ from: new Date(from), to: new Date(to), resource }, 'default');
+        const filter = parseAuditLogFilter({ from: new Date(from), to: new Date(to), resource, action }, 'default');
         const buckets = await activityChart({ dataSource, store }, { filter, interval, timezone: zone, groupBy, maxBuckets: 2000 });
         const bounds = bucketBounds(from, to, interval, zone, 2000);
         expect(buckets.map((b) => [b.start.getTime(), b.end.getTime()])).toEqual(bounds);
         const column = groupBy === 'ACTION' ? 'action' : groupBy === 'RESOURCE' ? 'resource' : undefined;
         for (const [k, [s, e]] of bounds.entries()) {
-          const rows = await countDirect('default', Math.max(s, from), Math.min(e, to), resource, undefined, column);
+          const rows = await countDirect('default', Math.max(s, from), Math.min(e, to), resource, action, column);
           const total = rows.reduce((sum, r) => sum + Number(r.n), 0);
-          expect(buckets[k]!.count, `${interval} ${groupBy} bucket ${new Date(s).toISOString()}`).toBe(total);
+          expect(buckets[k]!.count, `${interval} ${groupBy} ${resource} ${action} bucket ${new Date(s).toISOString()}`).toBe(total);
           if (column) {
             expect(Object.fromEntries(buckets[k]!.groups.map((g) => [g.key, g.count]))).toEqual(Object.fromEntries(rows.map((r) => [r.key, Number(r.n)])));
           }
         }
       }
     }
+    const hourly = statements.filter((st) => st.sql.includes('audit_activity_hourly'));
+    expect(hourly.some((st) => st.sql.includes('"audit_activity_hourly_by"'))).toBe(true);
+    expect(hourly.some((st) => st.sql.includes('"audit_activity_hourly" x'))).toBe(true);
   });
 
   it('reads a Berlin day as its UTC day less and plus an hour or two, each stretch of hours once', () => {

@@ -108,6 +108,20 @@ export function planRollupRanges(ranges: ReadonlyArray<readonly [number, number]
   return { segments, terms };
 }
 
+/**
+ * The one column (action or resource) that the filter and the grouping use, when they use no more than one:
+ * then the hourly part is read from `audit_activity_hourly_by` (5 or 50 rows an hour at 10M entries, not
+ * ~240). With no filter and no grouping, the per-action rows are the fewest that add up to every entry.
+ */
+function singleColumn(filter: AuditLogFilter, group: RollupGroup | undefined): RollupGroup | undefined {
+  const used = new Set<RollupGroup>();
+  if (filter.action) used.add('action');
+  if (filter.resource) used.add('resource');
+  if (group) used.add(group);
+  if (used.size > 1) return undefined;
+  return used.size === 1 ? [...used][0] : 'action';
+}
+
 const TABLE: Record<Exclude<Source, 'entries'>, { table: string; column: string }> = {
   hourly: { table: 'audit_activity_hourly', column: 'hour' },
   daily: { table: 'audit_activity_daily', column: 'day' },
@@ -156,6 +170,7 @@ export async function countFromRollups(
       .map((s, id) => [s, id] as const)
       .filter(([s]) => s.source === source)
       .map(([s, id]) => `(${id}, ${s.start}, ${s.end})`);
+  const single = singleColumn(filter, group);
   const ctes: string[] = [];
   for (const source of ['entries', 'hourly', 'daily'] as const) {
     const list = values(source);
@@ -167,6 +182,15 @@ export async function countFromRollups(
       parts.push(
         `SELECT ${s}."k" AS "k", COUNT(*) AS "n"${key} FROM ${s} INNER JOIN "audit_log" x ON x."created_at" >= ${s}."lo" AND x."created_at" < ${s}."hi" ` +
           `WHERE ${conditions()} GROUP BY ${s}."k"${groupKey}`,
+      );
+    } else if (source === 'hourly' && single) {
+      // One row per value of the one column used, instead of one per (action, resource) pair.
+      params.push(filter.tenantId, single);
+      const values = single === 'action' ? filter.action : filter.resource;
+      if (values) params.push(...values);
+      parts.push(
+        `SELECT ${s}."k" AS "k", SUM(x."entries") AS "n"${group ? ', x."value" AS "key"' : ''} FROM ${s} INNER JOIN "audit_activity_hourly_by" x ON x."hour" >= ${s}."lo" AND x."hour" < ${s}."hi" ` +
+          `WHERE x."tenant_id" = ? AND x."dimension" = ?${values ? ` AND x."value" IN (${values.map(() => '?').join(', ')})` : ''} GROUP BY ${s}."k"${group ? ', x."value"' : ''}`,
       );
     } else {
       const { table, column } = TABLE[source];
