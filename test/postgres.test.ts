@@ -104,8 +104,8 @@ describe.skipIf(!available)('the server on PostgreSQL', () => {
   it.each([
     ['audit_activity_hourly', ''],
     ['audit_activity_daily', ''],
-    ['audit_activity_hourly_by', `WHERE "dimension" = 'action'`],
-    ['audit_activity_hourly_by', `WHERE "dimension" = 'resource'`],
+    ['audit_activity_by', `WHERE "dimension" = 'action'`],
+    ['audit_activity_by', `WHERE "dimension" = 'resource'`],
   ])('keeps the rollup %s %s in step with inserts and deletes, in the same transaction', async (table, where) => {
     const sum = async () => Number((await pg.dataSource.query(`SELECT COALESCE(SUM("entries"), 0) AS "n" FROM "${table}" ${where}`))[0].n);
     const before = await sum();

@@ -397,7 +397,7 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
     // Hours whose entries are all gone leave no zero rows behind in the chart's rollup.
     await deps.store.write(function* () {
       yield* exec(`DELETE FROM "audit_activity_hourly" WHERE "tenant_id" = ? AND "entries" <= 0`, [tenant]);
-      yield* exec(`DELETE FROM "audit_activity_hourly_by" WHERE "tenant_id" = ? AND "entries" <= 0`, [tenant]);
+      yield* exec(`DELETE FROM "audit_activity_by" WHERE "tenant_id" = ? AND "entries" <= 0`, [tenant]);
     });
     await deps.record({
       tenantId: tenant,

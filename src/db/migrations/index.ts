@@ -11,7 +11,7 @@ import { Postgres1763800000200 } from './1763800000200-postgres.js';
 import { ActivityDaily1763800000201 } from './1763800000201-activity-daily.js';
 import { RetentionPolicy1763800000310 } from './1763800000310-retention-policy.js';
 import { SearchDeleteMerge1763800000311 } from './1763800000311-search-delete-merge.js';
-import { ActivityHourlyBy1763800000320 } from './1763800000320-activity-hourly-by.js';
+import { ActivityBy1763800000320 } from './1763800000320-activity-by.js';
 
 /** Every migration, oldest first. Listed explicitly so that bundlers and the library face need no glob. */
 export const migrations = [
@@ -28,5 +28,5 @@ export const migrations = [
   ActivityDaily1763800000201,
   RetentionPolicy1763800000310,
   SearchDeleteMerge1763800000311,
-  ActivityHourlyBy1763800000320,
+  ActivityBy1763800000320,
 ];
