@@ -129,13 +129,15 @@ export async function benchDatabase(end: number, base = 1_000_000): Promise<Benc
 
   for (const d of derived) if (d.type === 'index') db.exec(d.sql);
   log('indexes made');
-  db.exec(`DELETE FROM "audit_activity_hourly"`);
-  db.exec(`INSERT INTO "audit_activity_hourly" SELECT "tenant_id", "created_at" - "created_at" % 3600000, "action", "resource", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 3, 4`);
-  db.exec(`DELETE FROM "audit_activity_by"`);
-  db.exec(`INSERT INTO "audit_activity_by" SELECT "tenant_id", "hour", 'resource', "resource", SUM("entries") FROM "audit_activity_hourly" GROUP BY "tenant_id", "hour", "resource"`);
-  db.exec(`INSERT INTO "audit_activity_by" SELECT "tenant_id", "created_at" - "created_at" % 900000, 'action', "action", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 4`);
   db.exec(`DELETE FROM "audit_activity_daily"`);
-  db.exec(`INSERT INTO "audit_activity_daily" SELECT "tenant_id", "hour" - "hour" % 86400000, "action", "resource", SUM("entries") FROM "audit_activity_hourly" GROUP BY 1, 2, 3, 4`);
+  db.exec(`INSERT INTO "audit_activity_daily" SELECT "tenant_id", "created_at" - "created_at" % 86400000, "action", "resource", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 3, 4`);
+  db.exec(`DELETE FROM "audit_activity_by"`);
+  db.exec(`INSERT INTO "audit_activity_by" SELECT "tenant_id", "created_at" - "created_at" % 3600000, 'resource', "resource", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 4`);
+  db.exec(`INSERT INTO "audit_activity_by" SELECT "tenant_id", "created_at" - "created_at" % 900000, 'action', "action", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 4`);
+  db.exec(`DELETE FROM "audit_activity_daily_by"`);
+  for (const column of ['action', 'resource']) {
+    db.exec(`INSERT INTO "audit_activity_daily_by" SELECT "tenant_id", "day", '${column}', "${column}", SUM("entries") FROM "audit_activity_daily" GROUP BY "tenant_id", "day", "${column}"`);
+  }
   log('rollups made');
   const searchable = db.prepare(`SELECT COUNT(*) AS n FROM "sqlite_master" WHERE "name" = 'audit_log_search'`).get() as { n: number };
   if (searchable.n === 1) {

@@ -98,15 +98,15 @@ describe('activityChart', () => {
     expect(Date.parse(buckets.at(-1)!.end)).toBeGreaterThanOrEqual(Date.parse(filter.to));
   });
 
-  it('reads whole hours from the hourly rollup and the rest from the entries, with the same counts either way', async () => {
+  it('reads whole quarter hours from the rollups and the rest from the entries, with the same counts either way', async () => {
     const filter = { from: '2026-02-03T10:17:00.000Z', to: '2026-04-20T00:00:00.000Z' };
     app.sql.reset();
     const viaRollup = await chart({ filter, interval: 'DAY', timezone: 'Asia/Kolkata', groupBy: 'ACTION' });
-    expect(app.sql.statements.some((q) => q.includes('audit_activity_hourly'))).toBe(true);
+    expect(app.sql.statements.some((q) => q.includes('audit_activity_by'))).toBe(true);
     // An author filter cannot use the rollup: every author, listed, must give the same counts from the entries.
     app.sql.reset();
     const direct = await chart({ filter: { ...filter, authorId: ['u1', 'u2'] }, interval: 'DAY', timezone: 'Asia/Kolkata', groupBy: 'ACTION' });
-    expect(app.sql.statements.some((q) => q.includes('audit_activity_hourly'))).toBe(false);
+    expect(app.sql.statements.some((q) => q.includes('audit_activity'))).toBe(false);
     const noAuthor = await chart({ filter: { ...filter, search: 'zzz-no-such-thing' }, interval: 'DAY', timezone: 'Asia/Kolkata', groupBy: 'ACTION' });
     expect(noAuthor.every((b) => b.count === 0)).toBe(true);
     const [{ n: authorless }] = await app.dataSource.query(`SELECT COUNT(*) AS n FROM audit_log WHERE author_id IS NULL AND created_at >= ? AND created_at < ?`, [Date.parse(filter.from), Date.parse(filter.to)]);

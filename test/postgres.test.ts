@@ -102,8 +102,9 @@ describe.skipIf(!available)('the server on PostgreSQL', () => {
   }, 120_000);
 
   it.each([
-    ['audit_activity_hourly', ''],
     ['audit_activity_daily', ''],
+    ['audit_activity_daily_by', `WHERE "dimension" = 'action'`],
+    ['audit_activity_daily_by', `WHERE "dimension" = 'resource'`],
     ['audit_activity_by', `WHERE "dimension" = 'action'`],
     ['audit_activity_by', `WHERE "dimension" = 'resource'`],
   ])('keeps the rollup %s %s in step with inserts and deletes, in the same transaction', async (table, where) => {

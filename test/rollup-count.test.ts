@@ -106,7 +106,7 @@ describe('activityChart from the rollups', () => {
     ['MONTH', SPAN],
   ];
   // Filters on one column, on the other, or none: with the grouping, each combination that uses one column
-  // reads the per-column hourly rollup, and one that uses both the per-pair one.
+  // reads the per-column rollups, and one that uses both the daily rollup by pairs and the entries.
   const filters: Array<{ resource?: string[]; action?: string[] }> = [{ resource: ['posts', 'users'] }, { action: ['create', 'delete'] }, {}];
   it.each(zones)('equals counts from the entries, bucket for bucket and group for group (%s)', async (zone) => {
     statements.length = 0;
@@ -130,8 +130,9 @@ describe('activityChart from the rollups', () => {
         }
       }
     }
-    expect(statements.some((st) => st.sql.includes('"audit_activity_by" x'))).toBe(true);
-    expect(statements.some((st) => st.sql.includes('"audit_activity_hourly" x'))).toBe(true);
+    for (const table of ['audit_activity_by', 'audit_activity_daily_by', 'audit_activity_daily']) {
+      expect(statements.some((st) => st.sql.includes(`"${table}" x`))).toBe(true);
+    }
   });
 
   it('reads a Berlin day as its UTC day less and plus an hour or two, each stretch of hours once', () => {

@@ -75,7 +75,7 @@ async function postgresBenchDatabase(): Promise<{ url: string; rows: number }> {
     await ds.query('INSERT INTO "audit_chain_head" ("tenant_id", "sequence", "hash") VALUES ($1, $2, $3)', [head.tenant_id, head.sequence, head.hash]);
   }
   await ds.query('VACUUM ANALYZE "audit_log"');
-  await ds.query('VACUUM ANALYZE "audit_activity_hourly"');
+  for (const table of ['audit_activity_by', 'audit_activity_daily_by', 'audit_activity_daily']) await ds.query(`VACUUM ANALYZE "${table}"`);
   sqlite.close();
   await ds.destroy();
   await admin((a) => a.query(`ALTER DATABASE "${partial}" RENAME TO "${name}"`));

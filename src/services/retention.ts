@@ -261,6 +261,7 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
     msPerEntry = (performance.now() - sliceBegan) / slice.length;
     if (performance.now() - began >= request.budgetMs) break;
   }
+  if (request.dialect !== 'mysql') yield* dropEmptyRollupRows(tenant, rows.slice(0, removed).map((row) => Number(row.created_at)));
   const last = rows[removed - 1]!;
   const signed = signCheckpointSync({ tenant, sequence: Number(last.sequence), hash: last.hash, createdAt: Date.now() }, request.key);
   const postgres = request.dialect === 'postgres';
@@ -272,6 +273,26 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
   yield* exec(`UPDATE "audit_chain_head" SET "anchor_sequence" = ?, "anchor_hash" = ? WHERE "tenant_id" = ? AND "anchor_sequence" = ?`, [signed.sequence, signed.hash, tenant, anchor.sequence]);
   if (request.dropCheckpointId !== null) yield* exec(`DELETE FROM "audit_checkpoint" WHERE "id" = ?`, [request.dropCheckpointId]);
   return { began, workMs: performance.now() - began, count: removed, msPerEntry, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId } };
+}
+
+/**
+ * The rollup rows this batch's deletes brought to zero (an hour, a quarter hour or a day whose entries are
+ * all gone), so that the rollups shrink with the log. Only the periods of the removed entries are looked at:
+ * a row reaches zero only in a batch that removes an entry of its period.
+ */
+function* dropEmptyRollupRows(tenant: string, createdAts: number[]): Work<void> {
+  const starts = new Set<number>();
+  const days = new Set<number>();
+  for (const at of createdAts) {
+    starts.add(at - (at % 900_000));
+    starts.add(at - (at % 3_600_000));
+    days.add(at - (at % DAY_MS));
+  }
+  const list = (values: Set<number>) => [...values].map(() => '?').join(', ');
+  yield* exec(`DELETE FROM "audit_activity_by" WHERE "tenant_id" = ? AND "start" IN (${list(starts)}) AND "entries" <= 0`, [tenant, ...starts]);
+  for (const table of ['audit_activity_daily_by', 'audit_activity_daily']) {
+    yield* exec(`DELETE FROM "${table}" WHERE "tenant_id" = ? AND "day" IN (${list(days)}) AND "entries" <= 0`, [tenant, ...days]);
+  }
 }
 
 /** The stored checkpoint at the anchor, for an archive's start record; the bare anchor when there is none. */
@@ -394,11 +415,6 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
   result.anchorSequence = anchor.sequence;
   result.anchorHash = anchor.hash;
   if (result.count > 0) {
-    // Hours whose entries are all gone leave no zero rows behind in the chart's rollup.
-    await deps.store.write(function* () {
-      yield* exec(`DELETE FROM "audit_activity_hourly" WHERE "tenant_id" = ? AND "entries" <= 0`, [tenant]);
-      yield* exec(`DELETE FROM "audit_activity_by" WHERE "tenant_id" = ? AND "entries" <= 0`, [tenant]);
-    });
     await deps.record({
       tenantId: tenant,
       resource: 'audit_log',

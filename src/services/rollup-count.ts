@@ -132,11 +132,6 @@ function singleColumn(filter: AuditLogFilter, group: RollupGroup | undefined): R
   return used.size === 1 ? [...used][0] : 'action';
 }
 
-const TABLE: Record<Exclude<Source, 'entries'>, { table: string; column: string }> = {
-  hourly: { table: 'audit_activity_hourly', column: 'hour' },
-  daily: { table: 'audit_activity_daily', column: 'day' },
-};
-
 export interface RangeCount {
   count: number;
   /** Per value of the grouped column, when grouped. */
@@ -161,8 +156,6 @@ export async function countFromRollups(
   if (segments.length === 0) return results;
   const parts: string[] = [];
   const params: unknown[] = [];
-  const key = group ? `, x."${group}" AS "key"` : '';
-  const groupKey = group ? `, x."${group}"` : '';
   const conditions = () => {
     let where = 'x."tenant_id" = ?';
     params.push(filter.tenantId);
@@ -176,39 +169,36 @@ export async function countFromRollups(
     }
     return where;
   };
-  const values = (source: Source) =>
-    segments
-      .map((s, id) => [s, id] as const)
-      .filter(([s]) => s.source === source)
-      .map(([s, id]) => `(${id}, ${s.start}, ${s.end})`);
+  // Where each source's parts are read: with one column in use, the per-column rollups; with both, the
+  // parts finer than a day come from the entries (over the (tenant, resource, time) index) and whole days
+  // from the rollup by pairs.
+  const readers: Array<{ sources: Source[]; from: string; time: string; sum: string; where: () => string; key: string }> = [
+    { sources: single ? ['entries'] : ['entries', 'hourly'], from: '"audit_log"', time: 'created_at', sum: 'COUNT(*)', where: conditions, key: group ?? '' },
+    ...(single
+      ? [
+          { sources: ['hourly'] as Source[], from: '"audit_activity_by"', time: 'start', sum: 'SUM(x."entries")', where: () => byColumn(single), key: group ? 'value' : '' },
+          { sources: ['daily'] as Source[], from: '"audit_activity_daily_by"', time: 'day', sum: 'SUM(x."entries")', where: () => byColumn(single), key: group ? 'value' : '' },
+        ]
+      : [{ sources: ['daily'] as Source[], from: '"audit_activity_daily"', time: 'day', sum: 'SUM(x."entries")', where: conditions, key: group ?? '' }]),
+  ];
+  const byColumn = (column: RollupGroup) => {
+    params.push(filter.tenantId, column);
+    const values = column === 'action' ? filter.action : filter.resource;
+    if (values) params.push(...values);
+    return `x."tenant_id" = ? AND x."dimension" = ?${values ? ` AND x."value" IN (${values.map(() => '?').join(', ')})` : ''}`;
+  };
   const ctes: string[] = [];
-  for (const source of ['entries', 'hourly', 'daily'] as const) {
-    const list = values(source);
+  for (const reader of readers) {
+    const list = segments.flatMap((segment, id) => (reader.sources.includes(segment.source) ? [`(${id}, ${segment.start}, ${segment.end})`] : []));
     if (list.length === 0) continue;
     // A CTE with named columns: SQLite takes no column list on a subquery's alias.
     const s = `"s${ctes.length}"`;
     ctes.push(`${s}("k", "lo", "hi") AS (VALUES ${list.join(', ')})`);
-    if (source === 'entries') {
-      parts.push(
-        `SELECT ${s}."k" AS "k", COUNT(*) AS "n"${key} FROM ${s} INNER JOIN "audit_log" x ON x."created_at" >= ${s}."lo" AND x."created_at" < ${s}."hi" ` +
-          `WHERE ${conditions()} GROUP BY ${s}."k"${groupKey}`,
-      );
-    } else if (source === 'hourly' && single) {
-      // One row per value of the one column used, instead of one per (action, resource) pair.
-      params.push(filter.tenantId, single);
-      const values = single === 'action' ? filter.action : filter.resource;
-      if (values) params.push(...values);
-      parts.push(
-        `SELECT ${s}."k" AS "k", SUM(x."entries") AS "n"${group ? ', x."value" AS "key"' : ''} FROM ${s} INNER JOIN "audit_activity_by" x ON x."start" >= ${s}."lo" AND x."start" < ${s}."hi" ` +
-          `WHERE x."tenant_id" = ? AND x."dimension" = ?${values ? ` AND x."value" IN (${values.map(() => '?').join(', ')})` : ''} GROUP BY ${s}."k"${group ? ', x."value"' : ''}`,
-      );
-    } else {
-      const { table, column } = TABLE[source];
-      parts.push(
-        `SELECT ${s}."k" AS "k", SUM(x."entries") AS "n"${key} FROM ${s} INNER JOIN "${table}" x ON x."${column}" >= ${s}."lo" AND x."${column}" < ${s}."hi" ` +
-          `WHERE ${conditions()} GROUP BY ${s}."k"${groupKey}`,
-      );
-    }
+    const key = reader.key ? `, x."${reader.key}"` : '';
+    parts.push(
+      `SELECT ${s}."k" AS "k", ${reader.sum} AS "n"${key ? `${key} AS "key"` : ''} FROM ${s} INNER JOIN ${reader.from} x ON x."${reader.time}" >= ${s}."lo" AND x."${reader.time}" < ${s}."hi" ` +
+        `WHERE ${reader.where()} GROUP BY ${s}."k"${key}`,
+    );
   }
   const rows = await store.read<{ k: number | string; n: number | string | null; key?: string | null }>({ sql: `WITH ${ctes.join(', ')} ${parts.join(' UNION ALL ')}`, params }, reads);
   const bySegment = segments.map(() => ({ count: 0, groups: new Map<string, number>() }));

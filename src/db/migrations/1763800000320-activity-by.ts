@@ -1,23 +1,27 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { isSqlite } from './1763800000003-activity-rollup.js';
+import { ActivityRollup1763800000003, isSqlite } from './1763800000003-activity-rollup.js';
+import { createPostgresHourlyRollup } from './1763800000200-postgres.js';
 
 /**
- * Entry counts per action and per resource, in one table with the counted column named in `dimension`
+ * Entry counts per action and per resource, each in one table with the counted column named in `dimension`
  * ('action' or 'resource'), kept like the other rollups: by triggers in the transaction of every insert or
- * delete of entries. `start` is the start (ms, UTC) of the quarter hour for actions and of the hour for
- * resources.
+ * delete of entries.
  *
- * Why: the hourly rollup by (action, resource) is saturated at 10M entries (every hour holds every pair,
- * ~240 rows), and a chart in a zone that is not UTC reads a few hours of it at every bucket edge: a DAY × 30
- * chart in Europe/Berlin grouped by action read ~15,000 rows and grouped them (measured 10–17 ms). Charts and
- * counts that filter or group by one of the two columns read 20 or 50 rows an hour here instead. Actions
- * (a handful of values) are counted per quarter hour, so that days in zones with 30- or 45-minute offsets
- * (India, Nepal, parts of Australia) and ranges cut at quarter hours need no entries for their edges;
- * resources (dozens of values) per hour, which keeps the table small.
+ * - `audit_activity_by`: `start` is the start (ms, UTC) of the quarter hour for actions and of the hour for
+ *   resources. Actions (a handful of values) are counted per quarter hour, so that days in zones with 30-
+ *   or 45-minute offsets (India, Nepal, parts of Australia) and ranges cut at quarter hours need no entries
+ *   for their edges; resources (dozens of values) per hour, which keeps the table small. Keyed by time
+ *   before dimension, so the two rows an entry updates sit side by side with the rest of the current hour.
+ * - `audit_activity_daily_by`: the same per UTC day (`day`, as in `audit_activity_daily`).
  *
- * One table, keyed by time before dimension: the two rows an entry updates sit side by side with the rest of
- * the current hour, so a one-entry commit writes one more leaf page, not two. Nothing happens on MySQL, where
- * charts and counts read the entries.
+ * The hourly rollup by (action, resource) pairs goes: at 10M entries it is saturated (every hour holds every
+ * pair, ~240 rows), so a DAY × 30 chart in Europe/Berlin grouped by action read ~15,000 of its rows at the
+ * bucket edges (measured 10–17 ms), where the per-column tables hold 20 or 50 an hour; and a chart or count
+ * filtered by both columns counts the few hours at its edges from the entries, over the (tenant, resource,
+ * time) index, at about the cost of reading that rollup. So an audited write updates one more row than
+ * before (four, where it updated two) in one more table.
+ *
+ * Nothing happens on MySQL, where charts and counts read the entries.
  */
 export class ActivityBy1763800000320 implements MigrationInterface {
   name = 'ActivityBy1763800000320';
@@ -26,51 +30,77 @@ export class ActivityBy1763800000320 implements MigrationInterface {
     const sqlite = isSqlite(queryRunner);
     const postgres = queryRunner.connection.options.type === 'postgres';
     if (!sqlite && !postgres) return;
-    await queryRunner.query(
-      `CREATE TABLE "audit_activity_by" ("tenant_id" varchar(128) NOT NULL, "start" bigint NOT NULL, "dimension" varchar(16) NOT NULL, "value" varchar(255) NOT NULL, "entries" integer NOT NULL, PRIMARY KEY ("tenant_id", "start", "dimension", "value"))${sqlite ? ' WITHOUT ROWID' : ''}`,
-    );
-    // Resources from the hourly rollup (complete, and far smaller); actions per quarter hour from the entries.
+    for (const [table, column] of [['audit_activity_by', 'start'], ['audit_activity_daily_by', 'day']] as const) {
+      await queryRunner.query(
+        `CREATE TABLE "${table}" ("tenant_id" varchar(128) NOT NULL, "${column}" bigint NOT NULL, "dimension" varchar(16) NOT NULL, "value" varchar(255) NOT NULL, "entries" integer NOT NULL, PRIMARY KEY ("tenant_id", "${column}", "dimension", "value"))${sqlite ? ' WITHOUT ROWID' : ''}`,
+      );
+    }
+    // Hours and days from the rollups already there (complete, and far smaller); quarter hours from the entries.
     await queryRunner.query(
       `INSERT INTO "audit_activity_by" SELECT "tenant_id", "hour", 'resource', "resource", SUM("entries") FROM "audit_activity_hourly" GROUP BY "tenant_id", "hour", "resource"`,
     );
     await queryRunner.query(
-      `INSERT INTO "audit_activity_by" SELECT "tenant_id", "created_at" - "created_at" % 900000, 'action', "action", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 4`,
+      `INSERT INTO "audit_activity_by" SELECT "tenant_id", "created_at" - "created_at" % ${QUARTER}, 'action', "action", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 4`,
     );
+    for (const column of ['action', 'resource']) {
+      await queryRunner.query(
+        `INSERT INTO "audit_activity_daily_by" SELECT "tenant_id", "day", '${column}', "${column}", SUM("entries") FROM "audit_activity_daily" GROUP BY "tenant_id", "day", "${column}"`,
+      );
+    }
     if (sqlite) {
+      await queryRunner.query(`DROP TRIGGER "audit_activity_on_delete"`);
+      await queryRunner.query(`DROP TRIGGER "audit_activity_on_insert"`);
+      await queryRunner.query(`DROP TABLE "audit_activity_hourly"`);
+      const upsert = (table: string, column: string) =>
+        `INSERT INTO "${table}" VALUES
+           ${ROWS.map(([dimension, unit]) => `(NEW."tenant_id", NEW."created_at" - NEW."created_at" % ${unit(table)}, '${dimension}', NEW."${dimension}", 1)`).join(',\n           ')}
+         ON CONFLICT ("tenant_id", "${column}", "dimension", "value") DO UPDATE SET "entries" = "entries" + 1;`;
+      const decrement = (table: string, column: string) =>
+        ROWS.map(
+          ([dimension, unit]) =>
+            `UPDATE "${table}" SET "entries" = "entries" - 1 WHERE "tenant_id" = OLD."tenant_id" AND "${column}" = OLD."created_at" - OLD."created_at" % ${unit(table)} AND "dimension" = '${dimension}' AND "value" = OLD."${dimension}";`,
+        ).join('\n         ');
       await queryRunner.query(
         `CREATE TRIGGER "audit_activity_by_on_insert" AFTER INSERT ON "audit_log" BEGIN
-           INSERT INTO "audit_activity_by" VALUES
-             (NEW."tenant_id", NEW."created_at" - NEW."created_at" % 900000, 'action', NEW."action", 1),
-             (NEW."tenant_id", NEW."created_at" - NEW."created_at" % 3600000, 'resource', NEW."resource", 1)
-           ON CONFLICT ("tenant_id", "start", "dimension", "value") DO UPDATE SET "entries" = "entries" + 1;
-         END`,
+         ${upsert('audit_activity_by', 'start')}
+         ${upsert('audit_activity_daily_by', 'day')}
+       END`,
       );
       await queryRunner.query(
         `CREATE TRIGGER "audit_activity_by_on_delete" AFTER DELETE ON "audit_log" BEGIN
-           UPDATE "audit_activity_by" SET "entries" = "entries" - 1
-           WHERE "tenant_id" = OLD."tenant_id" AND "start" = OLD."created_at" - OLD."created_at" % 900000 AND "dimension" = 'action' AND "value" = OLD."action";
-           UPDATE "audit_activity_by" SET "entries" = "entries" - 1
-           WHERE "tenant_id" = OLD."tenant_id" AND "start" = OLD."created_at" - OLD."created_at" % 3600000 AND "dimension" = 'resource' AND "value" = OLD."resource";
-         END`,
+         ${decrement('audit_activity_by', 'start')}
+         ${decrement('audit_activity_daily_by', 'day')}
+       END`,
       );
       return;
     }
-    const grouped = (source: string) =>
-      `SELECT "tenant_id", "created_at" - "created_at" % 900000 AS "start", 'action' AS "dimension", "action" AS "value", COUNT(*) AS "n" FROM "${source}" GROUP BY 1, 2, 4 ` +
-      `UNION ALL SELECT "tenant_id", "created_at" - "created_at" % 3600000, 'resource', "resource", COUNT(*) FROM "${source}" GROUP BY 1, 2, 4`;
+    await queryRunner.query(`DROP TRIGGER "audit_activity_on_delete" ON "audit_log"`);
+    await queryRunner.query(`DROP TRIGGER "audit_activity_on_insert" ON "audit_log"`);
+    await queryRunner.query(`DROP FUNCTION "audit_activity_on_delete"()`);
+    await queryRunner.query(`DROP FUNCTION "audit_activity_on_insert"()`);
+    await queryRunner.query(`DROP TABLE "audit_activity_hourly"`);
+    const grouped = (source: string, table: string) =>
+      ROWS.map(
+        ([dimension, unit]) =>
+          `SELECT "tenant_id", "created_at" - "created_at" % ${unit(table)} AS "at", '${dimension}' AS "dimension", "${dimension}" AS "value", COUNT(*) AS "n" FROM "${source}" GROUP BY 1, 2, 4`,
+      ).join(' UNION ALL ');
+    const statements = (source: string, table: string, column: string, insert: boolean) =>
+      insert
+        ? `INSERT INTO "${table}" ("tenant_id", "${column}", "dimension", "value", "entries")
+           SELECT "tenant_id", "at", "dimension", "value", "n" FROM (${grouped(source, table)}) c ORDER BY 1, 2, 3, 4
+           ON CONFLICT ("tenant_id", "${column}", "dimension", "value") DO UPDATE SET "entries" = "${table}"."entries" + excluded."entries";`
+        : `UPDATE "${table}" r SET "entries" = r."entries" - d."n" FROM (${grouped(source, table)}) d
+           WHERE r."tenant_id" = d."tenant_id" AND r."${column}" = d."at" AND r."dimension" = d."dimension" AND r."value" = d."value";`;
     await queryRunner.query(`CREATE FUNCTION "audit_activity_by_on_insert"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
       BEGIN
-        INSERT INTO "audit_activity_by" ("tenant_id", "start", "dimension", "value", "entries")
-        SELECT "tenant_id", "start", "dimension", "value", "n" FROM (${grouped('inserted')}) c
-        ORDER BY 1, 2, 3, 4
-        ON CONFLICT ("tenant_id", "start", "dimension", "value") DO UPDATE SET "entries" = "audit_activity_by"."entries" + excluded."entries";
+        ${statements('inserted', 'audit_activity_by', 'start', true)}
+        ${statements('inserted', 'audit_activity_daily_by', 'day', true)}
         RETURN NULL;
       END $$`);
     await queryRunner.query(`CREATE FUNCTION "audit_activity_by_on_delete"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
       BEGIN
-        UPDATE "audit_activity_by" r SET "entries" = r."entries" - d."n"
-        FROM (${grouped('deleted')}) d
-        WHERE r."tenant_id" = d."tenant_id" AND r."start" = d."start" AND r."dimension" = d."dimension" AND r."value" = d."value";
+        ${statements('deleted', 'audit_activity_by', 'start', false)}
+        ${statements('deleted', 'audit_activity_daily_by', 'day', false)}
         RETURN NULL;
       END $$`);
     await queryRunner.query(
@@ -91,6 +121,16 @@ export class ActivityBy1763800000320 implements MigrationInterface {
       await queryRunner.query(`DROP FUNCTION "audit_activity_by_on_delete"()`);
       await queryRunner.query(`DROP FUNCTION "audit_activity_by_on_insert"()`);
     }
+    await queryRunner.query(`DROP TABLE "audit_activity_daily_by"`);
     await queryRunner.query(`DROP TABLE "audit_activity_by"`);
+    if (sqlite) await new ActivityRollup1763800000003().up(queryRunner);
+    else await createPostgresHourlyRollup(queryRunner);
   }
 }
+
+const QUARTER = 900_000;
+/** The rows an entry counts in: its action and its resource, per quarter hour and hour (or per day). */
+const ROWS: Array<readonly ['action' | 'resource', (table: string) => number]> = [
+  ['action', (table) => (table === 'audit_activity_by' ? QUARTER : 86_400_000)],
+  ['resource', (table) => (table === 'audit_activity_by' ? 3_600_000 : 86_400_000)],
+];
