@@ -173,3 +173,40 @@ describe('a purge batch that has used its time', () => {
     expect(verified.data!.verifyAuditChain).toEqual({ valid: true, anchorSequence: 60 });
   });
 });
+
+describe('merging of the search index during a purge', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'auditql-automerge-'));
+  const database = join(dir, 'audit.sqlite');
+  let app: TestApp | undefined;
+  afterAll(async () => {
+    await app?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is off while the purge runs and back after it, and back at the next start after a purge that did not finish', async () => {
+    app = await startTestApp({ database, retention: { days: 30, maxBatch: 20 } });
+    seedBulk(app.file, 300, (i) => ({ created_at: Date.now() - 400 * DAY + i * 60_000 }));
+    await app.server.indexSearch();
+    const config = new Database(database, { readonly: true });
+    // FTS5 keeps it in the index's _config table; no row means its default, 4.
+    const automerge = () => (config.prepare(`SELECT v FROM audit_log_search_config WHERE k = 'automerge'`).get() as { v: number } | undefined)?.v ?? 4;
+    expect(automerge()).toBe(4);
+    const during: number[] = [];
+    const [result] = await app.server.purgeExpired({ onProgress: () => during.push(automerge()) });
+    expect(result).toMatchObject({ count: 300 });
+    expect(during.length).toBeGreaterThan(1);
+    expect(new Set(during)).toEqual(new Set([0]));
+    expect(automerge()).toBe(4);
+
+    // A crash in the middle of a purge leaves it at 0: the next start puts it back.
+    await app.close();
+    const raw = new Database(database);
+    raw.exec(`INSERT INTO audit_log_search (audit_log_search, rank) VALUES ('automerge', 0)`);
+    raw.close();
+    expect(automerge()).toBe(0);
+    app = await startTestApp({ database });
+    await app.server.indexSearch();
+    expect(automerge()).toBe(4);
+    config.close();
+  });
+});

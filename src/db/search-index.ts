@@ -128,6 +128,32 @@ export function* optimizeSearchIndex(): Work<void> {
   yield* exec(`${TAG}INSERT INTO "${SEARCH_TABLE}" ("${SEARCH_TABLE}") VALUES ('optimize')`);
 }
 
+/**
+ * FTS5 `automerge`: how many segments of one level make a write merge them (default 4; 0: never). Every
+ * statement that writes to the index does its share of a pending merge when its savepoint closes, and with
+ * `contentless_delete` each deleted row counts as a page of that share: during a large purge, once the
+ * indexer's new segments filled a level, every purge batch's DELETE did 20–50 ms of merging (traced with
+ * perf at 1M entries while serving). A purge sets it to 0 for its run and puts the earlier value back
+ * (`retention.ts`); segments are merged again by the writes after it. Resolves the value before, or null
+ * where there is no index.
+ */
+export function* setSearchAutomerge(value: number | null): Work<number | null> {
+  if (!(yield* hasIndex())) return null;
+  const { rows } = yield* exec<{ v: number | string }>(`SELECT "v" FROM "${SEARCH_TABLE}_config" WHERE "k" = 'automerge'`);
+  const before = rows[0] === undefined ? DEFAULT_AUTOMERGE : Number(rows[0].v);
+  // A literal: FTS5 refuses a bound value here ("SQL logic error").
+  const setting = Math.trunc(value ?? DEFAULT_AUTOMERGE);
+  yield* exec(`${TAG}INSERT INTO "${SEARCH_TABLE}" ("${SEARCH_TABLE}", "rank") VALUES ('automerge', ${setting})`);
+  return before;
+}
+const DEFAULT_AUTOMERGE = 4;
+
+/** At start: a purge that did not finish (a crash) leaves automerge off; nothing else sets it to 0. */
+async function restoreSearchAutomerge(store: AuditStore): Promise<void> {
+  const rows = await store.read<{ v: number | string }>(statement(`${TAG}SELECT "v" FROM "${SEARCH_TABLE}_config" WHERE "k" = 'automerge'`));
+  if (rows[0] !== undefined && Number(rows[0].v) === 0) await store.write(() => setSearchAutomerge(null), { background: true });
+}
+
 /** The same, through a transactional TypeORM EntityManager (for code still written on TypeORM transactions). */
 export function reindexEntriesIn(manager: EntityManager, ids: readonly number[]): Promise<void> {
   const type: string = manager.connection.options.type;
@@ -149,10 +175,21 @@ export interface SearchIndexer {
 export function startSearchIndexer(dataSource: DataSource, store: AuditStore, options: { intervalMs?: number; onError?: (error: unknown) => void } = {}): SearchIndexer {
   let stopped = false;
   let running: Promise<void> | undefined;
-  const ready = detectSearchIndex(dataSource, store).catch((error) => {
-    options.onError?.(error);
-    return false;
-  });
+  const ready = detectSearchIndex(dataSource, store).then(
+    (found) =>
+      found &&
+      restoreSearchAutomerge(store).then(
+        () => true,
+        (error) => {
+          options.onError?.(error);
+          return true;
+        },
+      ),
+    (error) => {
+      options.onError?.(error);
+      return false;
+    },
+  );
   const catchUp = async () => {
     if (!(await ready)) return;
     while (!stopped && dataSource.isInitialized) {

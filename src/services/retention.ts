@@ -22,7 +22,7 @@
 import type { DataSource } from 'typeorm';
 import type { AuditActor } from '../audit/context.js';
 import type { TenantDraft } from '../audit/group-commit.js';
-import { removeFromSearchIndex } from '../db/search-index.js';
+import { removeFromSearchIndex, setSearchAutomerge } from '../db/search-index.js';
 import { exec, statement, type Work } from '../db/sql.js';
 import type { AuditStore } from '../db/store.js';
 import { canonicalJson } from '../shared/chain/canonical.js';
@@ -362,6 +362,8 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
   let lastCheckpoint: (SignedCheckpoint & { id: number }) | null = null;
   let msPerEntry = 0.05;
   const wal = deps.store.maintenance?.();
+  // Segment merging off for the run (see setSearchAutomerge): otherwise the batches' deletes do it.
+  const automerge = deps.store.dialect === 'sqlite' ? await deps.store.write(() => setSearchAutomerge(0)) : null;
   try {
     outer: while (anchor.sequence < limit && !options.signal?.aborted) {
       let segmentEnd = limit;
@@ -410,6 +412,7 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
   } finally {
     result.longestWritePauseMs = wal?.longestPauseMs() ?? 0;
     await wal?.end();
+    if (automerge !== null) await deps.store.write(() => setSearchAutomerge(automerge));
   }
   result.toSequence = anchor.sequence;
   result.anchorSequence = anchor.sequence;
