@@ -54,7 +54,32 @@ export function bucketBounds(from: number, to: number, interval: ActivityInterva
     throw badUserInput(`That range needs more than ${maxBuckets} ${UNIT[interval]} buckets; choose a shorter range or a longer interval`, 'interval');
   }
   const bounds: Array<[number, number]> = [];
-  let start = DateTime.fromMillis(from, { zone }).startOf(UNIT[interval]);
+  const first = DateTime.fromMillis(from, { zone }).startOf(UNIT[interval]);
+  // Without a DateTime per bucket (luxon's calendar arithmetic took 0.74 ms of a 30-day chart): an hour is
+  // 3,600,000 ms in luxon too, and a day is 86,400,000 ms wherever the zone's offset is the same at both
+  // ends, which is what luxon's `plus({ days: 1 })` gives then; across an offset change, luxon decides.
+  if (interval === 'HOUR') {
+    for (let start = first.toMillis(); start < to; start += 3_600_000) bounds.push([start, start + 3_600_000]);
+    return bounds;
+  }
+  if (interval === 'DAY') {
+    const tz = IANAZone.create(zone);
+    let start = first.toMillis();
+    let offset = tz.offset(start);
+    while (start < to) {
+      let end = start + 86_400_000;
+      let endOffset = tz.offset(end);
+      if (endOffset !== offset) {
+        end = DateTime.fromMillis(start, { zone }).plus(STEP.DAY).toMillis();
+        endOffset = tz.offset(end);
+      }
+      bounds.push([start, end]);
+      start = end;
+      offset = endOffset;
+    }
+    return bounds;
+  }
+  let start = first;
   while (start.toMillis() < to) {
     const end = start.plus(STEP[interval]);
     bounds.push([start.toMillis(), end.toMillis()]);
