@@ -169,6 +169,13 @@ export async function countFromRollups(
     }
     return where;
   };
+  // The per-column rollups' condition: one dimension, and the filter's values of it.
+  const byColumn = (column: RollupGroup) => {
+    params.push(filter.tenantId, column);
+    const values = column === 'action' ? filter.action : filter.resource;
+    if (values) params.push(...values);
+    return `x."tenant_id" = ? AND x."dimension" = ?${values ? ` AND x."value" IN (${values.map(() => '?').join(', ')})` : ''}`;
+  };
   // Where each source's parts are read: with one column in use, the per-column rollups; with both, the
   // parts finer than a day come from the entries (over the (tenant, resource, time) index) and whole days
   // from the rollup by pairs.
@@ -181,12 +188,6 @@ export async function countFromRollups(
         ]
       : [{ sources: ['daily'] as Source[], from: '"audit_activity_daily"', time: 'day', sum: 'SUM(x."entries")', where: conditions, key: group ?? '' }]),
   ];
-  const byColumn = (column: RollupGroup) => {
-    params.push(filter.tenantId, column);
-    const values = column === 'action' ? filter.action : filter.resource;
-    if (values) params.push(...values);
-    return `x."tenant_id" = ? AND x."dimension" = ?${values ? ` AND x."value" IN (${values.map(() => '?').join(', ')})` : ''}`;
-  };
   const ctes: string[] = [];
   for (const reader of readers) {
     const list = segments.flatMap((segment, id) => (reader.sources.includes(segment.source) ? [`(${id}, ${segment.start}, ${segment.end})`] : []));
