@@ -29,12 +29,15 @@ describe(`a purge of ${ROWS} entries`, () => {
     const handle = (app.dataSource.driver as unknown as { databaseConnection: { pragma(source: string, options?: { simple: boolean }): unknown } }).databaseConnection;
     handle.pragma('wal_autocheckpoint = 777');
     const autocheckpoints = new Set<unknown>();
+    // Statement journals in memory for the run (MEMORY = 2), and back to the default (0) after it.
+    const tempStores = new Set<unknown>();
     const probes: Array<Promise<{ live: number; write: number; done: boolean }>> = [];
     let finished = false;
     // Probe at the first batch and at a quarter, half and three quarters of the way, as the purge reports them.
     const marks = [1, ROWS / 4, ROWS / 2, (ROWS * 3) / 4];
     const onProgress = (progress: PurgeProgress) => {
       autocheckpoints.add(handle.pragma('wal_autocheckpoint', { simple: true }));
+      tempStores.add(handle.pragma('temp_store', { simple: true }));
       while (marks.length > 0 && progress.purged >= marks[0]!) {
         marks.shift();
         probes.push(
@@ -56,6 +59,8 @@ describe(`a purge of ${ROWS} entries`, () => {
     expect(results[0]).toMatchObject({ count: ROWS, anchorSequence: ROWS });
     expect([...autocheckpoints]).toEqual([0]);
     expect(handle.pragma('wal_autocheckpoint', { simple: true })).toBe(777);
+    expect([...tempStores]).toEqual([2]);
+    expect(handle.pragma('temp_store', { simple: true })).toBe(0);
     // And the log was started over as it went: removing an entry rewrites a leaf of every index, so without
     // that the log would hold every page the purge wrote (hundreds of megabytes here).
     expect(statSync(`${app.file}-wal`).size).toBeLessThan(64 * 1024 * 1024);

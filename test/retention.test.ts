@@ -191,18 +191,29 @@ describe('merging of the search index during a purge', () => {
     // FTS5 keeps it in the index's _config table; no row means its default, 4.
     const automerge = () => (config.prepare(`SELECT v FROM audit_log_search_config WHERE k = 'automerge'`).get() as { v: number } | undefined)?.v ?? 4;
     expect(automerge()).toBe(4);
+    // A value of the operator's own comes back after the purge.
+    const setAutomerge = (value: number) => {
+      const writer = new Database(database);
+      writer.exec(`INSERT INTO audit_log_search (audit_log_search, rank) VALUES ('automerge', ${value})`);
+      writer.close();
+    };
+    setAutomerge(8);
     const during: number[] = [];
     const [result] = await app.server.purgeExpired({ onProgress: () => during.push(automerge()) });
     expect(result).toMatchObject({ count: 300 });
     expect(during.length).toBeGreaterThan(1);
     expect(new Set(during)).toEqual(new Set([0]));
+    expect(automerge()).toBe(8);
+
+    // Found at 0 (another purge, the CLI's, under way): the default comes back when this one ends, not the 0.
+    setAutomerge(0);
+    const [again] = await app.server.purgeExpired({ now: Date.now() + 400 * DAY });
+    expect(again!.count).toBeGreaterThan(0);
     expect(automerge()).toBe(4);
 
     // A crash in the middle of a purge leaves it at 0: the next start puts it back.
     await app.close();
-    const raw = new Database(database);
-    raw.exec(`INSERT INTO audit_log_search (audit_log_search, rank) VALUES ('automerge', 0)`);
-    raw.close();
+    setAutomerge(0);
     expect(automerge()).toBe(0);
     app = await startTestApp({ database });
     await app.server.indexSearch();

@@ -37,6 +37,8 @@ beforeAll(async () => {
     const at = i % 4 === 0 ? base - (base % pick([DAY, HOUR, HOUR / 2, HOUR / 4])) + pick([-1, 0, 0, 1]) : base;
     rows.push({ resource: pick(RESOURCES), action: pick(ACTIONS), tenantId: i % 10 === 0 ? 'other' : 'default', createdAt: new Date(at) });
   }
+  // Around 1970, where a rollup key (`created_at - created_at % unit`) is no floor: -1 lands in the row of 0.
+  for (const at of [-DAY - 1, -HOUR, -1, 0, 1, HOUR / 4 - 1, HOUR / 4, DAY - 1, DAY]) rows.push({ resource: 'posts', action: 'create', tenantId: 'default', createdAt: new Date(at) });
   await seed(dataSource, rows);
   // Deleted entries leave the rollups too (retention deletes this way).
   await dataSource.query(`DELETE FROM "audit_log" WHERE "id" % 13 = 0`);
@@ -85,8 +87,19 @@ describe('totalCount from the rollups', () => {
       const [expected] = await countDirect(tenant, from, to, resource, action);
       expect(await countAuditLogs({ dataSource, store }, filter), `${tenant} [${from}, ${to}) ${resource} ${action}`).toBe(Number(expected?.n ?? 0));
     }
-    // The rollups answered (and the daily one for ranges of several days).
-    expect(statements.filter((s) => s.sql.includes('audit_activity_daily')).length).toBeGreaterThan(100);
+    // The rollups answered (and the daily ones for ranges of several days).
+    expect(statements.filter((s) => s.sql.includes('"audit_activity_daily_by" x')).length).toBeGreaterThan(50);
+    expect(statements.filter((s) => s.sql.includes('"audit_activity_daily" x')).length).toBeGreaterThan(10);
+  });
+
+  it('is exact around 1970, where a rollup key is not the floor of a time before it', async () => {
+    for (const [from, to] of [[-1000, HOUR], [0, HOUR / 4], [-2 * DAY, 3 * DAY], [0, 2 * DAY], [-HOUR, DAY + 1]] as const) {
+      for (const action of [undefined, ['create']]) {
+        const filter = parseAuditLogFilter({ from: new Date(from), to: new Date(to), action }, 'default');
+        const [expected] = await countDirect('default', from, to, undefined, action);
+        expect(await countAuditLogs({ dataSource, store }, filter), `[${from}, ${to}) ${action}`).toBe(Number(expected?.n ?? 0));
+      }
+    }
   });
 
   it('counts the entries matching a filter the rollups do not hold (author) from the entries', async () => {

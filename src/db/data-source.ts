@@ -41,10 +41,6 @@ export function sqliteDataSourceOptions(options: SqliteOptions) {
       // What a statement deletes or overwrites is overwritten with zeros, so that an erased value leaves no
       // copy in free space (README, "Erasure"). Entries are only appended, so writes rarely free anything.
       db.pragma('secure_delete = ON');
-      // Statement journals (the pages a statement changes, kept to undo it alone) in memory, not in temp
-      // files: a purge batch's DELETE spilled them to disk past 64 KiB, ~40 % of its time in writes to a
-      // temp file (perf), and what they hold is the deleted rows' content, which should not reach a disk.
-      db.pragma('temp_store = MEMORY');
     },
   };
 }

@@ -53,20 +53,17 @@ const knownZones = new Map<string, boolean>();
  * parts of a formatted date each time (~10 µs), and charts ask about the same local midnights again and again.
  */
 function offsetAt(zone: string, at: number): number {
-  let known = zoneOffsets.get(zone);
-  if (known === undefined) {
-    if (zoneOffsets.size >= 100) zoneOffsets.clear();
-    zoneOffsets.set(zone, (known = new Map()));
-  }
-  let offset = known.get(at);
+  const key = `${zone} ${at}`;
+  let offset = zoneOffsets.get(key);
   if (offset === undefined) {
     offset = IANAZone.create(zone).offset(at);
-    if (known.size >= 20_000) known.clear();
-    known.set(at, offset);
+    // A few hundred kilobytes at most; dropped whole when full (a chart needs a few dozen).
+    if (zoneOffsets.size >= 20_000) zoneOffsets.clear();
+    zoneOffsets.set(key, offset);
   }
   return offset;
 }
-const zoneOffsets = new Map<string, Map<number, number>>();
+const zoneOffsets = new Map<string, number>();
 
 /**
  * Bucket boundaries at local interval starts in `zone` (ISO weeks start on Monday). Calendar arithmetic

@@ -217,6 +217,21 @@ interface BatchRequest {
   key: CheckpointKey;
   /** This run's previous batch checkpoint: superseded by this batch's, so dropped with it. */
   dropCheckpointId: number | null;
+  merging: MergePause;
+}
+
+/**
+ * The search index's segment merging (FTS5 `automerge`), turned off by the first batch of a purge that
+ * removes anything, in that batch's transaction, and put back when the purge ends (see setSearchAutomerge).
+ */
+interface MergePause {
+  /** The value before (null: not turned off, or no search index). */
+  before: number | null;
+}
+
+function* pauseMerging(pause: MergePause): Work<void> {
+  if (pause.before !== null) return;
+  pause.before = yield* setSearchAutomerge(0);
 }
 
 /** One batch, as one transaction (see the file's comment for the order and why). Null when nothing after the anchor has expired. */
@@ -242,6 +257,7 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
     count++;
   }
   if (count === 0) return null;
+  if (request.dialect === 'sqlite') yield* pauseMerging(request.merging);
   // Removed slice by slice, and no further once the batch has used its time: in some stretches of a large
   // purge every delete costs ten times as much as elsewhere (measured at 1M while serving, cause not found;
   // README, "Retention"), and the batch size, adapted to the batch before, would run into such a stretch
@@ -281,17 +297,19 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
  * a row reaches zero only in a batch that removes an entry of its period.
  */
 function* dropEmptyRollupRows(tenant: string, createdAts: number[]): Work<void> {
-  const starts = new Set<number>();
-  const days = new Set<number>();
+  // Between the least and the greatest key the triggers gave the removed entries' rows
+  // (`created_at - created_at % unit`: quarter hours and hours in one table, days in the others).
+  let first = Infinity;
+  let last = -Infinity;
   for (const at of createdAts) {
-    starts.add(at - (at % 900_000));
-    starts.add(at - (at % 3_600_000));
-    days.add(at - (at % DAY_MS));
+    first = Math.min(first, at);
+    last = Math.max(last, at);
   }
-  const list = (values: Set<number>) => [...values].map(() => '?').join(', ');
-  yield* exec(`DELETE FROM "audit_activity_by" WHERE "tenant_id" = ? AND "start" IN (${list(starts)}) AND "entries" <= 0`, [tenant, ...starts]);
+  const keys = (at: number, units: number[]) => units.map((unit) => at - (at % unit));
+  const range = (units: number[]) => [Math.min(...keys(first, units)), Math.max(...keys(last, units))];
+  yield* exec(`DELETE FROM "audit_activity_by" WHERE "tenant_id" = ? AND "start" BETWEEN ? AND ? AND "entries" <= 0`, [tenant, ...range([900_000, 3_600_000])]);
   for (const table of ['audit_activity_daily_by', 'audit_activity_daily']) {
-    yield* exec(`DELETE FROM "${table}" WHERE "tenant_id" = ? AND "day" IN (${list(days)}) AND "entries" <= 0`, [tenant, ...days]);
+    yield* exec(`DELETE FROM "${table}" WHERE "tenant_id" = ? AND "day" BETWEEN ? AND ? AND "entries" <= 0`, [tenant, ...range([DAY_MS])]);
   }
 }
 
@@ -347,7 +365,7 @@ async function archiveSegment(deps: RetentionDeps, settings: RetentionSettings, 
 
 const rest = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, tenant: string, days: number, now: number, options: PurgeOptions): Promise<PurgeResult | null> {
+async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, tenant: string, days: number, now: number, options: PurgeOptions, merging: MergePause): Promise<PurgeResult | null> {
   const before = now - days * DAY_MS;
   const [head] = await deps.store.read<{ sequence: number | string; anchor_sequence: number | string; anchor_hash: string }>(
     statement(`SELECT "sequence", "anchor_sequence", "anchor_hash" FROM "audit_chain_head" WHERE "tenant_id" = ?`, [tenant]),
@@ -362,8 +380,6 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
   let lastCheckpoint: (SignedCheckpoint & { id: number }) | null = null;
   let msPerEntry = 0.05;
   const wal = deps.store.maintenance?.();
-  // Segment merging off for the run (see setSearchAutomerge): otherwise the batches' deletes do it.
-  const automerge = deps.store.dialect === 'sqlite' ? await deps.store.write(() => setSearchAutomerge(0)) : null;
   try {
     outer: while (anchor.sequence < limit && !options.signal?.aborted) {
       let segmentEnd = limit;
@@ -376,7 +392,7 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
       }
       while (anchor.sequence < segmentEnd) {
         if (options.signal?.aborted) break outer;
-        const request: BatchRequest = { dialect: deps.store.dialect, tenant, anchor, upTo: segmentEnd, before, limit: size, budgetMs: target, msPerEntry, key: deps.checkpointKey, dropCheckpointId: lastCheckpoint?.id ?? null };
+        const request: BatchRequest = { dialect: deps.store.dialect, tenant, anchor, upTo: segmentEnd, before, limit: size, budgetMs: target, msPerEntry, key: deps.checkpointKey, dropCheckpointId: lastCheckpoint?.id ?? null, merging };
         const started = performance.now();
         // A batch lost to a power cut is all undone (anchor, checkpoint and rows together) and simply purged
         // again, so it need not wait for the disk: that wait would hold the writer for most of the batch.
@@ -412,7 +428,6 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
   } finally {
     result.longestWritePauseMs = wal?.longestPauseMs() ?? 0;
     await wal?.end();
-    if (automerge !== null) await deps.store.write(() => setSearchAutomerge(automerge));
   }
   result.toSequence = anchor.sequence;
   result.anchorSequence = anchor.sequence;
@@ -444,10 +459,25 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
 export async function purgeExpired(deps: RetentionDeps, settings: RetentionSettings, options: PurgeOptions = {}): Promise<PurgeResult[]> {
   const now = options.now ?? Date.now();
   const results: PurgeResult[] = [];
-  for (const { tenant, days } of await tenantPolicies(deps.store, settings.days, options.tenants)) {
-    if (days <= 0 || options.signal?.aborted) continue;
-    const result = await purgeTenant(deps, settings, tenant, days, now, options);
-    if (result && (result.count > 0 || result.error)) results.push(result);
+  const merging: MergePause = { before: null };
+  let failed = true;
+  try {
+    for (const { tenant, days } of await tenantPolicies(deps.store, settings.days, options.tenants)) {
+      if (days <= 0 || options.signal?.aborted) continue;
+      const result = await purgeTenant(deps, settings, tenant, days, now, options, merging);
+      if (result && (result.count > 0 || result.error)) results.push(result);
+    }
+    failed = false;
+  } finally {
+    const before = merging.before;
+    if (before !== null) {
+      // 0 found means another purge (the CLI beside the server) had turned it off: the default comes back
+      // when this one ends, and the other's deletes merge again (slower, not wrong). A failure here never
+      // hides the purge's own error (and a start puts the default back).
+      await deps.store.write(() => setSearchAutomerge(before === 0 ? null : before)).catch((error: unknown) => {
+        if (!failed) throw error;
+      });
+    }
   }
   return results;
 }

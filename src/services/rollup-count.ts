@@ -47,8 +47,8 @@ export function rollupsAnswer(store: Pick<AuditStore, 'dialect'>, filter: AuditL
  * Parts are shared: the hours one day-bucket subtracts are the hours the next one adds, and are read once.
  * Both rollups are kept by triggers in the transactions that write and delete entries, and all parts are
  * read in one statement (one snapshot), so the sum is exactly COUNT(*) over the range. Rollup keys are
- * `created_at - created_at % unit`, which is the floor only for times at or after 1970: anything before
- * that is counted from the entries.
+ * `created_at - created_at % unit`, which is the floor only for times at or after 1970 (a time just before
+ * it lands in the row of 1 January 1970): anything before 2 January 1970 is counted from the entries.
  */
 export function planRollupRanges(
   ranges: ReadonlyArray<readonly [number, number]>,
@@ -71,9 +71,9 @@ export function planRollupRanges(
     let start = from;
     const end = to;
     if (start >= end) return;
-    if (start < 0) {
-      add('entries', start, Math.min(end, 0));
-      start = 0;
+    if (start < DAY) {
+      add('entries', start, Math.min(end, DAY));
+      start = DAY;
       if (start >= end) return;
     }
     const open = end === OPEN_END;

@@ -30,6 +30,9 @@ export class ActivityBy1763800000320 implements MigrationInterface {
     const sqlite = isSqlite(queryRunner);
     const postgres = queryRunner.connection.options.type === 'postgres';
     if (!sqlite && !postgres) return;
+    // Entries committed by another instance while the tables are filled and the triggers swapped would be
+    // in neither the old rollup nor the new ones: writers wait for this migration's transaction instead.
+    if (postgres && queryRunner.isTransactionActive) await queryRunner.query(`LOCK TABLE "audit_log" IN SHARE ROW EXCLUSIVE MODE`);
     for (const [table, column] of [['audit_activity_by', 'start'], ['audit_activity_daily_by', 'day']] as const) {
       await queryRunner.query(
         `CREATE TABLE "${table}" ("tenant_id" varchar(128) NOT NULL, "${column}" bigint NOT NULL, "dimension" varchar(16) NOT NULL, "value" varchar(255) NOT NULL, "entries" integer NOT NULL, PRIMARY KEY ("tenant_id", "${column}", "dimension", "value"))${sqlite ? ' WITHOUT ROWID' : ''}`,
