@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSqliteDataSource, openDatabase } from '../src/db/data-source.js';
+import { createStore } from '../src/db/store.js';
 import { startTestApp } from './helpers/test-app.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'auditql-db-'));
@@ -27,6 +28,21 @@ describe('SQLite connection settings', () => {
     const file = join(dir, 'full.sqlite');
     expect(await pragmas(file)).toEqual({ journal: 'wal', synchronous: 2 });
     expect(await pragmas(file)).toEqual({ journal: 'wal', synchronous: 2 });
+  });
+
+  it('keeps temporary data in memory during maintenance on its own connection only, and puts the setting back', async () => {
+    for (const ownsConnection of [true, false]) {
+      const ds = await openDatabase(createSqliteDataSource({ database: join(dir, `maintenance-${ownsConnection}.sqlite`) }));
+      const handle = (ds.driver as unknown as { databaseConnection: { pragma(source: string, options: { simple: true }): unknown } }).databaseConnection;
+      const store = createStore(ds, { ownsConnection });
+      const run = store.maintenance!()!;
+      // MEMORY is 2; an app's connection keeps its setting (the change would drop its temporary tables).
+      expect(handle.pragma('temp_store', { simple: true })).toBe(ownsConnection ? 2 : 0);
+      await run.end();
+      expect(handle.pragma('temp_store', { simple: true })).toBe(0);
+      await store.close();
+      if (ds.isInitialized) await ds.destroy();
+    }
   });
 
   it('can be set to synchronous=NORMAL', async () => {

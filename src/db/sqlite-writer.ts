@@ -11,6 +11,8 @@ export interface SqliteWriterOptions {
   probeIntervalMs?: number;
   /** The database file, for a checkpoint thread during maintenance; none in memory. */
   file?: string;
+  /** The connection is the server's alone (not an app's DataSource shared with it). */
+  ownsConnection?: boolean;
 }
 
 /**
@@ -139,15 +141,16 @@ export class SqliteWriter {
       // Statement journals in memory for the run: a purge batch's DELETE spilled its journal (the pages it
       // changes, kept to undo the statement alone) to a temp file past 64 KiB, ~40 % of its time (perf),
       // with the deleted rows' content. Only for the run: a VACUUM or a large sort would then be held in
-      // memory whole. SQLite refuses the change inside a transaction (an app's own, on a shared
-      // connection): then the run goes without it.
+      // memory whole. Only on a connection the server owns: the change drops an app's temporary tables.
       const tempStore = Number(pragma('temp_store', { simple: true }));
       let memory = false;
-      try {
-        pragma('temp_store = MEMORY');
-        memory = true;
-      } catch {
-        // Kept as it is.
+      if (this.options.ownsConnection) {
+        try {
+          pragma('temp_store = MEMORY');
+          memory = true;
+        } catch {
+          // Refused inside a transaction: the run goes without it.
+        }
       }
       this.maintaining = { runs: 0, checkpointer: new WalCheckpointer(this.options.file), autocheckpoint, tempStore: memory ? tempStore : null, longestPauseMs: 0 };
     }
@@ -211,7 +214,7 @@ export class SqliteWriter {
       try {
         if (session.tempStore !== null) db.pragma(`temp_store = ${session.tempStore}`);
       } catch {
-        // Inside an app's transaction: left in memory, which only costs memory for large temporary data.
+        // Refused inside a transaction: left in memory, which only costs memory for large temporary data.
       }
     }
     await session.checkpointer.close();
