@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { createSqliteDataSource, openDatabase } from '../src/db/data-source.js';
+import { ROLLUP_UNITS } from '../src/db/activity-rollups.js';
 import { migrations } from '../src/db/migrations/index.js';
 import { scaled } from './stats.js';
 import { GENESIS_HASH } from '../src/shared/chain/canonical.js';
@@ -132,8 +133,9 @@ export async function benchDatabase(end: number, base = 1_000_000): Promise<Benc
   db.exec(`DELETE FROM "audit_activity_daily"`);
   db.exec(`INSERT INTO "audit_activity_daily" SELECT "tenant_id", "created_at" - "created_at" % 86400000, "action", "resource", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 3, 4`);
   db.exec(`DELETE FROM "audit_activity_by"`);
-  db.exec(`INSERT INTO "audit_activity_by" SELECT "tenant_id", "created_at" - "created_at" % 3600000, 'resource', "resource", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 4`);
-  db.exec(`INSERT INTO "audit_activity_by" SELECT "tenant_id", "created_at" - "created_at" % 900000, 'action', "action", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 4`);
+  for (const [column, unit] of Object.entries(ROLLUP_UNITS.audit_activity_by)) {
+    db.exec(`INSERT INTO "audit_activity_by" SELECT "tenant_id", "created_at" - "created_at" % ${unit}, '${column}', "${column}", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 4`);
+  }
   db.exec(`DELETE FROM "audit_activity_daily_by"`);
   for (const column of ['action', 'resource']) {
     db.exec(`INSERT INTO "audit_activity_daily_by" SELECT "tenant_id", "day", '${column}', "${column}", SUM("entries") FROM "audit_activity_daily" GROUP BY "tenant_id", "day", "${column}"`);

@@ -175,21 +175,17 @@ export interface SearchIndexer {
 export function startSearchIndexer(dataSource: DataSource, store: AuditStore, options: { intervalMs?: number; onError?: (error: unknown) => void } = {}): SearchIndexer {
   let stopped = false;
   let running: Promise<void> | undefined;
-  const ready = detectSearchIndex(dataSource, store).then(
-    (found) =>
-      found &&
-      restoreSearchAutomerge(store).then(
-        () => true,
-        (error) => {
-          options.onError?.(error);
-          return true;
-        },
-      ),
-    (error) => {
+  const ready = (async () => {
+    try {
+      if (!(await detectSearchIndex(dataSource, store))) return false;
+    } catch (error) {
       options.onError?.(error);
       return false;
-    },
-  );
+    }
+    // Not being able to put merging back stops no indexing.
+    await restoreSearchAutomerge(store).catch((error: unknown) => options.onError?.(error));
+    return true;
+  })();
   const catchUp = async () => {
     if (!(await ready)) return;
     while (!stopped && dataSource.isInitialized) {

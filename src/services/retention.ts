@@ -22,6 +22,7 @@
 import type { DataSource } from 'typeorm';
 import type { AuditActor } from '../audit/context.js';
 import type { TenantDraft } from '../audit/group-commit.js';
+import { ROLLUP_UNITS } from '../db/activity-rollups.js';
 import { removeFromSearchIndex, setSearchAutomerge } from '../db/search-index.js';
 import { exec, statement, type Work } from '../db/sql.js';
 import type { AuditStore } from '../db/store.js';
@@ -258,10 +259,10 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
   }
   if (count === 0) return null;
   if (request.dialect === 'sqlite') yield* pauseMerging(request.merging);
-  // Removed slice by slice, and no further once the batch has used its time: in some stretches of a large
-  // purge every delete costs ten times as much as elsewhere (measured at 1M while serving, cause not found;
-  // README, "Retention"), and the batch size, adapted to the batch before, would run into such a stretch
-  // whole (one batch of 356 entries took 150 ms).
+  // Removed slice by slice, and no further once the batch has used its time: a single delete can still cost
+  // ten times the usual (in the search index's tombstone pages, README "Retention"; the stretches of such
+  // deletes were its segment merging, now off during a purge), and the batch size, adapted to the batch
+  // before, would run into one whole (one batch of 356 entries took 150 ms).
   // A slice is as large as the time left allows at the latest cost per entry (at most DELETE_SLICE, at least 1).
   let removed = 0;
   let msPerEntry = request.msPerEntry;
@@ -297,19 +298,22 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
  * a row reaches zero only in a batch that removes an entry of its period.
  */
 function* dropEmptyRollupRows(tenant: string, createdAts: number[]): Work<void> {
-  // Between the least and the greatest key the triggers gave the removed entries' rows
-  // (`created_at - created_at % unit`: quarter hours and hours in one table, days in the others).
   let first = Infinity;
   let last = -Infinity;
   for (const at of createdAts) {
     first = Math.min(first, at);
     last = Math.max(last, at);
   }
-  const keys = (at: number, units: number[]) => units.map((unit) => at - (at % unit));
-  const range = (units: number[]) => [Math.min(...keys(first, units)), Math.max(...keys(last, units))];
-  yield* exec(`DELETE FROM "audit_activity_by" WHERE "tenant_id" = ? AND "start" BETWEEN ? AND ? AND "entries" <= 0`, [tenant, ...range([900_000, 3_600_000])]);
-  for (const table of ['audit_activity_daily_by', 'audit_activity_daily']) {
-    yield* exec(`DELETE FROM "${table}" WHERE "tenant_id" = ? AND "day" BETWEEN ? AND ? AND "entries" <= 0`, [tenant, ...range([DAY_MS])]);
+  // From the least to the greatest key the triggers gave those entries (a key grows with the time).
+  const tables = [
+    ['audit_activity_by', 'start', Object.values(ROLLUP_UNITS.audit_activity_by)],
+    ['audit_activity_daily_by', 'day', [DAY_MS]],
+    ['audit_activity_daily', 'day', [DAY_MS]],
+  ] as const;
+  for (const [table, time, units] of tables) {
+    const low = Math.min(...units.map((unit) => first - (first % unit)));
+    const high = Math.max(...units.map((unit) => last - (last % unit)));
+    yield* exec(`DELETE FROM "${table}" WHERE "tenant_id" = ? AND "${time}" BETWEEN ? AND ? AND "entries" <= 0`, [tenant, low, high]);
   }
 }
 

@@ -1,7 +1,7 @@
+import { ROLLUP_UNITS } from '../db/activity-rollups.js';
 import type { AuditStore, ReadOptions } from '../db/store.js';
 import type { AuditLogFilter } from './audit-log-filter.js';
 
-const QUARTER = 900_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 /** Stands for an open end of a range (no `from` / no `to`). */
@@ -151,7 +151,7 @@ export async function countFromRollups(
   reads: ReadOptions = {},
 ): Promise<RangeCount[]> {
   const single = singleColumn(filter, group);
-  const { segments, terms } = planRollupRanges(ranges, single === 'action' ? QUARTER : HOUR);
+  const { segments, terms } = planRollupRanges(ranges, single ? ROLLUP_UNITS.audit_activity_by[single] : HOUR);
   const results: RangeCount[] = ranges.map(() => ({ count: 0, groups: group ? new Map() : undefined }));
   if (segments.length === 0) return results;
   const parts: string[] = [];

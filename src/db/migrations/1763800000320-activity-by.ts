@@ -1,6 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { ActivityRollup1763800000003, isSqlite } from './1763800000003-activity-rollup.js';
 import { createPostgresHourlyRollup } from './1763800000200-postgres.js';
+import { ROLLUP_UNITS, type PerColumnRollup, type RollupColumn } from '../activity-rollups.js';
 
 /**
  * Entry counts per action and per resource, each in one table with the counted column named in `dimension`
@@ -18,8 +19,8 @@ import { createPostgresHourlyRollup } from './1763800000200-postgres.js';
  * pair, ~240 rows), so a DAY × 30 chart in Europe/Berlin grouped by action read ~15,000 of its rows at the
  * bucket edges (measured 10–17 ms), where the per-column tables hold 20 or 50 an hour; and a chart or count
  * filtered by both columns counts the few hours at its edges from the entries, over the (tenant, resource,
- * time) index, at about the cost of reading that rollup. So an audited write updates one more row than
- * before (four, where it updated two) in one more table.
+ * time) index, at about the cost of reading that rollup. So an audited write updates five rollup rows
+ * where it updated two (one more leaf page per one-row commit, measured).
  *
  * Nothing happens on MySQL, where charts and counts read the entries.
  */
@@ -33,9 +34,9 @@ export class ActivityBy1763800000320 implements MigrationInterface {
     // Entries committed by another instance while the tables are filled and the triggers swapped would be
     // in neither the old rollup nor the new ones: writers wait for this migration's transaction instead.
     if (postgres && queryRunner.isTransactionActive) await queryRunner.query(`LOCK TABLE "audit_log" IN SHARE ROW EXCLUSIVE MODE`);
-    for (const [table, column] of [['audit_activity_by', 'start'], ['audit_activity_daily_by', 'day']] as const) {
+    for (const table of ['audit_activity_by', 'audit_activity_daily_by'] as const) {
       await queryRunner.query(
-        `CREATE TABLE "${table}" ("tenant_id" varchar(128) NOT NULL, "${column}" bigint NOT NULL, "dimension" varchar(16) NOT NULL, "value" varchar(255) NOT NULL, "entries" integer NOT NULL, PRIMARY KEY ("tenant_id", "${column}", "dimension", "value"))${sqlite ? ' WITHOUT ROWID' : ''}`,
+        `CREATE TABLE "${table}" ("tenant_id" varchar(128) NOT NULL, "${TIME[table]}" bigint NOT NULL, "dimension" varchar(16) NOT NULL, "value" varchar(255) NOT NULL, "entries" integer NOT NULL, PRIMARY KEY ("tenant_id", "${TIME[table]}", "dimension", "value"))${sqlite ? ' WITHOUT ROWID' : ''}`,
       );
     }
     // Hours and days from the rollups already there (complete, and far smaller); quarter hours from the entries.
@@ -43,7 +44,7 @@ export class ActivityBy1763800000320 implements MigrationInterface {
       `INSERT INTO "audit_activity_by" SELECT "tenant_id", "hour", 'resource', "resource", SUM("entries") FROM "audit_activity_hourly" GROUP BY "tenant_id", "hour", "resource"`,
     );
     await queryRunner.query(
-      `INSERT INTO "audit_activity_by" SELECT "tenant_id", "created_at" - "created_at" % ${QUARTER}, 'action', "action", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 4`,
+      `INSERT INTO "audit_activity_by" SELECT "tenant_id", ${key('', 'audit_activity_by', 'action')}, 'action', "action", COUNT(*) FROM "audit_log" GROUP BY 1, 2, 4`,
     );
     for (const column of ['action', 'resource']) {
       await queryRunner.query(
@@ -54,25 +55,25 @@ export class ActivityBy1763800000320 implements MigrationInterface {
       await queryRunner.query(`DROP TRIGGER "audit_activity_on_delete"`);
       await queryRunner.query(`DROP TRIGGER "audit_activity_on_insert"`);
       await queryRunner.query(`DROP TABLE "audit_activity_hourly"`);
-      const upsert = (table: string, column: string) =>
+      const upsert = (table: PerColumnRollup) =>
         `INSERT INTO "${table}" VALUES
-           ${ROWS.map(([dimension, unit]) => `(NEW."tenant_id", NEW."created_at" - NEW."created_at" % ${unit(table)}, '${dimension}', NEW."${dimension}", 1)`).join(',\n           ')}
-         ON CONFLICT ("tenant_id", "${column}", "dimension", "value") DO UPDATE SET "entries" = "entries" + 1;`;
-      const decrement = (table: string, column: string) =>
-        ROWS.map(
-          ([dimension, unit]) =>
-            `UPDATE "${table}" SET "entries" = "entries" - 1 WHERE "tenant_id" = OLD."tenant_id" AND "${column}" = OLD."created_at" - OLD."created_at" % ${unit(table)} AND "dimension" = '${dimension}' AND "value" = OLD."${dimension}";`,
+           ${COLUMNS.map((column) => `(NEW."tenant_id", ${key('NEW.', table, column)}, '${column}', NEW."${column}", 1)`).join(',\n           ')}
+         ON CONFLICT ("tenant_id", "${TIME[table]}", "dimension", "value") DO UPDATE SET "entries" = "entries" + 1;`;
+      const decrement = (table: PerColumnRollup) =>
+        COLUMNS.map(
+          (column) =>
+            `UPDATE "${table}" SET "entries" = "entries" - 1 WHERE "tenant_id" = OLD."tenant_id" AND "${TIME[table]}" = ${key('OLD.', table, column)} AND "dimension" = '${column}' AND "value" = OLD."${column}";`,
         ).join('\n         ');
       await queryRunner.query(
         `CREATE TRIGGER "audit_activity_by_on_insert" AFTER INSERT ON "audit_log" BEGIN
-         ${upsert('audit_activity_by', 'start')}
-         ${upsert('audit_activity_daily_by', 'day')}
+         ${upsert('audit_activity_by')}
+         ${upsert('audit_activity_daily_by')}
        END`,
       );
       await queryRunner.query(
         `CREATE TRIGGER "audit_activity_by_on_delete" AFTER DELETE ON "audit_log" BEGIN
-         ${decrement('audit_activity_by', 'start')}
-         ${decrement('audit_activity_daily_by', 'day')}
+         ${decrement('audit_activity_by')}
+         ${decrement('audit_activity_daily_by')}
        END`,
       );
       return;
@@ -82,30 +83,26 @@ export class ActivityBy1763800000320 implements MigrationInterface {
     await queryRunner.query(`DROP FUNCTION "audit_activity_on_delete"()`);
     await queryRunner.query(`DROP FUNCTION "audit_activity_on_insert"()`);
     await queryRunner.query(`DROP TABLE "audit_activity_hourly"`);
-    const grouped = (source: string, table: string) =>
-      ROWS.map(
-        ([dimension, unit]) =>
-          `SELECT "tenant_id", "created_at" - "created_at" % ${unit(table)} AS "at", '${dimension}' AS "dimension", "${dimension}" AS "value", COUNT(*) AS "n" FROM "${source}" GROUP BY 1, 2, 4`,
+    // Statement-level on PostgreSQL: each statement's rows counted per key, one upsert or update per key.
+    const grouped = (source: string, table: PerColumnRollup) =>
+      COLUMNS.map(
+        (column) => `SELECT "tenant_id", ${key('', table, column)} AS "at", '${column}' AS "dimension", "${column}" AS "value", COUNT(*) AS "n" FROM "${source}" GROUP BY 1, 2, 4`,
       ).join(' UNION ALL ');
-    const statements = (source: string, table: string, column: string, insert: boolean) =>
-      insert
-        ? `INSERT INTO "${table}" ("tenant_id", "${column}", "dimension", "value", "entries")
-           SELECT "tenant_id", "at", "dimension", "value", "n" FROM (${grouped(source, table)}) c ORDER BY 1, 2, 3, 4
-           ON CONFLICT ("tenant_id", "${column}", "dimension", "value") DO UPDATE SET "entries" = "${table}"."entries" + excluded."entries";`
-        : `UPDATE "${table}" r SET "entries" = r."entries" - d."n" FROM (${grouped(source, table)}) d
-           WHERE r."tenant_id" = d."tenant_id" AND r."${column}" = d."at" AND r."dimension" = d."dimension" AND r."value" = d."value";`;
-    await queryRunner.query(`CREATE FUNCTION "audit_activity_by_on_insert"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-      BEGIN
-        ${statements('inserted', 'audit_activity_by', 'start', true)}
-        ${statements('inserted', 'audit_activity_daily_by', 'day', true)}
-        RETURN NULL;
-      END $$`);
-    await queryRunner.query(`CREATE FUNCTION "audit_activity_by_on_delete"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
-      BEGIN
-        ${statements('deleted', 'audit_activity_by', 'start', false)}
-        ${statements('deleted', 'audit_activity_daily_by', 'day', false)}
-        RETURN NULL;
-      END $$`);
+    const add = (table: PerColumnRollup) =>
+      `INSERT INTO "${table}" ("tenant_id", "${TIME[table]}", "dimension", "value", "entries")
+       SELECT "tenant_id", "at", "dimension", "value", "n" FROM (${grouped('inserted', table)}) c ORDER BY 1, 2, 3, 4
+       ON CONFLICT ("tenant_id", "${TIME[table]}", "dimension", "value") DO UPDATE SET "entries" = "${table}"."entries" + excluded."entries";`;
+    const subtract = (table: PerColumnRollup) =>
+      `UPDATE "${table}" r SET "entries" = r."entries" - d."n" FROM (${grouped('deleted', table)}) d
+       WHERE r."tenant_id" = d."tenant_id" AND r."${TIME[table]}" = d."at" AND r."dimension" = d."dimension" AND r."value" = d."value";`;
+    for (const [name, statement] of [['audit_activity_by_on_insert', add], ['audit_activity_by_on_delete', subtract]] as const) {
+      await queryRunner.query(`CREATE FUNCTION "${name}"() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+        BEGIN
+          ${statement('audit_activity_by')}
+          ${statement('audit_activity_daily_by')}
+          RETURN NULL;
+        END $$`);
+    }
     await queryRunner.query(
       `CREATE TRIGGER "audit_activity_by_on_insert" AFTER INSERT ON "audit_log" REFERENCING NEW TABLE AS "inserted" FOR EACH STATEMENT EXECUTE FUNCTION "audit_activity_by_on_insert"()`,
     );
@@ -131,9 +128,9 @@ export class ActivityBy1763800000320 implements MigrationInterface {
   }
 }
 
-const QUARTER = 900_000;
-/** The rows an entry counts in: its action and its resource, per quarter hour and hour (or per day). */
-const ROWS: Array<readonly ['action' | 'resource', (table: string) => number]> = [
-  ['action', (table) => (table === 'audit_activity_by' ? QUARTER : 86_400_000)],
-  ['resource', (table) => (table === 'audit_activity_by' ? 3_600_000 : 86_400_000)],
-];
+const COLUMNS: RollupColumn[] = ['action', 'resource'];
+/** Each table's time column. */
+const TIME: Record<PerColumnRollup, string> = { audit_activity_by: 'start', audit_activity_daily_by: 'day' };
+/** The key an entry's `column` is counted under in `table` (`prefix`: NEW. or OLD. in a row trigger). */
+const key = (prefix: string, table: PerColumnRollup, column: RollupColumn) =>
+  `${prefix}"created_at" - ${prefix}"created_at" % ${ROLLUP_UNITS[table][column]}`;
