@@ -43,3 +43,17 @@ export function isSqlite(queryRunner: QueryRunner): boolean {
   const type: string = queryRunner.connection.options.type;
   return type === 'sqlite' || type === 'better-sqlite3';
 }
+
+/**
+ * On PostgreSQL, makes writers of entries wait for the migration's transaction: a rollup filled from what
+ * is committed and then kept by triggers created after the fill would miss an entry committed in between
+ * by another instance (or inserted before the fill and committed after it, which neither the fill sees
+ * nor the new trigger counts). SHARE ROW EXCLUSIVE waits for open writing transactions and holds new ones
+ * until commit; readers go on. Outside a transaction (migrations run with `transaction: 'none'`) a lock would
+ * end with its statement, so none is taken.
+ */
+export async function holdEntryWriters(queryRunner: QueryRunner): Promise<void> {
+  if (queryRunner.connection.options.type === 'postgres' && queryRunner.isTransactionActive) {
+    await queryRunner.query(`LOCK TABLE "audit_log" IN SHARE ROW EXCLUSIVE MODE`);
+  }
+}

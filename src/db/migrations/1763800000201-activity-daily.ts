@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { isSqlite } from './1763800000003-activity-rollup.js';
+import { holdEntryWriters, isSqlite } from './1763800000003-activity-rollup.js';
 
 /**
  * Daily entry counts per (tenant, UTC day, action, resource), beside the hourly rollup and kept the same
@@ -21,6 +21,7 @@ export class ActivityDaily1763800000201 implements MigrationInterface {
     const sqlite = isSqlite(queryRunner);
     const postgres = queryRunner.connection.options.type === 'postgres';
     if (!sqlite && !postgres) return;
+    await holdEntryWriters(queryRunner);
     await queryRunner.query(
       `CREATE TABLE "audit_activity_daily" ("tenant_id" varchar(128) NOT NULL, "day" bigint NOT NULL, "action" varchar(64) NOT NULL, "resource" varchar(255) NOT NULL, "entries" integer NOT NULL, PRIMARY KEY ("tenant_id", "day", "action", "resource"))${sqlite ? ' WITHOUT ROWID' : ''}`,
     );

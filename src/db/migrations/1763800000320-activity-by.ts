@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { ActivityRollup1763800000003, isSqlite } from './1763800000003-activity-rollup.js';
+import { ActivityRollup1763800000003, holdEntryWriters, isSqlite } from './1763800000003-activity-rollup.js';
 import { createPostgresHourlyRollup } from './1763800000200-postgres.js';
 import { ROLLUP_UNITS, type PerColumnRollup, type RollupColumn } from '../activity-rollups.js';
 
@@ -31,9 +31,7 @@ export class ActivityBy1763800000320 implements MigrationInterface {
     const sqlite = isSqlite(queryRunner);
     const postgres = queryRunner.connection.options.type === 'postgres';
     if (!sqlite && !postgres) return;
-    // Entries committed by another instance while the tables are filled and the triggers swapped would be
-    // in neither the old rollup nor the new ones: writers wait for this migration's transaction instead.
-    if (postgres && queryRunner.isTransactionActive) await queryRunner.query(`LOCK TABLE "audit_log" IN SHARE ROW EXCLUSIVE MODE`);
+    await holdEntryWriters(queryRunner);
     for (const table of ['audit_activity_by', 'audit_activity_daily_by'] as const) {
       await queryRunner.query(
         `CREATE TABLE "${table}" ("tenant_id" varchar(128) NOT NULL, "${TIME[table]}" bigint NOT NULL, "dimension" varchar(16) NOT NULL, "value" varchar(255) NOT NULL, "entries" integer NOT NULL, PRIMARY KEY ("tenant_id", "${TIME[table]}", "dimension", "value"))${sqlite ? ' WITHOUT ROWID' : ''}`,
