@@ -174,6 +174,38 @@ describe('a purge batch that has used its time', () => {
   });
 });
 
+describe('a purge that reaches an entry edited in place (its hash left as it was)', () => {
+  let app: TestApp;
+  afterAll(() => app?.close());
+
+  const VERIFY = '{ verifyAuditChain { valid reason firstInvalidSequence anchorSequence } }';
+  const edit = (sequence: number) => {
+    const db = new Database(app.file);
+    db.prepare(`UPDATE audit_log SET action = 'forged' WHERE tenant_id = 'default' AND sequence = ?`).run(sequence);
+    db.close();
+  };
+
+  it('removes the entries before it, keeps it and everything after it, and says why; the edit is still found', async () => {
+    // Without an archive folder, so that the batches themselves must recompute the hashes.
+    app = await startTestApp({ retention: { days: 30, maxBatch: 20 } });
+    seedBulk(app.file, 100, (i) => ({ created_at: Date.now() - 400 * DAY + i * 60_000 }));
+    edit(50);
+    const [result] = await app.server.purgeExpired();
+    expect(result).toMatchObject({ count: 49, anchorSequence: 49 });
+    expect(result!.error).toMatch(/entry 50 of tenant default: HASH_MISMATCH .*the purge stopped before it/);
+    const verified = await app.gql(VERIFY);
+    expect(verified.data!.verifyAuditChain).toEqual({ valid: false, reason: 'HASH_MISMATCH', firstInvalidSequence: 50, anchorSequence: 49 });
+  });
+
+  it('removes nothing when the first entry past the anchor is the edited one', async () => {
+    const [again] = await app.server.purgeExpired();
+    expect(again).toMatchObject({ count: 0, anchorSequence: 49 });
+    expect(again!.error).toMatch(/entry 50 of tenant default: HASH_MISMATCH .*nothing past the anchor was removed/);
+    const verified = await app.gql(VERIFY);
+    expect(verified.data!.verifyAuditChain).toMatchObject({ valid: false, reason: 'HASH_MISMATCH', firstInvalidSequence: 50 });
+  });
+});
+
 describe('merging of the search index during a purge', () => {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-automerge-'));
   const database = join(dir, 'audit.sqlite');

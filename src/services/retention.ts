@@ -30,7 +30,7 @@ import { canonicalJson } from '../shared/chain/canonical.js';
 import { signCheckpointSync, type CheckpointKey, type SignedCheckpoint } from '../shared/chain/checkpoint.js';
 import type { ChainHead } from '../shared/chain/link.js';
 import { CHAIN_COLUMNS, chainExportFields, chainRowFromDb, type RawChainRow } from '../shared/chain/rows.js';
-import { verifyChain } from '../shared/chain/verify.js';
+import { entryFailure, verifyChain } from '../shared/chain/verify.js';
 import { badUserInput } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { openArchive } from './retention-archive.js';
@@ -202,6 +202,8 @@ interface BatchOutcome {
   msPerEntry: number;
   anchor: ChainHead;
   checkpoint: SignedCheckpoint & { id: number };
+  /** Why the purge stops after this batch: an entry it reached does not match its hash (kept, with all after it). */
+  stopped?: string;
 }
 
 interface BatchRequest {
@@ -219,6 +221,8 @@ interface BatchRequest {
   /** This run's previous batch checkpoint: superseded by this batch's, so dropped with it. */
   dropCheckpointId: number | null;
   merging: MergePause;
+  /** The entries' hashes were recomputed already (while archiving them): the batch need not do it again. */
+  hashesChecked: boolean;
 }
 
 /**
@@ -266,17 +270,28 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
   // A slice is as large as the time left allows at the latest cost per entry (at most DELETE_SLICE, at least 1).
   let removed = 0;
   let msPerEntry = request.msPerEntry;
+  let stopped: string | undefined;
   while (removed < count) {
     const left = request.budgetMs - (performance.now() - began);
     const size = Math.max(1, Math.min(DELETE_SLICE, Math.floor(left / Math.max(msPerEntry, 0.001))));
-    const slice = rows.slice(removed, Math.min(count, removed + size));
+    let slice = rows.slice(removed, Math.min(count, removed + size));
     const sliceBegan = performance.now();
+    if (!request.hashesChecked) {
+      const broken = yield* firstBrokenEntry(tenant, anchor.sequence + removed, Number(slice[slice.length - 1]!.sequence));
+      if (broken) {
+        const message = `entry ${broken.sequence} of tenant ${tenant}: ${broken.reason} (${broken.detail}); verify the chain`;
+        if (removed === 0 && broken.sequence === anchor.sequence + 1) throw new RetentionStop(`${message} (nothing past the anchor was removed)`);
+        stopped = `${message} (the purge stopped before it)`;
+        slice = slice.slice(0, broken.sequence - anchor.sequence - removed - 1);
+        if (slice.length === 0) break;
+      }
+    }
     if (request.dialect === 'sqlite') yield* removeFromSearchIndex(slice.map((row) => Number(row.id)));
     const deleted = yield* exec(`DELETE FROM "audit_log" WHERE "tenant_id" = ? AND "sequence" > ? AND "sequence" <= ?`, [tenant, anchor.sequence + removed, Number(slice[slice.length - 1]!.sequence)]);
     if (deleted.changes !== slice.length) throw new Error(`retention: expected to remove ${slice.length} entries of tenant ${tenant}, removed ${deleted.changes}`);
     removed += slice.length;
     msPerEntry = (performance.now() - sliceBegan) / slice.length;
-    if (performance.now() - began >= request.budgetMs) break;
+    if (stopped !== undefined || performance.now() - began >= request.budgetMs) break;
   }
   if (request.dialect !== 'mysql') yield* dropEmptyRollupRows(tenant, rows.slice(0, removed).map((row) => Number(row.created_at)));
   const last = rows[removed - 1]!;
@@ -289,7 +304,23 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
   const checkpointId = Number(postgres ? inserted.rows[0]!.id : inserted.lastInsertId);
   yield* exec(`UPDATE "audit_chain_head" SET "anchor_sequence" = ?, "anchor_hash" = ? WHERE "tenant_id" = ? AND "anchor_sequence" = ?`, [signed.sequence, signed.hash, tenant, anchor.sequence]);
   if (request.dropCheckpointId !== null) yield* exec(`DELETE FROM "audit_checkpoint" WHERE "id" = ?`, [request.dropCheckpointId]);
-  return { began, workMs: performance.now() - began, count: removed, msPerEntry, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId } };
+  return { began, workMs: performance.now() - began, count: removed, msPerEntry, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId }, stopped };
+}
+
+/**
+ * The first entry from `after` + 1 through `upTo` whose facts do not match its stored hash, or null. The
+ * batch has checked the links already (each previousHash is the hash before it); this recomputes the
+ * hashes, so that an entry edited in place (its hash left as it was) is never removed, and with it the
+ * evidence of the edit, behind a checkpoint that would then vouch for the chain.
+ */
+function* firstBrokenEntry(tenant: string, after: number, upTo: number): Work<{ sequence: number; reason: string; detail: string } | null> {
+  const { rows } = yield* exec<RawChainRow>(`SELECT ${CHAIN_COLUMNS} FROM "audit_log" WHERE "tenant_id" = ? AND "sequence" > ? AND "sequence" <= ? ORDER BY "sequence"`, [tenant, after, upTo]);
+  for (const raw of rows) {
+    const row = chainRowFromDb(raw);
+    const failure = entryFailure(row);
+    if (failure) return { sequence: row.sequence, ...failure };
+  }
+  return null;
 }
 
 /**
@@ -396,7 +427,10 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
       }
       while (anchor.sequence < segmentEnd) {
         if (options.signal?.aborted) break outer;
-        const request: BatchRequest = { dialect: deps.store.dialect, tenant, anchor, upTo: segmentEnd, before, limit: size, budgetMs: target, msPerEntry, key: deps.checkpointKey, dropCheckpointId: lastCheckpoint?.id ?? null, merging };
+        const request: BatchRequest = {
+          dialect: deps.store.dialect, tenant, anchor, upTo: segmentEnd, before, limit: size, budgetMs: target, msPerEntry, key: deps.checkpointKey,
+          dropCheckpointId: lastCheckpoint?.id ?? null, merging, hashesChecked: Boolean(settings.archiveDir),
+        };
         const started = performance.now();
         // A batch lost to a power cut is all undone (anchor, checkpoint and rows together) and simply purged
         // again, so it need not wait for the disk: that wait would hold the writer for most of the batch.
@@ -414,6 +448,7 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         result.longestStatementsMs = Math.max(result.longestStatementsMs, outcome.workMs);
         result.longestHeldMs = Math.max(result.longestHeldMs, held);
         options.onProgress?.({ tenant, purged: result.count, anchorSequence: anchor.sequence, batchEntries: outcome.count, batchMs: ms, statementsMs: outcome.workMs, heldMs: held });
+        if (outcome.stopped !== undefined) throw new RetentionStop(outcome.stopped);
         // Aim the next batch at the target time, commit included (a commit writes the batch's pages to the
         // log, so it grows with the batch): grow at most 2× a step, shrink as far as needed.
         const work = held;

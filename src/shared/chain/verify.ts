@@ -66,6 +66,25 @@ export interface VerifyOptions {
   checkpoints?: readonly TrustedCheckpoint[];
 }
 
+/**
+ * Whether one entry's stored hash is the hash of its facts and its stored previousHash: null when it is,
+ * else why not. (Linking to the entry before is the caller's business.)
+ */
+export function entryFailure(row: ChainRow): { reason: ChainFailure; detail: string } | null {
+  if (row.hashVersion !== HASH_VERSION) return { reason: ChainFailure.UnknownHashVersion, detail: `hash version ${row.hashVersion} is not known` };
+  try {
+    // Stored JSON is in JCS form; text that is not (edited by hand, or by older code) is re-canonicalised
+    // before the entry is called broken.
+    if (entryHash(row, row.previousHash) !== row.hash && entryHash(row, row.previousHash, true) !== row.hash) {
+      return { reason: ChainFailure.HashMismatch, detail: `the facts of entry ${row.sequence} do not match its hash` };
+    }
+  } catch (error) {
+    if (error instanceof MalformedEntry) return { reason: ChainFailure.MalformedEntry, detail: error.message };
+    throw error;
+  }
+  return null;
+}
+
 export async function verifyChain(batches: AsyncIterable<readonly ChainRow[]> | Iterable<readonly ChainRow[]>, options: VerifyOptions = {}): Promise<ChainVerification> {
   const anchor = options.anchor ?? { sequence: 0, hash: GENESIS_HASH };
   const from = Math.max(options.from ?? anchor.sequence + 1, anchor.sequence + 1);
@@ -106,20 +125,16 @@ export async function verifyChain(batches: AsyncIterable<readonly ChainRow[]> | 
       if (options.head && row.sequence > options.head.sequence) {
         return result(ChainFailure.HeadMismatch, row.sequence, `entries go on past the recorded head ${options.head.sequence}`);
       }
-      if (row.hashVersion !== HASH_VERSION) return result(ChainFailure.UnknownHashVersion, row.sequence, `hash version ${row.hashVersion} is not known`);
-      if (previousHash !== undefined && row.previousHash !== previousHash) {
+      if (previousHash !== undefined && row.previousHash !== previousHash && row.hashVersion === HASH_VERSION) {
         return result(ChainFailure.PreviousHashMismatch, row.sequence, `previousHash does not match the hash of entry ${row.sequence - 1}`);
       }
-      try {
-        // Stored JSON is in JCS form; text that is not (edited by hand, or by older code) is re-canonicalised
-        // before the entry is called broken.
-        if (entryHash(row, row.previousHash) !== row.hash && entryHash(row, row.previousHash, true) !== row.hash) {
-          checked++;
-          return result(ChainFailure.HashMismatch, row.sequence, `the facts of entry ${row.sequence} do not match its hash`);
-        }
-      } catch (error) {
-        if (error instanceof MalformedEntry) return result(ChainFailure.MalformedEntry, row.sequence, error.message);
-        throw error;
+      const failure = entryFailure(row);
+      if (failure) {
+        if (failure.reason === ChainFailure.HashMismatch) checked++;
+        return result(failure.reason, row.sequence, failure.detail);
+      }
+      if (previousHash !== undefined && row.previousHash !== previousHash) {
+        return result(ChainFailure.PreviousHashMismatch, row.sequence, `previousHash does not match the hash of entry ${row.sequence - 1}`);
       }
       checked++;
       last = row;
