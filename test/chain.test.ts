@@ -243,6 +243,22 @@ describe('an attacker with the SQLite file (triggers dropped), against `auditql 
     expect(held.out).toMatch(new RegExp(`^default: BROKEN at sequence ${first}: CHECKPOINT_MISMATCH`, 'm'));
   });
 
+  it('detects a tenant deleted whole (its rows and its head) with the checkpoints, and a named tenant that has no chain', async () => {
+    const file = tampered('tenant-deleted', (db) => {
+      db.exec(`DELETE FROM audit_log WHERE tenant_id = 'default'`);
+      db.exec(`DELETE FROM audit_chain_head WHERE tenant_id = 'default'`);
+    });
+    const held = await cli(['verify', '--database', file, '--checkpoints', checkpointFile]);
+    expect(held.code).toBe(1);
+    expect(held.out).toMatch(/^default: BROKEN at sequence \d+: CHECKPOINT_MISMATCH/m);
+    const named = await cli(['verify', '--database', pristine, '--tenant', 'defualt']);
+    expect(named.code).toBe(1);
+    expect(named.out).toMatch(/^defualt: BROKEN at sequence 1: HEAD_MISMATCH \(tenant defualt has no chain in this database/m);
+    const both = await cli(['verify', '--database', pristine, '--tenant', 'default']);
+    expect(both.code).toBe(0);
+    expect(both.out).toMatch(/^default: valid, /m);
+  });
+
   it('refuses checkpoints whose signature does not verify', async () => {
     const file = JSON.parse(readFileSync(checkpointFile, 'utf8'));
     const [header, payload, signature] = file.checkpoints[0].jws.split('.');

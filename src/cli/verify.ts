@@ -91,6 +91,10 @@ export async function verifyDatabaseFile(path: string, options: DatabaseVerifyOp
         ...new Set([
           ...(db.prepare(`SELECT "tenant_id" AS "t" FROM "audit_chain_head" UNION SELECT DISTINCT "tenant_id" FROM "audit_log" ORDER BY 1`).all() as Array<{ t: string }>).map((r) => r.t),
           ...(options.archives?.keys() ?? []),
+          // A tenant the signed checkpoints know must still be here: one whose rows and head were deleted
+          // together fails against its checkpoints instead of going unmentioned.
+          ...(options.checkpoints?.keys() ?? []),
+          ...(options.badCheckpoints?.keys() ?? []),
         ]),
       ].sort();
     const lastOf = db.prepare(`SELECT MAX("sequence") AS "last" FROM "audit_log" WHERE "tenant_id" = ?`);
@@ -110,6 +114,11 @@ export async function verifyDatabaseFile(path: string, options: DatabaseVerifyOp
         continue;
       }
       const head = headOf.get(tenant) as { sequence: number; hash: string; anchor_sequence: number; anchor_hash: string } | undefined;
+      // A tenant asked for by name that has no chain here at all: nothing to vouch for it, which is not "valid".
+      if (!head && options.tenants?.includes(tenant) && !options.checkpoints?.has(tenant) && !options.archives?.has(tenant) && (lastOf.get(tenant) as { last: number | null }).last === null) {
+        results.push({ ...failure(tenant, ChainFailure.HeadMismatch, 1, `tenant ${tenant} has no chain in this database (no recorded head, no entries)`, { sequence: 0, hash: GENESIS_HASH }, 0), anchorSigned: null });
+        continue;
+      }
       const anchor = head ? { sequence: Number(head.anchor_sequence), hash: head.anchor_hash } : { sequence: 0, hash: GENESIS_HASH };
       const recorded = head ? { sequence: Number(head.sequence), hash: head.hash } : { sequence: 0, hash: GENESIS_HASH };
       const archives = options.archives?.get(tenant);
