@@ -94,6 +94,8 @@ export interface RetentionOptions extends Partial<RetentionSettings> {
 export interface EvidenceOptions {
   /** Ed25519 private key (PEM or KeyObject) that signs checkpoints. @default one generated next to the database file */
   checkpointPrivateKey?: string | KeyObject;
+  /** Keys that signed checkpoints before `checkpointPrivateKey` (PEM text of one or more, or KeyObjects): their checkpoints stay trusted. */
+  checkpointPreviousKeys?: string | KeyObject[];
   /** A checkpoint per tenant whose chain moved, this often; 0: none on a schedule. @default 3600000 */
   checkpointIntervalMs?: number;
   metaAudit?: MetaAuditOptions;
@@ -210,7 +212,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   if (evidence.personalFields !== undefined) configureAuditChain(dataSource, { personalFields: evidence.personalFields });
   // A generated key is kept next to a SQLite file; elsewhere (PostgreSQL) it lives in memory unless configured.
   const database = store.dialect === 'sqlite' && typeof dataSource.options.database === 'string' ? dataSource.options.database : undefined;
-  const checkpointKey = loadCheckpointKey({ privateKey: evidence.checkpointPrivateKey, database }, logger);
+  const checkpointKey = loadCheckpointKey({ privateKey: evidence.checkpointPrivateKey, previousKeys: evidence.checkpointPreviousKeys, database }, logger);
   const metaAudit = createMetaAudit(commit, logger, evidence.metaAudit);
   const connections = new Connections(limits, logger);
   const retentionSettings: RetentionSettings = { ...options.retention, days: options.retention?.days ?? 0 };

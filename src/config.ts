@@ -1,4 +1,5 @@
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { publicKeysFromPem } from './shared/chain/checkpoint.js';
 
 /**
  * Every environment variable the server reads, parsed and validated in one place.
@@ -52,12 +53,26 @@ export interface RetentionConfig {
   intervalMs: number;
 }
 
+function previousCheckpointKeys(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  let keys: KeyObject[];
+  try {
+    keys = publicKeysFromPem(raw);
+  } catch (error) {
+    throw new ConfigError(`CHECKPOINT_PREVIOUS_KEYS: ${(error as Error).message}`);
+  }
+  if (keys.length === 0) throw new ConfigError('CHECKPOINT_PREVIOUS_KEYS must hold one or more Ed25519 keys in PEM form (-----BEGIN PUBLIC KEY-----…)');
+  return raw.replace(/\\n/g, '\n');
+}
+
 export type MetaAuditMode = 'all' | 'changes' | 'off';
 
 /** The chain, checkpoints and the audit log's own audit trail (README, "Evidence"). */
 export interface EvidenceConfig {
   /** Ed25519 private key (PEM) that signs checkpoints; generated into the database's folder when absent. */
   checkpointPrivateKey?: string;
+  /** PEM text of the keys that signed checkpoints before (after the key was replaced): their checkpoints stay trusted. */
+  checkpointPreviousKeys?: string;
   /** How often a checkpoint is written for each tenant whose chain moved; 0: never on a schedule. @default 3600000 (1 h) */
   checkpointIntervalMs: number;
   /** @default 'all' */
@@ -381,6 +396,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: integer(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     evidence: {
       checkpointPrivateKey: checkpointKey(env.CHECKPOINT_PRIVATE_KEY),
+      checkpointPreviousKeys: previousCheckpointKeys(env.CHECKPOINT_PREVIOUS_KEYS),
       checkpointIntervalMs: parseDuration(env, 'CHECKPOINT_INTERVAL', 3_600_000),
       metaAudit: metaAuditMode(env.META_AUDIT),
       metaAuditWindowMs: parseDuration(env, 'META_AUDIT_WINDOW', 60_000),

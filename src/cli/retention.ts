@@ -51,7 +51,7 @@ export function retentionCommand(program: Command): void {
       const dataSource = await openDatabase(createServerDataSource(config));
       const store = createStore(dataSource, { ...config.store, ownsConnection: true });
       try {
-        const checkpointKey = loadCheckpointKey({ privateKey: config.evidence.checkpointPrivateKey, database: config.dialect === 'sqlite' ? config.database : undefined }, { info: () => undefined, warn: (...args: unknown[]) => void process.stderr.write(`${String(args.at(-1))}\n`) });
+        const checkpointKey = loadCheckpointKey({ privateKey: config.evidence.checkpointPrivateKey, previousKeys: config.evidence.checkpointPreviousKeys, database: config.dialect === 'sqlite' ? config.database : undefined }, { info: () => undefined, warn: (...args: unknown[]) => void process.stderr.write(`${String(args.at(-1))}\n`) });
         const commit = createGroupCommit({ store, clock: () => nextTimestamp(dataSource), toEntries: (rows) => toEntries({ dataSource }, rows), chain: () => chainSettings(dataSource), publish: () => undefined });
         const record = async (draft: TenantDraft) => (await commit([draft]))[0]!;
         const user = operator();

@@ -28,6 +28,7 @@ export async function serve(config: Config): Promise<void> {
     store: { ...config.store, ownsConnection: true },
     evidence: {
       checkpointPrivateKey: evidence.checkpointPrivateKey,
+      checkpointPreviousKeys: evidence.checkpointPreviousKeys,
       checkpointIntervalMs: evidence.checkpointIntervalMs,
       metaAudit: { mode: evidence.metaAudit, windowMs: evidence.metaAuditWindowMs },
       personalFields: evidence.personalFields,

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import type { Command } from 'commander';
 import { loadConfig, parseDatabaseUrl } from '../config.js';
 import { canonicalJson, GENESIS_HASH, type ChainRow } from '../shared/chain/canonical.js';
-import { keyIdOf, verifyCheckpoint, type CheckpointFile } from '../shared/chain/checkpoint.js';
+import { keyIdOf, publicKeysFromPem, verifyCheckpointWithAny, type CheckpointFile } from '../shared/chain/checkpoint.js';
 import { chainBatches } from '../shared/chain/rows.js';
 import { defaultVerifyWorkers, verifyInParallel } from '../db/chain-workers.js';
 import { ChainFailure, verifyChain, type ChainVerification, type TrustedCheckpoint } from '../shared/chain/verify.js';
@@ -35,22 +35,23 @@ export interface TenantVerification extends ChainVerification {
 }
 
 /** Checkpoints from a downloaded file, by tenant, after checking each signature; or the first bad one. */
-export async function readCheckpointFile(path: string, publicKeyPem?: string): Promise<{ keyId: string; byTenant: Map<string, TrustedCheckpoint[]>; bad: Map<string, number> }> {
+export async function readCheckpointFile(path: string, publicKeys?: readonly KeyObject[]): Promise<{ keyId: string; keys: KeyObject[]; byTenant: Map<string, TrustedCheckpoint[]>; bad: Map<string, number> }> {
   const file = JSON.parse(readFileSync(path, 'utf8')) as CheckpointFile;
   if (file.format !== 'auditql-checkpoints' || !Array.isArray(file.checkpoints)) throw new Error(`${path} is not an auditql checkpoint file`);
-  const key: KeyObject = createPublicKey(publicKeyPem ?? file.publicKey.pem);
+  // The keys given, or the file's: its current key and the keys that one replaced.
+  const keys = publicKeys?.length ? [...publicKeys] : [file.publicKey, ...(file.previousPublicKeys ?? [])].map((k) => createPublicKey(k.pem));
   const byTenant = new Map<string, TrustedCheckpoint[]>();
   const bad = new Map<string, number>();
   for (const checkpoint of file.checkpoints) {
     // Only what the signature covers counts: the payload, not the unsigned fields beside it.
-    const signed = await verifyCheckpoint(checkpoint.jws, key);
+    const signed = await verifyCheckpointWithAny(checkpoint.jws, keys);
     if (!signed) {
       if (!bad.has(checkpoint.tenant)) bad.set(checkpoint.tenant, checkpoint.sequence);
       continue;
     }
     byTenant.set(signed.tenant, [...(byTenant.get(signed.tenant) ?? []), { sequence: signed.sequence, hash: signed.hash }]);
   }
-  return { keyId: keyIdOf(key), byTenant, bad };
+  return { keyId: keys.map(keyIdOf).join(', '), keys, byTenant, bad };
 }
 
 const signatureFailure = (tenant: string, sequence: number): TenantVerification => ({
@@ -69,12 +70,12 @@ export interface DatabaseVerifyOptions {
   tenants?: string[];
   checkpoints?: Map<string, TrustedCheckpoint[]>;
   badCheckpoints?: Map<string, number>;
-  /** Checks the anchor each chain starts from against its signed checkpoint; without it the anchor is reported unchecked. */
-  anchorKey?: KeyObject;
+  /** Checks the anchor each chain starts from against its signed checkpoint; without any the anchor is reported unchecked. */
+  anchorKeys?: readonly KeyObject[];
   /** Archives by tenant (`--archives`): the chain is walked from their start through them, then the live table. */
   archives?: Map<string, ArchiveSummary[]>;
-  /** The key that checks the archives' checkpoints. @default the key each archive names */
-  archiveKey?: KeyObject;
+  /** The keys that check the archives' checkpoints. @default the key each archive names */
+  archiveKeys?: readonly KeyObject[];
   /** Threads that recompute hashes for long chains. @default the cores less one */
   workers?: number;
 }
@@ -127,11 +128,11 @@ export async function verifyDatabaseFile(path: string, options: DatabaseVerifyOp
         continue;
       }
       let anchorSigned: boolean | null = null;
-      if (anchor.sequence > 0 && options.anchorKey) {
+      if (anchor.sequence > 0 && options.anchorKeys?.length) {
         const candidates = anchorCheckpoints.all(tenant, anchor.sequence, anchor.hash) as Array<{ jws: string }>;
         anchorSigned = false;
         for (const { jws } of candidates) {
-          const signed = await verifyCheckpoint(jws, options.anchorKey);
+          const signed = await verifyCheckpointWithAny(jws, options.anchorKeys);
           if (signed && signed.tenant === tenant && signed.sequence === anchor.sequence && signed.hash === anchor.hash) anchorSigned = true;
         }
         if (!anchorSigned) {
@@ -195,9 +196,9 @@ export function chainRowFromExport(line: Record<string, unknown>): ChainRow {
  * as well as an oldest-first one; the order of lines is not evidence, the sequence is). A file that starts
  * at sequence 1 starts from the genesis hash; one that starts later takes its first row's previousHash as given.
  */
-export async function verifyExportFile(path: string, checkpoints?: Map<string, TrustedCheckpoint[]>, archiveKey?: KeyObject): Promise<TenantVerification[]> {
+export async function verifyExportFile(path: string, checkpoints?: Map<string, TrustedCheckpoint[]>, archiveKeys?: readonly KeyObject[]): Promise<TenantVerification[]> {
   const archive = await readArchiveSummary(path);
-  if (archive) return [await verifyThroughArchives(archive.header.tenant, [archive], null, null, { archiveKey, checkpoints })];
+  if (archive) return [await verifyThroughArchives(archive.header.tenant, [archive], null, null, { archiveKeys, checkpoints })];
   const input = createReadStream(path);
   const lines = createInterface({ input: path.endsWith('.gz') ? input.pipe(createGunzip()) : input, crlfDelay: Infinity });
   const byTenant = new Map<string, ChainRow[]>();
@@ -230,18 +231,24 @@ export function describe(result: TenantVerification): string {
 }
 
 /**
- * The server's own key, when this machine has it (CHECKPOINT_PRIVATE_KEY, or the one generated next to the
- * database): enough to check that each chain's anchor is a checkpoint the server signed.
+ * The server's own keys, those this machine has (CHECKPOINT_PRIVATE_KEY, the keys it replaced in
+ * CHECKPOINT_PREVIOUS_KEYS, and the one generated next to the database): enough to check that each chain's
+ * anchor is a checkpoint the server signed.
  */
-function serverKey(database: string): KeyObject | undefined {
-  try {
-    const configured = process.env.CHECKPOINT_PRIVATE_KEY?.trim();
-    if (configured) return createPublicKey(createPrivateKey(configured.replace(/\\n/g, '\n')));
-    const file = join(dirname(database), GENERATED_KEY_FILE);
-    return existsSync(file) ? createPublicKey(createPrivateKey(readFileSync(file, 'utf8'))) : undefined;
-  } catch {
-    return undefined;
-  }
+function serverKeys(database: string): KeyObject[] {
+  const keys: KeyObject[] = [];
+  const add = (read: () => KeyObject[]) => {
+    try {
+      keys.push(...read());
+    } catch {
+      // An unreadable key checks nothing; the anchor is then reported as not checked.
+    }
+  };
+  add(() => publicKeysFromPem(process.env.CHECKPOINT_PRIVATE_KEY ?? ''));
+  add(() => publicKeysFromPem(process.env.CHECKPOINT_PREVIOUS_KEYS ?? ''));
+  const file = join(dirname(database), GENERATED_KEY_FILE);
+  add(() => (existsSync(file) ? [createPublicKey(createPrivateKey(readFileSync(file, 'utf8')))] : []));
+  return keys;
 }
 
 /** `auditql verify`: one line per tenant; exit status 0 when every chain verifies, 1 otherwise. */
@@ -252,28 +259,27 @@ export function verifyCommand(program: Command): void {
     .option('--database <path>', 'the SQLite file (default: DATABASE_URL)')
     .option('--tenant <tenant...>', 'only these tenants (default: every tenant)')
     .option('--checkpoints <file>', 'a checkpoint file downloaded from GET /checkpoints; detects a rewrite that recomputed every later hash')
-    .option('--public-key <file>', 'PEM public key to check the checkpoints with (default: the one in the checkpoint file)')
+    .option('--public-key <file...>', 'PEM public keys to check the checkpoints with: the current one and any it replaced (default: those in the checkpoint file)')
     .option('--file <export>', 'verify an export or a retention archive (NDJSON, optionally .gz) instead of a database')
     .option('--archives <dir>', 'walk the retention archives in this folder first, then the database, as one chain from the genesis')
-    .action(async (options: { database?: string; tenant?: string[]; checkpoints?: string; publicKey?: string; file?: string; archives?: string }) => {
-      const publicKey = options.publicKey ? readFileSync(options.publicKey, 'utf8') : undefined;
-      const checkpoints = options.checkpoints ? await readCheckpointFile(options.checkpoints, publicKey) : undefined;
+    .action(async (options: { database?: string; tenant?: string[]; checkpoints?: string; publicKey?: string[]; file?: string; archives?: string }) => {
+      const givenKeys = options.publicKey?.flatMap((file) => publicKeysFromPem(readFileSync(file, 'utf8')));
+      const checkpoints = options.checkpoints ? await readCheckpointFile(options.checkpoints, givenKeys) : undefined;
       if (checkpoints) process.stdout.write(`checkpoints checked with key ${checkpoints.keyId}\n`);
-      const givenKey = publicKey ? createPublicKey(publicKey) : undefined;
       let results: TenantVerification[];
       if (options.file) {
         const archive = await readArchiveSummary(options.file);
-        if (archive) process.stdout.write(`archive checkpoints checked with key ${givenKey ? keyIdOf(givenKey) : `${archive.header.publicKey.keyId} (named by the archive: compare it with GET /.well-known/auditql/checkpoint-key)`}\n`);
-        results = await verifyExportFile(options.file, checkpoints?.byTenant, givenKey);
+        if (archive) process.stdout.write(`archive checkpoints checked with key ${givenKeys?.length ? givenKeys.map(keyIdOf).join(', ') : `${archive.header.publicKey.keyId} (named by the archive: compare it with GET /.well-known/auditql/checkpoint-key)`}\n`);
+        results = await verifyExportFile(options.file, checkpoints?.byTenant, givenKeys);
       } else {
         const config = options.database ? undefined : loadConfig();
         const target = options.database ? parseDatabaseUrl(options.database) : config!;
         if (target.dialect !== 'sqlite') {
           throw new Error('auditql verify reads SQLite files; on PostgreSQL run the verifyAuditChain query, or verify an export with --file');
         }
-        const anchorKey = givenKey ?? (options.checkpoints ? createPublicKey(JSON.parse(readFileSync(options.checkpoints, 'utf8')).publicKey.pem) : undefined) ?? serverKey(target.database);
+        const anchorKeys = givenKeys?.length ? givenKeys : checkpoints ? checkpoints.keys : serverKeys(target.database);
         const archives = options.archives ? await readArchiveDir(options.archives) : undefined;
-        results = await verifyDatabaseFile(target.database, { tenants: options.tenant, checkpoints: checkpoints?.byTenant, badCheckpoints: checkpoints?.bad, anchorKey, archives, archiveKey: givenKey });
+        results = await verifyDatabaseFile(target.database, { tenants: options.tenant, checkpoints: checkpoints?.byTenant, badCheckpoints: checkpoints?.bad, anchorKeys, archives, archiveKeys: givenKeys });
       }
       if (options.tenant && options.file) results = results.filter((r) => options.tenant!.includes(r.tenant));
       for (const result of results) process.stdout.write(`${describe(result)}\n`);
@@ -338,7 +344,7 @@ function unsignedAnchor(anchor: ChainHead, head: ChainHead): ChainVerification {
   };
 }
 
-const keyOf = (archive: ArchiveSummary, key?: KeyObject) => key ?? createPublicKey(archive.header.publicKey.pem);
+const keysOf = (archive: ArchiveSummary, keys?: readonly KeyObject[]) => (keys?.length ? keys : [createPublicKey(archive.header.publicKey.pem)]);
 
 /**
  * One chain through archives (oldest first) and then, optionally, the live table: it starts at the first
@@ -351,7 +357,7 @@ async function verifyThroughArchives(
   archives: ArchiveSummary[],
   live: ((from: number) => AsyncIterable<ChainRow[]>) | null,
   recorded: ChainHead | null,
-  options: { archiveKey?: KeyObject; checkpoints?: Map<string, TrustedCheckpoint[]> },
+  options: { archiveKeys?: readonly KeyObject[]; checkpoints?: Map<string, TrustedCheckpoint[]> },
 ): Promise<TenantVerification> {
   const first = archives[0]!;
   let anchor: ChainHead = { sequence: 0, hash: GENESIS_HASH };
@@ -360,7 +366,7 @@ async function verifyThroughArchives(
     anchor = { sequence: first.start.sequence, hash: first.start.hash };
     anchorSigned = false;
     if (first.start.jws) {
-      const signed = await verifyCheckpoint(first.start.jws, keyOf(first, options.archiveKey));
+      const signed = await verifyCheckpointWithAny(first.start.jws, keysOf(first, options.archiveKeys));
       if (!signed || signed.tenant !== tenant || signed.sequence !== anchor.sequence || signed.hash !== anchor.hash) {
         return { ...failure(tenant, ChainFailure.CheckpointSignature, anchor.sequence, `the start checkpoint of ${first.path} does not verify with the public key`, anchor, anchor.sequence), archives: archives.length };
       }
@@ -398,7 +404,7 @@ async function verifyThroughArchives(
           if (batch.length > 0) yield batch;
           batch = [];
           const end = line.checkpoint;
-          const signed = end.jws ? await verifyCheckpoint(end.jws, keyOf(archive, options.archiveKey)) : null;
+          const signed = end.jws ? await verifyCheckpointWithAny(end.jws, keysOf(archive, options.archiveKeys)) : null;
           if (!signed || signed.tenant !== tenant || signed.sequence !== end.sequence || signed.hash !== end.hash) {
             problem = failure(tenant, ChainFailure.CheckpointSignature, end.sequence, `the end checkpoint of ${archive.path} does not verify with the public key`, fileLast ?? anchor, anchor.sequence);
             return;

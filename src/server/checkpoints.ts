@@ -2,7 +2,8 @@ import type { Plugin } from 'graphql-yoga';
 import { Scope } from '../auth/principal.js';
 import type { ServerDeps } from '../schema/context.js';
 import { checkpointFile } from '../services/checkpoints.js';
-import { publicKeyPem } from '../shared/chain/checkpoint.js';
+import type { KeyObject } from 'node:crypto';
+import { keyIdOf, publicKeyPem } from '../shared/chain/checkpoint.js';
 import { authorizeHttp, jsonResponse } from './http-auth.js';
 
 export const CHECKPOINT_KEY_PATH = '/.well-known/auditql/checkpoint-key';
@@ -10,7 +11,7 @@ export const CHECKPOINT_FILE_PATH = '/checkpoints';
 
 /**
  * `GET /.well-known/auditql/checkpoint-key`: the public key that checks checkpoints, for anyone (JSON: keyId,
- * algorithm, PEM and JWK). `GET /checkpoints`: the caller's tenant's checkpoints as a file to keep elsewhere
+ * algorithm, PEM and JWK; `previous`: the same for each key it replaced). `GET /checkpoints`: the caller's tenant's checkpoints as a file to keep elsewhere
  * (scope audit:admin, credentials in a header as for /graphql).
  */
 export function useCheckpointEndpoints(deps: ServerDeps): Plugin {
@@ -21,7 +22,9 @@ export function useCheckpointEndpoints(deps: ServerDeps): Plugin {
       if (request.method !== 'GET') return json(405, { errors: [{ message: 'Use GET' }] }, { allow: 'GET' });
       const key = deps.checkpointKey;
       if (url.pathname === CHECKPOINT_KEY_PATH) {
-        return json(200, { keyId: key.keyId, algorithm: 'Ed25519', pem: publicKeyPem(key.publicKey), jwk: { ...key.publicKey.export({ format: 'jwk' }), kid: key.keyId, alg: 'EdDSA', use: 'sig' } });
+        const describe = (publicKey: KeyObject, keyId: string) => ({ keyId, algorithm: 'Ed25519', pem: publicKeyPem(publicKey), jwk: { ...publicKey.export({ format: 'jwk' }), kid: keyId, alg: 'EdDSA', use: 'sig' } });
+        // The keys it replaced too: checkpoints they signed are still to be checked by anyone.
+        return json(200, { ...describe(key.publicKey, key.keyId), previous: (key.previous ?? []).map((k) => describe(k, keyIdOf(k))) });
       }
       const caller = await authorizeHttp(deps, request, fetchAPI, { test: (principal) => principal.scopes.has(Scope.Admin), refusal: 'Checkpoints need the audit:admin scope' });
       if ('response' in caller) return endResponse(caller.response);

@@ -31,7 +31,7 @@ export interface VerifyRange {
  * reading ranges of it through a read-only connection; otherwise it reads in batches through the read path,
  * yielding between them, so the server keeps serving meanwhile.
  */
-export async function verifyTenantChain(dataSource: DataSource, key: Pick<CheckpointKey, 'publicKey'>, tenant: string, range: VerifyRange = {}): Promise<ChainVerification> {
+export async function verifyTenantChain(dataSource: DataSource, key: Pick<CheckpointKey, 'publicKey' | 'previous'>, tenant: string, range: VerifyRange = {}): Promise<ChainVerification> {
   if (range.fromSequence != null && range.fromSequence < 1) throw badUserInput('fromSequence starts at 1', 'fromSequence');
   if (range.toSequence != null && range.toSequence < (range.fromSequence ?? 1)) throw badUserInput('toSequence must not be before fromSequence', 'toSequence');
   const head = (await readChainHead(dataSource, tenant)) ?? { sequence: 0, hash: GENESIS_HASH, anchorSequence: 0, anchorHash: GENESIS_HASH };

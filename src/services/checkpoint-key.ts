@@ -1,7 +1,7 @@
-import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { checkpointKeyFrom, type CheckpointKey } from '../shared/chain/checkpoint.js';
+import { checkpointKeyFrom, keyIdOf, publicKeysFromPem, type CheckpointKey } from '../shared/chain/checkpoint.js';
 import type { Logger } from '../shared/logger.js';
 
 /** The file name of the key generated when none is configured, in the database's folder. */
@@ -12,6 +12,12 @@ export interface CheckpointKeySource {
   privateKey?: string | KeyObject;
   /** The SQLite file; without a configured key, one is generated next to it (or kept in memory for `:memory:`). */
   database?: string;
+  /**
+   * Keys that signed checkpoints before the current one (CHECKPOINT_PREVIOUS_KEYS: PEM text of one or more
+   * public or private keys, or KeyObjects): their checkpoints stay trusted. A key generated next to the
+   * database before one was configured is trusted so without being named.
+   */
+  previousKeys?: string | readonly KeyObject[];
 }
 
 /**
@@ -20,6 +26,24 @@ export interface CheckpointKeySource {
  * kept apart from the database, since whoever holds the key can sign a rewritten chain.
  */
 export function loadCheckpointKey(source: CheckpointKeySource, logger: Pick<Logger, 'info' | 'warn'>): CheckpointKey {
+  const key = currentKey(source, logger);
+  const previous = typeof source.previousKeys === 'string' ? publicKeysFromPem(source.previousKeys) : [...(source.previousKeys ?? [])].map((k) => createPublicKey(k));
+  const generated = source.privateKey !== undefined && source.database && source.database !== ':memory:' ? join(dirname(source.database), GENERATED_KEY_FILE) : undefined;
+  if (generated && existsSync(generated)) {
+    const replaced = checkpointKeyFrom(createPrivateKey(readFileSync(generated, 'utf8')));
+    if (replaced.keyId !== key.keyId) {
+      previous.push(replaced.publicKey);
+      logger.info(`checkpoints signed by the key generated at ${generated} (key id ${replaced.keyId}) stay trusted beside the configured key ${key.keyId}`);
+    }
+  }
+  const distinct = previous.filter((k, i) => {
+    const id = keyIdOf(k);
+    return id !== key.keyId && previous.findIndex((other) => keyIdOf(other) === id) === i;
+  });
+  return distinct.length > 0 ? { ...key, previous: distinct } : key;
+}
+
+function currentKey(source: CheckpointKeySource, logger: Pick<Logger, 'info' | 'warn'>): CheckpointKey {
   if (source.privateKey !== undefined) {
     return checkpointKeyFrom(typeof source.privateKey === 'string' ? createPrivateKey(source.privateKey) : source.privateKey);
   }

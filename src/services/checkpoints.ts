@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import { read, writeTransaction } from '../db/transaction.js';
 import { queryWith } from '../db/sql.js';
-import { publicKeyPem, signCheckpoint, verifyCheckpoint, type CheckpointFile, type CheckpointKey, type SignedCheckpoint } from '../shared/chain/checkpoint.js';
+import { keyIdOf, publicKeyPem, signCheckpoint, verifyCheckpointWithAny, verifyingKeys, type CheckpointFile, type CheckpointKey, type SignedCheckpoint } from '../shared/chain/checkpoint.js';
 import { badUserInput } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -81,15 +81,17 @@ export async function checkpointFile(dataSource: DataSource, key: CheckpointKey,
     format: 'auditql-checkpoints',
     version: 1,
     publicKey: { keyId: key.keyId, pem: publicKeyPem(key.publicKey) },
+    ...(key.previous?.length ? { previousPublicKeys: key.previous.map((k) => ({ keyId: keyIdOf(k), pem: publicKeyPem(k) })) } : {}),
     checkpoints: checkpoints.map(({ id: _id, ...checkpoint }) => checkpoint),
   };
 }
 
 /** The stored checkpoints whose signature verifies, and the first that does not. */
-export async function trustedCheckpoints(checkpoints: readonly SignedCheckpoint[], key: Pick<CheckpointKey, 'publicKey'>, tenant: string) {
+export async function trustedCheckpoints(checkpoints: readonly SignedCheckpoint[], key: Pick<CheckpointKey, 'publicKey' | 'previous'>, tenant: string) {
   const trusted: Array<{ sequence: number; hash: string }> = [];
+  const keys = verifyingKeys(key);
   for (const checkpoint of checkpoints) {
-    const signed = await verifyCheckpoint(checkpoint.jws, key.publicKey);
+    const signed = await verifyCheckpointWithAny(checkpoint.jws, keys);
     if (!signed || signed.tenant !== tenant) return { trusted, bad: checkpoint };
     trusted.push({ sequence: signed.sequence, hash: signed.hash });
   }

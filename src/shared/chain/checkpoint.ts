@@ -26,6 +26,11 @@ export interface CheckpointKey {
   publicKey: KeyObject;
   /** RFC 7638 thumbprint (SHA-256, base64url) of the public key. */
   keyId: string;
+  /**
+   * Public keys that signed checkpoints before this one (the key was replaced): what they signed stays
+   * trusted, nothing new is signed with them.
+   */
+  previous?: readonly KeyObject[];
 }
 
 export const CHECKPOINT_JWS_TYPE = 'auditql-checkpoint+jws';
@@ -65,11 +70,38 @@ export async function verifyCheckpoint(jws: string, publicKey: KeyObject): Promi
   }
 }
 
+/** The keys whose signatures a verifier with this key trusts: the current one first, then those it replaced. */
+export const verifyingKeys = (key: Pick<CheckpointKey, 'publicKey' | 'previous'>): KeyObject[] => [key.publicKey, ...(key.previous ?? [])];
+
+/** The checkpoint a JWS signs when one of `keys` verifies it (a handful of keys: each is simply tried), else null. */
+export async function verifyCheckpointWithAny(jws: string, keys: readonly KeyObject[]): Promise<Checkpoint | null> {
+  for (const key of keys) {
+    const checkpoint = await verifyCheckpoint(jws, key);
+    if (checkpoint) return checkpoint;
+  }
+  return null;
+}
+
+/**
+ * The Ed25519 public keys in a text of PEM blocks (public keys, or private keys whose public half is
+ * taken), in order. Throws on a block that is not an Ed25519 key.
+ */
+export function publicKeysFromPem(text: string): KeyObject[] {
+  const blocks = text.replace(/\\n/g, '\n').match(/-----BEGIN ([A-Z ]+)-----[\s\S]+?-----END \1-----/g) ?? [];
+  return blocks.map((block) => {
+    const key = createPublicKey(block);
+    if (key.asymmetricKeyType !== 'ed25519') throw new Error(`a checkpoint key must be Ed25519, not ${key.asymmetricKeyType ?? key.type}`);
+    return key;
+  });
+}
+
 /** The downloadable file of a tenant's checkpoints (`GET /checkpoints`), and what `auditql verify --checkpoints` reads. */
 export interface CheckpointFile {
   format: 'auditql-checkpoints';
   version: 1;
   publicKey: { keyId: string; pem: string };
+  /** Keys the current one replaced, whose checkpoints are still trusted (absent: none). */
+  previousPublicKeys?: Array<{ keyId: string; pem: string }>;
   checkpoints: SignedCheckpoint[];
 }
 
