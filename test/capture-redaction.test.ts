@@ -1,6 +1,7 @@
 import 'reflect-metadata';
+import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Column, DataSource, Entity, PrimaryGeneratedColumn } from 'typeorm';
+import { Column, DataSource, Entity, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
 import { Audited, AuditLog, auditMigrations, createAuditSubscriber, DEFAULT_REDACTED_FIELDS, diff, REDACTED, withAuditContext } from '../src/index.js';
 import { createFieldMatcher, nameParts } from '../src/audit/field-rules.js';
 
@@ -48,12 +49,30 @@ class Device {
   @Column({ type: 'varchar', length: 64 }) accessToken!: string;
 }
 
+/** A secret as primary key: the name `token` is redacted by default. */
+@Entity({ name: 'reset_token' })
+class ResetToken {
+  @PrimaryColumn({ type: 'varchar', length: 64 }) token!: string;
+  @Column({ type: 'varchar', length: 64 }) email!: string;
+  @Column({ type: 'integer', default: 0 }) uses!: number;
+}
+
+/** A composite key, one part of it secret. */
+@Entity({ name: 'api_credential' })
+class ApiCredential {
+  @PrimaryColumn({ type: 'integer' }) ownerId!: number;
+  @PrimaryColumn({ type: 'varchar', length: 64 }) apiKey!: string;
+  @Column({ type: 'varchar', length: 64 }) label!: string;
+}
+
 const SECRET = /s3cr3t-\d/;
+const KEY_SECRET = 'a key known to the app, not to the log';
 let ds: DataSource;
 let custom: DataSource;
+let keyed: DataSource;
 
 async function open(subscriber: new () => object): Promise<DataSource> {
-  const source = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [AuditLog, Member, Device], migrations: auditMigrations, subscribers: [subscriber] });
+  const source = new DataSource({ type: 'better-sqlite3', database: ':memory:', entities: [AuditLog, Member, Device, ResetToken, ApiCredential], migrations: auditMigrations, subscribers: [subscriber] });
   await source.initialize();
   await source.runMigrations();
   await source.query(
@@ -61,17 +80,36 @@ async function open(subscriber: new () => object): Promise<DataSource> {
      accessToken varchar(64), refresh_token varchar(64), creditCardNumber varchar(64), tokenCount integer NOT NULL DEFAULT 0, pin varchar(16), settings text)`,
   );
   await source.query('CREATE TABLE device (id integer PRIMARY KEY AUTOINCREMENT, serial varchar(64) NOT NULL, accessToken varchar(64) NOT NULL)');
+  await source.query('CREATE TABLE reset_token (token varchar(64) PRIMARY KEY NOT NULL, email varchar(64) NOT NULL, uses integer NOT NULL DEFAULT 0)');
+  await source.query('CREATE TABLE api_credential (ownerId integer NOT NULL, apiKey varchar(64) NOT NULL, label varchar(64) NOT NULL, PRIMARY KEY (ownerId, apiKey))');
   return source;
 }
 
 beforeAll(async () => {
   ds = await open(createAuditSubscriber());
   custom = await open(createAuditSubscriber({ redact: [...DEFAULT_REDACTED_FIELDS, /^pin$/i], unredact: ['tokenCount'] }));
+  keyed = await open(createAuditSubscriber({ redactedKeySecret: KEY_SECRET }));
 });
 afterAll(async () => {
   await ds.destroy();
   await custom.destroy();
+  await keyed.destroy();
 });
+
+/** Every write path on a row keyed by a secret; returns what the app's table held after its writes, and the entries. */
+async function writeResetToken(source: DataSource, token: string) {
+  const repo = source.getRepository(ResetToken);
+  await repo.save({ token, email: 'ann@example.com' });
+  await repo.save({ token, email: 'ann@example.com', uses: 1 });
+  await repo.update({ token }, { uses: 2 });
+  await source.createQueryBuilder().update(ResetToken).set({ uses: 3 }).where('token = :token', { token }).execute();
+  const stored = await source.query('SELECT * FROM reset_token WHERE token = ?', [token]);
+  await repo.remove(await repo.findOneByOrFail({ token }));
+  await repo.insert({ token, email: 'bob@example.com' });
+  await repo.delete({ token });
+  const entries = await source.getRepository(AuditLog).find({ where: { resource: 'reset_token' }, order: { id: 'ASC' } });
+  return { stored, entries };
+}
 
 const member = (n: number) => ({
   name: 'Ann',
@@ -124,6 +162,37 @@ describe('redaction by default', () => {
       ['settings', { theme: 'dark', integrations: [{ service: 'mail', apiKey: REDACTED }], 'x-auth-token': REDACTED }, { theme: 'dark', integrations: [{ service: 'mail', apiKey: REDACTED }], 'x-auth-token': REDACTED }],
     ]);
     expect(JSON.stringify(await ds.query('SELECT * FROM audit_log'))).not.toMatch(SECRET);
+  });
+});
+
+describe('a redacted primary key', () => {
+  it('is stored nowhere, not even as the resource id, while the app writes its rows as they are', async () => {
+    const { stored, entries } = await writeResetToken(ds, 's3cr3t-7t');
+    expect(stored).toEqual([{ token: 's3cr3t-7t', email: 'ann@example.com', uses: 3 }]);
+    expect(entries.map((e) => [e.action, e.resourceId])).toEqual([
+      ['create', REDACTED], ['update', REDACTED], ['update', REDACTED], ['update', REDACTED], ['delete', REDACTED], ['create', REDACTED], ['delete', REDACTED],
+    ]);
+    expect(entries[1]!.data).toEqual({ token: REDACTED, email: 'ann@example.com', uses: 1 });
+    const rows = await ds.query("SELECT resource_id, data, previous_data, meta FROM audit_log WHERE resource = 'reset_token'");
+    expect(rows).toHaveLength(7);
+    expect(JSON.stringify(rows)).not.toMatch(SECRET);
+  });
+
+  it('with redactedKeySecret, is a keyed digest: one per record, not the value, not guessable without the secret', async () => {
+    const digest = (value: string) => `hmac-sha256:${createHmac('sha256', KEY_SECRET).update(value).digest('hex')}`;
+    const first = await writeResetToken(keyed, 's3cr3t-8a');
+    expect(new Set(first.entries.map((e) => e.resourceId))).toEqual(new Set([digest('s3cr3t-8a')]));
+    const second = await writeResetToken(keyed, 's3cr3t-8b');
+    expect(new Set(second.entries.slice(first.entries.length).map((e) => e.resourceId))).toEqual(new Set([digest('s3cr3t-8b')]));
+
+    await keyed.getRepository(ApiCredential).save({ ownerId: 7, apiKey: 's3cr3t-8c', label: 'ci' });
+    const [credential] = await keyed.getRepository(AuditLog).find({ where: { resource: 'api_credential' } });
+    expect(credential!.resourceId).toBe(JSON.stringify({ apiKey: digest('s3cr3t-8c'), ownerId: 7 }));
+    expect(JSON.stringify(await keyed.query('SELECT resource_id, data, previous_data, meta FROM audit_log'))).not.toMatch(SECRET);
+  });
+
+  it('refuses a key secret too short to be one, when the subscriber is configured', () => {
+    expect(() => createAuditSubscriber({ redactedKeySecret: 'short' })).toThrow(/at least 16 bytes/);
   });
 });
 

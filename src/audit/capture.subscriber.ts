@@ -18,9 +18,10 @@ import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { currentAuditContext, type AuditContext } from './context.js';
 import { AUDITS, currentBuilderScope, installCriteriaCapture, internals, oncePerStatement, type Audits, type BuilderScope } from './criteria-capture.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../shared/json.js';
-import { resolveEntityOptions, type AuditCaptureOptions, type CaptureWarning, type ResolvedEntityOptions } from './options.js';
+import { hasCascadedLinks, isJunction, linkImage, readCascadedLinks, type CascadedLinks } from './junction.js';
+import { keyMask, resolveEntityOptions, type AuditCaptureOptions, type CaptureWarning, type ResolvedEntityOptions } from './options.js';
 import { TransactionTrackingSubscriber } from './publish.subscriber.js';
-import { guarded, keyOf, rawKeyOf, readByKeys, readByWriteCriteria, type ReadRow } from './read-rows.js';
+import { guarded, keyOf, keyString, rawKeyOf, readByKeys, readByWriteCriteria, type ReadRow } from './read-rows.js';
 import { columnValues, isIncomplete, recordId, sanitize, type Image } from './snapshot.js';
 import { writeAuditEntries, type AuditEntryDraft } from './writer.js';
 
@@ -44,7 +45,9 @@ export type AuditSubscriberClass = new () => EntitySubscriberInterface;
  * `save()`/`remove()` give the subscriber the entity and its database state. `update()`, `delete()`,
  * `softDelete()`, `restore()`, `insert()`, `upsert()` and query-builder writes do not; for those the
  * affected rows are read by the builder's own criteria before the write and reloaded after it
- * (criteria-capture.ts, read-rows.ts), so every path yields one full entry per affected row.
+ * (criteria-capture.ts, read-rows.ts), so every path yields one full entry per affected row. Many-to-many
+ * links are rows of their junction table, recorded as such, those the database deletes by cascade included
+ * (junction.ts).
  *
  * The app's write always goes ahead: a read that fails leaves a partial entry and a warning, never an error
  * in the app's write. Writing the entries is part of the change: if that fails, the change rolls back.
@@ -54,6 +57,7 @@ export type AuditSubscriberClass = new () => EntitySubscriberInterface;
  * of 500 (`Round`); a builder statement is captured with one read before, one after and one insert.
  */
 export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditSubscriberClass {
+  keyMask(options.redactedKeySecret); // a secret too short to be one fails here, where the app configures it, not in a write
   const resolved = new WeakMap<EntityMetadata, ResolvedEntityOptions>();
   const optionsFor = (metadata: EntityMetadata): ResolvedEntityOptions | undefined => {
     if (metadata.target === AuditLog || metadata.tableName === 'audit_log') return undefined;
@@ -82,6 +86,8 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
 
   /** Completed before-images of `save()`/`remove()` subjects, by TypeORM's database entity object. */
   const beforeImages = new WeakMap<object, Promise<Outcome<Image>>>();
+  /** The links the database deletes with a `remove()` subject (junction.ts), by its database entity object. */
+  const cascadedLinks = new WeakMap<object, Promise<CascadedLinks>>();
 
   @EventSubscriber()
   class AuditSubscriber extends TransactionTrackingSubscriber {
@@ -102,6 +108,7 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
       if (!entity) return;
       const current = builderOf(event.metadata, event.entity);
       if (current) return oncePerStatement(current, 'after', () => recordInsertStatement(event.manager, event.metadata, entity, current));
+      if (isJunction(event.metadata)) return recordLink(event.manager, event.metadata, entity, 'create', event.entity ?? event.entityId);
       let image = columnValues(event.metadata, event.entity);
       let partial: unknown;
       if (isIncomplete(event.metadata, image)) {
@@ -132,17 +139,23 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
       return recordDraft(event.manager, event.metadata, entity, 'update', before.image, after, before.partial);
     }
 
-    beforeRemove(event: RemoveEvent<Row>) {
-      return prepareBefore(event.manager, event.metadata, event.databaseEntity);
+    async beforeRemove(event: RemoveEvent<Row>): Promise<void> {
+      await prepareBefore(event.manager, event.metadata, event.databaseEntity);
+      await prepareCascadedLinks(event.manager, event.metadata, event.databaseEntity);
     }
 
     async afterRemove(event: RemoveEvent<Row>): Promise<void> {
       const entity = optionsFor(event.metadata);
       if (!entity) return;
-      if (!event.databaseEntity) return recordWriteStatement(event.manager, event.metadata, entity, 'delete');
+      if (!event.databaseEntity) {
+        if (isJunction(event.metadata) && !currentBuilderScope(event.metadata)) return recordLink(event.manager, event.metadata, entity, 'delete', event.entityId);
+        return recordWriteStatement(event.manager, event.metadata, entity, 'delete');
+      }
       const before = await beforeImageOf(event.metadata, event.databaseEntity);
-      const id = recordId(event.metadata, before.image) ?? (event.entityId === undefined ? null : recordId(event.metadata, columnValues(event.metadata, event.entityId as Row)));
-      return recordDraft(event.manager, event.metadata, entity, 'delete', before.image, undefined, before.partial, id);
+      const id = recordId(event.metadata, before.image, entity) ?? (event.entityId === undefined ? null : recordId(event.metadata, columnValues(event.metadata, event.entityId as Row), entity));
+      const links = await cascadedLinks.get(event.databaseEntity);
+      cascadedLinks.delete(event.databaseEntity);
+      await Promise.all([recordDraft(event.manager, event.metadata, entity, 'delete', before.image, undefined, before.partial, id), links && recordCascadedLinks(event.manager, links)]);
     }
 
     beforeSoftRemove(event: SoftRemoveEvent<Row>) {
@@ -197,6 +210,42 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
     return { image: columnValues(metadata, databaseEntity), partial: prepared?.error };
   }
 
+  /**
+   * Before a delete: the links the database will delete with the rows (junction.ts), read while they are
+   * there; for a statement once its rows are known, for a `remove()` subject by its database entity.
+   */
+  async function prepareCascadedLinks(manager: EntityManager, metadata: EntityMetadata, databaseEntity: Row | undefined): Promise<void> {
+    if (!optionsFor(metadata) || !hasCascadedLinks(manager, metadata, databaseEntity !== undefined, audits)) return;
+    if (databaseEntity) {
+      if (!cascadedLinks.has(databaseEntity)) cascadedLinks.set(databaseEntity, readCascadedLinks(manager, metadata, { entity: databaseEntity }, audits));
+      await cascadedLinks.get(databaseEntity);
+      return;
+    }
+    const current = currentBuilderScope(metadata);
+    if (!current) return;
+    await oncePerStatement(current, 'links', async (): Promise<CascadedLinks> => {
+      const before = await (current.shared.get('before') as Promise<Outcome<ReadRow[]>> | undefined);
+      // Rows that could not be read leave their delete entries partial already (recordWriteStatement).
+      if (!before?.ok) return { links: [], failed: [] };
+      return readCascadedLinks(manager, metadata, { raw: before.value.map((row) => row.raw) }, audits);
+    });
+  }
+
+  /** A link TypeORM inserted or deleted for a `save()`/`remove()`, known by its identifier (junction.ts). */
+  function recordLink(manager: EntityManager, metadata: EntityMetadata, entity: ResolvedEntityOptions, action: 'create' | 'delete', entityId: unknown): Promise<void> {
+    const image = linkImage(metadata, entityId);
+    if (!image) return recordDraft(manager, metadata, entity, action, undefined, undefined, new Error('this version of TypeORM does not tell subscribers which link it wrote (0.3.18 and later do)'));
+    return action === 'create' ? recordDraft(manager, metadata, entity, action, undefined, image) : recordDraft(manager, metadata, entity, action, image, undefined);
+  }
+
+  /** The `delete` of each link the database deleted with a row; for a junction whose links could not be read, one partial entry. */
+  async function recordCascadedLinks(manager: EntityManager, found: CascadedLinks): Promise<void> {
+    await Promise.all([
+      ...found.links.map(({ junction, row }) => recordDraft(manager, junction, optionsFor(junction)!, 'delete', row.image, undefined)),
+      ...found.failed.map(({ junction, error }) => recordDraft(manager, junction, optionsFor(junction)!, 'delete', undefined, undefined, error)),
+    ]);
+  }
+
   async function recordStateChange(event: SoftRemoveEvent<Row> | RecoverEvent<Row>, action: CapturedAction): Promise<void> {
     const entity = optionsFor(event.metadata);
     if (!entity) return;
@@ -234,7 +283,9 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
     });
     if (partial !== undefined) warn({ resource: entity.resource, action, message: describe(partial), cause: partial });
     if (lost > 0) warn({ resource: entity.resource, action, message: `${lost} row(s) could not be read back by their primary key after the write` });
-    return record(manager, drafts);
+    await record(manager, drafts);
+    const links = action === 'delete' ? await (current?.shared.get('links') as Promise<CascadedLinks> | undefined) : undefined;
+    if (links) await recordCascadedLinks(manager, links);
   }
 
   /** An INSERT statement (plain, upsert or or-ignore): one entry per row it stored or changed. */
@@ -249,7 +300,7 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
         manager,
         sets.map((set) => {
           const image = columnValues(metadata, set);
-          return { ...contextFields(entity, currentAuditContext(), true), resource: entity.resource, action: 'create', resourceId: recordId(metadata, image), data: sanitize(image, entity) };
+          return { ...contextFields(entity, currentAuditContext(), true), resource: entity.resource, action: 'create', resourceId: recordId(metadata, image, entity), data: sanitize(image, entity) };
         }),
       );
     }
@@ -304,7 +355,7 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
     // Written out rather than spread from contextFields(): this runs once per captured row (see writer.ts on spreads).
     return {
       resource: entity.resource,
-      resourceId: id !== undefined ? id : (recordId(metadata, after) ?? recordId(metadata, before)),
+      resourceId: id !== undefined ? id : (recordId(metadata, after, entity) ?? recordId(metadata, before, entity)),
       action,
       data,
       previousData,
@@ -343,7 +394,7 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
       } catch (error) {
         // A value nobody foresaw (a getter that throws, say): the change is still recorded, as partial.
         warn({ resource: entity.resource, action, message: describe(error), cause: error });
-        return { ...contextFields(entity, context, true), resource: entity.resource, action, resourceId: id ?? recordId(metadata, after ?? before) };
+        return { ...contextFields(entity, context, true), resource: entity.resource, action, resourceId: id ?? recordId(metadata, after ?? before, entity) };
       }
     });
   }
@@ -415,16 +466,6 @@ async function readInsertTargets(manager: EntityManager, metadata: EntityMetadat
     rows.push(...(await readByKeys(manager, metadata, keys, columns)));
   }
   return [...byKey(metadata.primaryColumns, rows).values()];
-}
-
-function keyValue(value: unknown): string {
-  if (value instanceof Date) return value.toISOString();
-  if (Buffer.isBuffer(value)) return value.toString('hex');
-  return String(value);
-}
-
-function keyString(columns: ColumnMetadata[], raw: Row): string {
-  return JSON.stringify(columns.map((column) => keyValue(raw[column.databaseName])));
 }
 
 function byKey(columns: ColumnMetadata[], rows: ReadRow[]): Map<string, ReadRow> {

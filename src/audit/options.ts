@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import type { EntityMetadata } from 'typeorm';
 import { createFieldMatcher, type FieldMatcher, type FieldRule } from './field-rules.js';
 
@@ -40,6 +41,13 @@ export interface AuditCaptureOptions {
   ignore?: FieldRule[];
   /** Dropped wherever they match, at any depth (e.g. signed URLs), same matching. */
   drop?: FieldRule[];
+  /**
+   * A secret (at least 16 bytes) that lets the entries of a record whose primary key is redacted (or dropped)
+   * still share a `resourceId`: the key is stored as `hmac-sha256:<hex>`, the HMAC-SHA256 of its text under
+   * this secret. Without a secret such a key is stored as `[REDACTED]`. Never a plain hash: a token, a PIN or
+   * an e-mail address is guessed from its unkeyed digest by trying candidates. @default undefined
+   */
+  redactedKeySecret?: string | Buffer;
   /** Per-entity options by entity name or table name, for apps that define entities with `EntitySchema`. */
   entities?: Record<string, EntityAuditOptions>;
   /**
@@ -86,6 +94,19 @@ export interface ResolvedEntityOptions {
   isIgnored: FieldMatcher;
   isRedacted: FieldMatcher;
   isDropped: FieldMatcher;
+  /** What a redacted or dropped primary key value is stored as in `resourceId`. */
+  maskKey: (value: string) => string;
+}
+
+/**
+ * The stand-in for a key value that must not be stored (see `redactedKeySecret`). Keyed, so that the entries of
+ * one record still group together while nobody without the secret can test a guess against them; fails at
+ * configuration, not in an app's write, when the secret is too short to be one.
+ */
+export function keyMask(secret: string | Buffer | undefined): (value: string) => string {
+  if (secret === undefined) return () => REDACTED;
+  if (Buffer.byteLength(secret) < 16) throw new TypeError('auditql: redactedKeySecret must be at least 16 bytes');
+  return (value) => `hmac-sha256:${createHmac('sha256', secret).update(value).digest('hex')}`;
 }
 
 export function resolveEntityOptions(metadata: EntityMetadata, capture: AuditCaptureOptions): ResolvedEntityOptions {
@@ -103,5 +124,6 @@ export function resolveEntityOptions(metadata: EntityMetadata, capture: AuditCap
       allow: [...(capture.unredact ?? []), ...(own.unredact ?? [])],
     }),
     isDropped: createFieldMatcher({ match: capture.drop ?? [] }),
+    maskKey: keyMask(capture.redactedKeySecret),
   };
 }

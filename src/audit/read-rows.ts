@@ -133,3 +133,14 @@ export function keyOf(manager: EntityManager, columns: ColumnMetadata[], entity:
 export function rawKeyOf(columns: ColumnMetadata[], raw: ObjectLiteral): ObjectLiteral {
   return Object.fromEntries(columns.map((column) => [column.databaseName, raw[column.databaseName]]));
 }
+
+function keyValue(value: unknown): string {
+  if (value instanceof Date) return value.toISOString();
+  if (Buffer.isBuffer(value)) return value.toString('hex');
+  return String(value);
+}
+
+/** A key in database form (by column database name) as a string, to match rows by key. */
+export function keyString(columns: ColumnMetadata[], raw: ObjectLiteral): string {
+  return JSON.stringify(columns.map((column) => keyValue(raw[column.databaseName])));
+}

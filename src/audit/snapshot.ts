@@ -67,8 +67,8 @@ function exactNumber(column: ColumnMetadata, value: unknown): unknown {
 }
 
 /**
- * A row's image: its column values by property path (`firstName`, `counters.likes`, `category` for a
- * relation's join column, holding the referenced id), before sanitising.
+ * A row's image: its column values by property path (`firstName`, `counters.likes`, `category.id` for a
+ * relation's join column: the relation and the column it references), before sanitising.
  */
 export type Image = ObjectLiteral;
 
@@ -125,14 +125,23 @@ export function isIncomplete(metadata: EntityMetadata, image: Image): boolean {
   return imageColumns(metadata).some((column) => !(column.propertyPath in image));
 }
 
-/** The primary key as recorded in `resourceId`: the value itself, or sorted-key JSON for composite keys. */
-export function recordId(metadata: EntityMetadata, image: Image | undefined): string | null {
+/** The rules `recordId` applies: a key column that is redacted or dropped is masked (see `keyMask`). */
+export type KeyRules = Pick<ResolvedEntityOptions, 'isRedacted' | 'isDropped' | 'maskKey'>;
+
+/**
+ * The primary key as recorded in `resourceId`: the value itself, or sorted-key JSON for composite keys. A key
+ * column whose field is redacted or dropped gives its stand-in instead (`[REDACTED]`, or a keyed digest): a
+ * value that `data` must not hold must not be in `resourceId` either.
+ */
+export function recordId(metadata: EntityMetadata, image: Image | undefined, rules: KeyRules): string | null {
   if (!image) return null;
   const parts: Array<[string, unknown]> = [];
   for (const column of metadata.primaryColumns) {
     const value: unknown = image[column.propertyPath];
     if (value === undefined || value === null) return null;
-    parts.push([column.propertyPath, value instanceof Date ? value.toISOString() : typeof value === 'bigint' ? value.toString() : value]);
+    const plain = value instanceof Date ? value.toISOString() : typeof value === 'bigint' ? value.toString() : value;
+    const hidden = rules.isRedacted(column.propertyPath) || rules.isDropped(column.propertyPath);
+    parts.push([column.propertyPath, hidden ? rules.maskKey(String(plain)) : plain]);
   }
   if (parts.length === 0) return null;
   if (parts.length === 1) return String(parts[0]![1]);

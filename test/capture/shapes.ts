@@ -6,6 +6,8 @@ import {
   DeleteDateColumn,
   Entity,
   JoinColumn,
+  JoinTable,
+  ManyToMany,
   ManyToOne,
   OneToMany,
   PrimaryColumn,
@@ -197,6 +199,25 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
     @Column({ type: 'integer', nullable: true }) gears!: number | null;
   }
 
+  // Many-to-many: junction tables TypeORM writes itself, one named by default (question_tags_tag: questionId,
+  // tagId), one self-referencing with renamed join columns (question_link: from_id, to_id).
+  @Entity({ name: 'tag' })
+  class Tag {
+    @PrimaryGeneratedColumn({ type: 'integer' }) id!: number;
+    @Column({ type: 'varchar', length: 64 }) name!: string;
+  }
+  @Entity({ name: 'question' })
+  class Question {
+    @PrimaryGeneratedColumn({ type: 'integer' }) id!: number;
+    @Column({ type: 'varchar', length: 16 }) slug!: string;
+    @Column({ type: 'varchar', length: 64 }) title!: string;
+    @Column({ type: 'integer', default: 0 }) votes!: number;
+    @ManyToMany(() => Tag) @JoinTable() tags?: Tag[];
+    @ManyToMany(() => Question)
+    @JoinTable({ name: 'question_link', joinColumn: { name: 'from_id' }, inverseJoinColumn: { name: 'to_id' } })
+    related?: Question[];
+  }
+
   // Soft delete, version and date columns.
   @Entity({ name: 'document' })
   class Document {
@@ -351,6 +372,73 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
         {
           name: 'update by a relation criteria to NULL',
           run: (ds) => ds.getRepository(Article).update({ category: { id: 11 } }, { category: null }),
+        },
+      ],
+    },
+    {
+      name: 'many-to-many: junction tables',
+      entities: [Tag, Question],
+      target: Question,
+      seed: [{ target: Tag, rows: Array.from({ length: 12 }, (_, i) => ({ name: `tag${i + 1}` })) }],
+      make: (i) => ({ slug: `q${i}`, title: `question${i}`, tags: [{ id: i }, { id: (i % 12) + 1 }] }),
+      criteria: (i) => ({ slug: `q${i}` }),
+      change: (i) => ({ title: `question${i}!`, votes: i }),
+      where: { sql: 'slug = :slug', params: (i) => ({ slug: `q${i}` }) },
+      text: { property: 'title', of: (i) => `question${i}` },
+      numeric: 'votes',
+      extra: [
+        {
+          name: 'save() of a loaded entity with one link removed and one added',
+          run: async (ds) => {
+            const repo = ds.getRepository(Question);
+            const question = await repo.findOneOrFail({ where: { slug: 'q3' }, relations: { tags: true } });
+            question.tags = [...question.tags!.filter((tag) => tag.id !== 3), { id: 12 } as Tag];
+            return repo.save(question);
+          },
+        },
+        {
+          name: 'save() that removes every link',
+          run: async (ds) => ds.getRepository(Question).save({ ...(await ds.getRepository(Question).findOneByOrFail({ slug: 'q4' })), tags: [] }),
+        },
+        {
+          name: 'relation query builder add() and remove() in one transaction',
+          run: (ds) =>
+            ds.transaction(async (manager) => {
+              const { id } = await manager.getRepository(Question).findOneByOrFail({ slug: 'q5' });
+              await manager.createQueryBuilder().relation(Question, 'tags').of(id).add([9, 10]);
+              await manager.createQueryBuilder().relation(Question, 'tags').of(id).remove(5);
+            }),
+        },
+        {
+          name: 'save() linking questions to each other (self-referencing junction, renamed columns)',
+          run: async (ds) => {
+            const repo = ds.getRepository(Question);
+            const [one, three, five] = await Promise.all(['q1', 'q3', 'q5'].map((slug) => repo.findOneByOrFail({ slug })));
+            return repo.save([{ ...one!, related: [one!, three!] }, { ...three!, related: [one!] }, { ...five!, related: [five!] }]);
+          },
+        },
+        {
+          // Its own links TypeORM deletes; the link from question 1 to it the database deletes (ON DELETE CASCADE).
+          name: 'remove() of a question linked from another question',
+          run: async (ds) => ds.getRepository(Question).remove(await ds.getRepository(Question).findOneByOrFail({ slug: 'q3' })),
+        },
+        {
+          // The link from question 5 to itself is TypeORM's to delete, though the database would delete it too.
+          name: 'remove() of a question linked to itself',
+          run: async (ds) => ds.getRepository(Question).remove(await ds.getRepository(Question).findOneByOrFail({ slug: 'q5' })),
+        },
+        {
+          // The relation is declared on the question only: the database deletes the tag's links.
+          name: 'remove() of a linked tag',
+          run: async (ds) => ds.getRepository(Tag).remove(await ds.getRepository(Tag).findOneByOrFail({ name: 'tag1' })),
+        },
+        {
+          name: 'query-builder delete of a linked tag',
+          run: (ds) => ds.createQueryBuilder().delete().from(Tag).where('name = :name', { name: 'tag2' }).execute(),
+        },
+        {
+          name: 'delete() by criteria of a question linked to itself',
+          run: (ds) => ds.getRepository(Question).delete({ slug: 'q1' }),
         },
       ],
     },

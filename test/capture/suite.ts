@@ -222,7 +222,8 @@ async function snapshot(ds: DataSource, shape: Shape): Promise<Snapshot> {
   const target = ds.getMetadata(shape.target);
   const out: Snapshot = new Map();
   for (const metadata of ds.entityMetadatas) {
-    if (metadata.target === AuditLog || metadata.tableType === 'closure-junction' || metadata.tableType === 'junction') continue;
+    // Many-to-many junction tables are recorded like any table; a closure table's rows are tree bookkeeping (not recorded).
+    if (metadata.target === AuditLog || metadata.tableType === 'closure-junction') continue;
     const chosen = metadata.tablePath === target.tablePath ? target : metadata.parentEntityMetadata ? undefined : metadata;
     if (!chosen || out.has(chosen.tablePath)) continue;
     const table = chosen.tablePath.split('.').map((part) => ds.driver.escape(part)).join('.');
