@@ -15,8 +15,8 @@ const ZONE = 'Europe/Berlin';
  * arithmetic), one raw `GROUP BY` over the entries of the range joined to those bounds, then zero-filled
  * and grouped in JS, sorted as the API sorts groups. What a careful developer would write by hand.
  */
-function rawChart(raw: Database.Database, from: number, to: number, grouped: boolean): ActivityBucket[] {
-  const bounds = bucketBounds(from, to, 'DAY', ZONE, defaultLimits.maxChartBuckets);
+export function rawChart(raw: Database.Database, from: number, to: number, grouped: boolean, zone = ZONE): ActivityBucket[] {
+  const bounds = bucketBounds(from, to, 'DAY', zone, defaultLimits.maxChartBuckets);
   const clipped = bounds.map(([s, e], i) => [i, Math.max(s, from), Math.min(e, to)] as const).filter(([, s, e]) => s < e);
   const values = clipped.map(() => '(?, ?, ?)').join(', ');
   const rows = raw

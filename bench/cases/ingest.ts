@@ -71,7 +71,7 @@ async function load(url: string, headers: Record<string, string>, body: string, 
         headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
         body,
         // A token of its own per request, when given: each is then verified, none answered from a cache.
-        ...(tokens ? { setupRequest: (request: { headers?: Record<string, string> }) => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${tokens.next()}` } }) } : {}),
+        ...(tokens ? { setupRequest: (request: autocannon.Request): autocannon.Request => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${tokens.next()}` } }) } : {}),
         onResponse: (status: number, response: string) => {
           if (status === 200 && response.startsWith('{"data":{') && !response.includes('"errors":[')) ok += 1;
           else {
