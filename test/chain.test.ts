@@ -61,6 +61,10 @@ describe('the chain through the API', () => {
     expect(range.data!.verifyAuditChain).toEqual({ valid: true, checked: 3, headSequence: 6 });
     const bad = await app.gql('{ verifyAuditChain(fromSequence: 5, toSequence: 2) { valid } }');
     expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'toSequence' });
+    // Nothing past the head to vouch for: an error, not "valid".
+    const past = await app.gql('{ verifyAuditChain(fromSequence: 1000000) { valid } }');
+    expect(past.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'fromSequence' });
+    expect(past.errors?.[0]?.message).toMatch(/past the head of the chain/);
   });
 
   it('delivers sequence and hash in the live stream', async () => {

@@ -38,6 +38,10 @@ export async function verifyTenantChain(dataSource: DataSource, key: Pick<Checkp
   const anchor = { sequence: head.anchorSequence, hash: head.anchorHash };
   const to = Math.min(range.toSequence ?? head.sequence, head.sequence);
   const from = range.fromSequence ?? anchor.sequence + 1;
+  // Past the head there is nothing to recompute, and "valid" would vouch for entries that do not exist.
+  if (range.fromSequence != null && range.fromSequence > head.sequence) {
+    throw badUserInput(`fromSequence ${range.fromSequence} is past the head of the chain (${head.sequence})`, 'fromSequence');
+  }
   const { trusted, bad } = await trustedCheckpoints(await allCheckpoints(dataSource, tenant), key, tenant);
   if (bad) {
     return {
