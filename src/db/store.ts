@@ -1,4 +1,4 @@
-import { Semaphore } from 'async-mutex';
+import { readLocked, writeLocked } from './transaction.js';
 import { defaultStorage } from '../config.js';
 import type { DataSource, EntityMetadata, ObjectLiteral } from 'typeorm';
 import { ReadPool, queryTimeout, type ReadOptions } from './read-pool.js';
@@ -79,10 +79,13 @@ async function* batches<Row>(rows: Row[], size: number): AsyncGenerator<Row[]> {
 }
 
 function dataSourceStore(dataSource: DataSource, dialect: Dialect, health: StorageHealth, settings: StoreOptions): AuditStore {
-  // The sqlite3 driver shares one connection between all transactions: one statement or transaction at a
-  // time, or a read would see another request's uncommitted rows.
-  const serial = dialect === 'sqlite' ? new Semaphore(1) : undefined;
-  const exclusive = <T>(run: () => Promise<T>) => (serial ? serial.runExclusive(run) : run());
+  // The sqlite3 driver shares one connection between all transactions: a write holds it alone and reads wait
+  // for it, or a read would see another request's uncommitted rows. The lock is the DataSource's own
+  // (transaction.ts), the one an app's `writeTransaction` takes, so the app's transactions and the server's
+  // writes on a shared connection never run inside each other either.
+  const sqlite = dialect === 'sqlite';
+  const reading = <T>(run: () => Promise<T>) => (sqlite ? readLocked(dataSource, run) : run());
+  const writing = <T>(run: () => Promise<T>) => (sqlite ? writeLocked(dataSource, run) : run());
   const read = async <Row>(statement: Statement, readOptions: ReadOptions = {}): Promise<Row[]> => {
     settings.onRead?.(statement);
     const budget = readOptions.timeoutMs ?? settings.readTimeoutMs;
@@ -92,7 +95,7 @@ function dataSourceStore(dataSource: DataSource, dialect: Dialect, health: Stora
       timer = setTimeout(() => reject(queryTimeout(budget)), budget);
     });
     try {
-      return (await Promise.race([exclusive(() => dataSource.query(text, [...statement.params])), timeout])) as Row[];
+      return (await Promise.race([reading(() => dataSource.query(text, [...statement.params])), timeout])) as Row[];
     } finally {
       clearTimeout(timer);
     }
@@ -105,7 +108,7 @@ function dataSourceStore(dataSource: DataSource, dialect: Dialect, health: Stora
       yield* batches(await read<Row>(statement, readOptions), size);
     },
     async write(work, options) {
-      const result = await exclusive(() => dataSource.transaction((manager) => runAsync(manager, work())));
+      const result = await writing(() => dataSource.transaction((manager) => runAsync(manager, work())));
       if (!options?.background) health.succeeded();
       return result;
     },

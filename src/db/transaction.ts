@@ -31,9 +31,19 @@ function lockFor(dataSource: DataSource): Semaphore {
  * between all transactions, so overlapping ones would run inside each other).
  */
 export function writeTransaction<T>(dataSource: DataSource, work: (manager: EntityManager) => Promise<T>): Promise<T> {
-  return lockFor(dataSource).runExclusive(() => dataSource.transaction(work), WRITER);
+  return writeLocked(dataSource, () => dataSource.transaction(work));
 }
 
 export function read<T>(dataSource: DataSource, work: (manager: EntityManager) => Promise<T>): Promise<T> {
-  return lockFor(dataSource).runExclusive(() => work(dataSource.manager), 1);
+  return readLocked(dataSource, () => work(dataSource.manager));
+}
+
+/** Runs `run` holding the DataSource's lock alone (a write). */
+export function writeLocked<T>(dataSource: DataSource, run: () => Promise<T>): Promise<T> {
+  return lockFor(dataSource).runExclusive(run, WRITER);
+}
+
+/** Runs `run` sharing the DataSource's lock with other reads. */
+export function readLocked<T>(dataSource: DataSource, run: () => Promise<T>): Promise<T> {
+  return lockFor(dataSource).runExclusive(run, 1);
 }
