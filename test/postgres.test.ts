@@ -248,14 +248,6 @@ describe.skipIf(!available)('the PostgreSQL store', () => {
     const write = () => store.write(function* () {
       yield statement('INSERT INTO "audit_storage_probe" ("id", "checked_at") VALUES (2, 1) ON CONFLICT ("id") DO UPDATE SET "checked_at" = excluded."checked_at" + 1');
     });
-    const recovered = new Promise<void>((resolve) => {
-      const check = setInterval(() => {
-        if (store.health.ready) {
-          clearInterval(check);
-          resolve();
-        }
-      }, 50);
-    });
     try {
       await write();
       // Every new connection is read-only, and the existing ones are gone: what a failover to a standby looks like.
@@ -265,6 +257,8 @@ describe.skipIf(!available)('the PostgreSQL store', () => {
       expect(failure).toMatchObject({ extensions: { code: 'STORAGE_UNAVAILABLE' } });
       expect(store.health.ready).toBe(false);
       expect(['25006', '57P01', 'CONNECTION_LOST']).toContain(store.health.problem?.code);
+      // Waits for the store's own probe to find the database writable again (no write of the test's does it).
+      const recovered = store.health.untilReady();
       await admin.query(`ALTER DATABASE "${database.name}" RESET default_transaction_read_only`);
       await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [database.name]);
       await recovered;

@@ -5,6 +5,7 @@
  */
 export class StorageHealth {
   private failure: { code: string; since: number } | undefined;
+  private waiting: Array<() => void> = [];
 
   get ready(): boolean {
     return this.failure === undefined;
@@ -22,5 +23,14 @@ export class StorageHealth {
 
   succeeded(): void {
     this.failure = undefined;
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const resolve of waiting) resolve();
+  }
+
+  /** Resolves once writes succeed again (at once when they do now): for whatever waits on recovery. */
+  untilReady(): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 }
