@@ -174,6 +174,32 @@ describe('a purge batch that has used its time', () => {
   });
 });
 
+describe('auditql retention, from the command line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'auditql-retention-cli-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('purges a file the way the schedule does, archiving first, and the chain verifies through the archives', async () => {
+    const app = await startTestApp({ database: join(dir, 'audit.sqlite') });
+    seedBulk(app.file, 120, (i) => ({ created_at: Date.now() - 400 * DAY + i * 60_000 }));
+    await logEvents(app, [{ resource: 'fresh', action: 'create' }]);
+    await app.close();
+    const archives = join(dir, 'archives');
+    const env = { DATABASE_URL: `sqlite:${join(dir, 'audit.sqlite')}` };
+    const nonsense = await cli(['retention', '--days', 'soon'], env);
+    expect(nonsense.code).not.toBe(0);
+    expect(nonsense.out).toMatch(/--days: a whole number of days/);
+    const purged = await cli(['retention', '--days', '30', '--archive-dir', archives], env);
+    expect(purged.out).toMatch(/^default: removed 120 entries older than .* \(sequence 1–120\), archived in 1 file; the chain now starts after 120$/m);
+    expect(purged.code).toBe(0);
+    expect(readdirSync(archives).filter((name) => name.endsWith('.ndjson.gz'))).toHaveLength(1);
+    const again = await cli(['retention', '--days', '30'], env);
+    expect(again.out).toMatch(/^nothing has expired$/m);
+    const verified = await cli(['verify', '--archives', archives], env);
+    expect(verified.out).toMatch(/^default: valid, .*from the genesis, through 1 archive/m);
+    expect(verified.code).toBe(0);
+  });
+});
+
 describe('a purge that reaches an entry edited in place (its hash left as it was)', () => {
   let app: TestApp;
   afterAll(() => app?.close());
