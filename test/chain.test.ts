@@ -169,6 +169,46 @@ let pristine: string;
 let checkpointFile: string;
 let last: number;
 
+/** Hostile edits of the file, where each must be found, and why. */
+const TAMPERING: Array<[string, (db: Database.Database) => void, number | (() => number), string]> = [
+  ['an edited field', (db: Database.Database) => db.exec(`UPDATE audit_log SET data = '{"customer":{"email":"c4@example.com"},"total":9999}' WHERE sequence = 5`), 5, 'HASH_MISMATCH'],
+  ['an edited personal value', (db: Database.Database) => db.exec(`UPDATE audit_log SET ip = '10.6.6.6' WHERE sequence = 7`), 7, 'HASH_MISMATCH'],
+  ['a deleted row', (db: Database.Database) => db.exec(`DELETE FROM audit_log WHERE sequence = 5`), 5, 'SEQUENCE_GAP'],
+  [
+    'two rows swapped',
+    (db: Database.Database) => {
+      const facts = 'resource, resource_id, action, data, meta, created_at, transaction_id, salt, personal_paths, ip, user_agent, author_id, author_name, author_type';
+      db.exec(`CREATE TEMP TABLE s AS SELECT sequence, ${facts} FROM audit_log WHERE sequence IN (5, 6)`);
+      const set = facts.split(', ').map((c) => `${c} = (SELECT ${c} FROM s WHERE s.sequence = 11 - audit_log.sequence)`).join(', ');
+      db.exec(`UPDATE audit_log SET ${set} WHERE sequence IN (5, 6)`);
+    },
+    5,
+    'HASH_MISMATCH',
+  ],
+  [
+    'a forged row inserted with a duplicate sequence',
+    (db: Database.Database) => {
+      db.exec('DROP INDEX idx_audit_log_tenant_sequence');
+      db.exec(`INSERT INTO audit_log (tenant_id, resource, action, created_at, sequence, hash, previous_hash, hash_version) SELECT tenant_id, 'forged', action, created_at, sequence, hash, previous_hash, hash_version FROM audit_log WHERE sequence = 4`);
+    },
+    4,
+    'DUPLICATE_SEQUENCE',
+  ],
+  [
+    'a forged row appended with a correctly computed hash',
+    (db: Database.Database) => {
+      db.exec(`INSERT INTO audit_log (tenant_id, resource, action, created_at, sequence, hash, previous_hash, hash_version) VALUES ('default', 'forged', 'create', 1, ${last + 1}, 'x', 'x', 1)`);
+      rehashFrom(db, last + 1);
+      // … but the recorded head is left behind (rehashFrom moved it; put it back).
+      const previous = db.prepare(`SELECT hash FROM audit_log WHERE sequence = ${last}`).get() as { hash: string };
+      db.prepare(`UPDATE audit_chain_head SET sequence = ?, hash = ?`).run(last, previous.hash);
+    },
+    () => last + 1,
+    'HEAD_MISMATCH',
+  ],
+  ['a truncated tail', (db: Database.Database) => db.exec(`DELETE FROM audit_log WHERE sequence > 8`), 9, 'HEAD_MISMATCH'],
+];
+
 describe('an attacker with the SQLite file (triggers dropped), against `auditql verify`', () => {
   beforeAll(async () => {
     await app.gql('mutation { createCheckpoint { sequence } }');
@@ -190,49 +230,24 @@ describe('an attacker with the SQLite file (triggers dropped), against `auditql 
     expect(held.out).toMatch(/^default: valid, .*, [1-9]\d* checkpoints held$/m);
   });
 
-  it.each([
-    ['an edited field', (db: Database.Database) => db.exec(`UPDATE audit_log SET data = '{"customer":{"email":"c4@example.com"},"total":9999}' WHERE sequence = 5`), 5, 'HASH_MISMATCH'],
-    ['an edited personal value', (db: Database.Database) => db.exec(`UPDATE audit_log SET ip = '10.6.6.6' WHERE sequence = 7`), 7, 'HASH_MISMATCH'],
-    ['a deleted row', (db: Database.Database) => db.exec(`DELETE FROM audit_log WHERE sequence = 5`), 5, 'SEQUENCE_GAP'],
-    [
-      'two rows swapped',
-      (db: Database.Database) => {
-        const facts = 'resource, resource_id, action, data, meta, created_at, transaction_id, salt, personal_paths, ip, user_agent, author_id, author_name, author_type';
-        db.exec(`CREATE TEMP TABLE s AS SELECT sequence, ${facts} FROM audit_log WHERE sequence IN (5, 6)`);
-        const set = facts.split(', ').map((c) => `${c} = (SELECT ${c} FROM s WHERE s.sequence = 11 - audit_log.sequence)`).join(', ');
-        db.exec(`UPDATE audit_log SET ${set} WHERE sequence IN (5, 6)`);
-      },
-      5,
-      'HASH_MISMATCH',
-    ],
-    [
-      'a forged row inserted with a duplicate sequence',
-      (db: Database.Database) => {
-        db.exec('DROP INDEX idx_audit_log_tenant_sequence');
-        db.exec(`INSERT INTO audit_log (tenant_id, resource, action, created_at, sequence, hash, previous_hash, hash_version) SELECT tenant_id, 'forged', action, created_at, sequence, hash, previous_hash, hash_version FROM audit_log WHERE sequence = 4`);
-      },
-      4,
-      'DUPLICATE_SEQUENCE',
-    ],
-    [
-      'a forged row appended with a correctly computed hash',
-      (db: Database.Database) => {
-        db.exec(`INSERT INTO audit_log (tenant_id, resource, action, created_at, sequence, hash, previous_hash, hash_version) VALUES ('default', 'forged', 'create', 1, ${last + 1}, 'x', 'x', 1)`);
-        rehashFrom(db, last + 1);
-        // … but the recorded head is left behind (rehashFrom moved it; put it back).
-        const previous = db.prepare(`SELECT hash FROM audit_log WHERE sequence = ${last}`).get() as { hash: string };
-        db.prepare(`UPDATE audit_chain_head SET sequence = ?, hash = ?`).run(last, previous.hash);
-      },
-      () => last + 1,
-      'HEAD_MISMATCH',
-    ],
-    ['a truncated tail', (db: Database.Database) => db.exec(`DELETE FROM audit_log WHERE sequence > 8`), 9, 'HEAD_MISMATCH'],
-  ])('detects %s at the right sequence', async (name, tamper, sequence, reason) => {
+  it.each(TAMPERING)('detects %s at the right sequence', async (name, tamper, sequence, reason) => {
     const file = tampered(name.replace(/\W+/g, '-'), tamper);
     const at = typeof sequence === 'function' ? sequence() : sequence;
     const result = await cli(['verify', '--database', file]);
     expect(result.code).toBe(1);
     expect(result.out).toMatch(new RegExp(`^default: BROKEN at sequence ${at}: ${reason} \\(`, 'm'));
+  });
+
+  it.each(TAMPERING)('detects %s at the right sequence through verifyAuditChain, on a server started on the file', async (name, tamper, sequence, reason) => {
+    const file = tampered(`server-${name.replace(/\W+/g, '-')}`, tamper);
+    const at = typeof sequence === 'function' ? sequence() : sequence;
+    const server = await startTestApp({ database: file });
+    try {
+      const result = await server.gql('{ verifyAuditChain { valid reason firstInvalidSequence } }');
+      expect(result.data!.verifyAuditChain).toEqual({ valid: false, reason, firstInvalidSequence: at });
+    } finally {
+      await server.close();
+    }
   });
 
   it('detects a rewrite that recomputed every later hash only with the checkpoints kept elsewhere', async () => {

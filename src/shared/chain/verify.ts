@@ -148,14 +148,15 @@ export async function verifyChain(batches: AsyncIterable<readonly ChainRow[]> | 
       }
     }
   }
+  // A cut tail is reported where it begins: the recorded head is checked before the checkpoints past the end.
+  if (options.head && to >= options.head.sequence && last.sequence < options.head.sequence) {
+    return result(ChainFailure.HeadMismatch, last.sequence + 1, `the entries end at ${last.sequence}; the recorded head is ${options.head.sequence}`);
+  }
   if (nextCheckpoint < checkpoints.length) {
     const missing = checkpoints[nextCheckpoint]!;
     return result(ChainFailure.CheckpointMismatch, missing.sequence, `the chain ends at ${last.sequence}, before the signed checkpoint at ${missing.sequence}`);
   }
   if (options.head && to >= options.head.sequence) {
-    if (last.sequence < options.head.sequence) {
-      return result(ChainFailure.HeadMismatch, last.sequence + 1, `the entries end at ${last.sequence}; the recorded head is ${options.head.sequence}`);
-    }
     if (last.sequence === options.head.sequence && last.hash !== options.head.hash) {
       return result(ChainFailure.HeadMismatch, last.sequence, 'the last entry is not the recorded head');
     }
