@@ -200,6 +200,49 @@ describe('auditql retention, from the command line', () => {
   });
 });
 
+describe('erasure of an author whose entries were archived by retention', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'auditql-archive-erasure-'));
+  let app: TestApp | undefined;
+  afterAll(async () => {
+    await app?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('erases them in the archive files too, which still verify, and leaves the name nowhere in them', async () => {
+    const archiveDir = join(dir, 'archives');
+    app = await startTestApp({ retention: { days: 30, archiveDir, archiveEntries: 40 } });
+    const alice = (i: number) => i % 10 === 0;
+    seedBulk(app.file, 100, (i) => ({ created_at: Date.now() - 400 * DAY + i * 60_000, author_id: alice(i) ? 'alice' : `u${i}`, author_name: alice(i) ? 'Alice Liddell' : `Author ${i}` }));
+    const [purged] = await app.server.purgeExpired();
+    expect(purged).toMatchObject({ count: 100 });
+    expect(purged!.archives).toHaveLength(3);
+    const bytes = () => readdirSync(archiveDir).map((name) => gunzipSync(readFileSync(join(archiveDir, name))).toString('utf8')).join('\n');
+    expect(bytes()).toContain('Alice Liddell');
+
+    const erased = await app.gql('mutation { eraseActor(authorId: "alice", reason: "request 7") { erasedEntries erasedArchivedEntries archiveFiles pseudonym } }');
+    expect(erased.errors).toBeUndefined();
+    expect(erased.data!.eraseActor).toMatchObject({ erasedEntries: 0, erasedArchivedEntries: 10, archiveFiles: 3 });
+    const after = bytes();
+    expect(after).not.toContain('Alice Liddell');
+    expect(after).not.toContain('"alice"');
+    expect(after).toContain(erased.data!.eraseActor.pseudonym);
+    expect(after).toContain('Author 11');
+    expect(readdirSync(archiveDir).filter((name) => !name.endsWith('.ndjson.gz'))).toEqual([]);
+
+    for (const name of readdirSync(archiveDir)) {
+      const one = await cli(['verify', '--file', join(archiveDir, name)]);
+      expect(one.out).toMatch(/^default: valid, /m);
+    }
+    await app.dataSource.query('PRAGMA wal_checkpoint(TRUNCATE)');
+    const whole = await cli(['verify', '--database', app.file, '--archives', archiveDir]);
+    expect(whole.out).toMatch(/^default: valid, .*from the genesis, through 3 archives/m);
+    expect(whole.code).toBe(0);
+    // Again: nothing left to erase, and the files stay as they are.
+    const again = await app.gql('mutation { eraseActor(authorId: "alice", reason: "request 7") { erasedArchivedEntries archiveFiles } }');
+    expect(again.data!.eraseActor).toEqual({ erasedArchivedEntries: 0, archiveFiles: 0 });
+  });
+});
+
 describe('a purge that reaches an entry edited in place (its hash left as it was)', () => {
   let app: TestApp;
   afterAll(() => app?.close());

@@ -38,7 +38,7 @@ export async function eraseFromCli(options: EraseOptions): Promise<ErasureResult
   try {
     const user = operator();
     const result = await eraseActor(
-      { dataSource, store },
+      { dataSource, store, archiveDir: config.retention.archiveDir },
       { tenantId: options.tenant, authorId: options.author, reason: options.reason, by: { id: `cli:${user}`, name: user, type: 'operator' }, operation: 'auditql erase' },
     );
     const vacuumed = store.dialect === 'sqlite' && options.vacuum ? await vacuum(dataSource, config.store.lockWaitMs) : false;
@@ -62,7 +62,9 @@ export function eraseCommand(program: Command): void {
       try {
         const result = await eraseFromCli(options);
         process.stdout.write(
-          `erased ${result.erasedEntries} entries of tenant ${options.tenant}; the author is now ${result.pseudonym}; recorded as entry ${result.entry.sequence}` +
+          `erased ${result.erasedEntries} entries of tenant ${options.tenant}` +
+            `${result.archiveFiles > 0 ? ` and ${result.erasedArchivedEntries} archived ones (${result.archiveFiles} archive files rewritten)` : ''}` +
+            `; the author is now ${result.pseudonym}; recorded as entry ${result.entry.sequence}` +
             `${result.vacuumed ? '; database rebuilt (VACUUM)' : ''}${result.storageCleared ? '' : '; the database files may still hold old bytes (see README, "Erasure")'}\n`,
         );
       } catch (error) {

@@ -6,12 +6,14 @@ import { createGunzip } from 'node:zlib';
 import Database from 'better-sqlite3';
 import type { Command } from 'commander';
 import { loadConfig, parseDatabaseUrl } from '../config.js';
-import { canonicalJson, GENESIS_HASH, type ChainRow } from '../shared/chain/canonical.js';
+import { GENESIS_HASH, type ChainRow } from '../shared/chain/canonical.js';
 import { keyIdOf, publicKeysFromPem, verifyCheckpointWithAny, type CheckpointFile } from '../shared/chain/checkpoint.js';
 import { chainBatches } from '../shared/chain/rows.js';
+import { chainRowFromExport } from '../shared/chain/export-row.js';
+
+export { chainRowFromExport };
 import { defaultVerifyWorkers, verifyInParallel } from '../db/chain-workers.js';
 import { ChainFailure, verifyChain, type ChainVerification, type TrustedCheckpoint } from '../shared/chain/verify.js';
-import type { JsonValue } from '../shared/json.js';
 import { classifyLine, type ArchiveCheckpoint, type ArchiveHeader } from '../shared/chain/archive.js';
 import type { ChainHead } from '../shared/chain/link.js';
 import { GENERATED_KEY_FILE } from '../services/checkpoint-key.js';
@@ -156,39 +158,6 @@ export async function verifyDatabaseFile(path: string, options: DatabaseVerifyOp
   } finally {
     db.close();
   }
-}
-
-/** One line of an export (NDJSON; `.gz` too) as a chain row: JSON values are re-serialised in JCS form. */
-export function chainRowFromExport(line: Record<string, unknown>): ChainRow {
-  const text = (key: string) => (line[key] ?? null) as string | null;
-  const json = (key: string) => (line[key] === null || line[key] === undefined ? null : canonicalJson(line[key] as JsonValue));
-  const createdAt = typeof line.createdAt === 'string' ? Date.parse(line.createdAt) : Number(line.createdAt);
-  return {
-    tenantId: String(line.tenantId ?? line.tenant ?? 'default'),
-    sequence: Number(line.sequence),
-    hash: String(line.hash ?? ''),
-    previousHash: String(line.previousHash ?? ''),
-    hashVersion: Number(line.hashVersion),
-    salt: text('salt'),
-    personalPaths: (line.personalPaths as string[] | null) ?? [],
-    erasedDigests: (line.erasedDigests as Record<string, string> | null) ?? null,
-    createdAt,
-    resource: String(line.resource),
-    resourceId: text('resourceId'),
-    action: String(line.action),
-    authorId: text('authorId'),
-    authorName: text('authorName'),
-    authorType: text('authorType'),
-    data: json('data'),
-    previousData: json('previousData'),
-    meta: json('meta'),
-    ip: text('ip'),
-    userAgent: text('userAgent'),
-    transactionId: text('transactionId'),
-    idempotencyKey: text('idempotencyKey'),
-    redactedChanges: (line.redactedChanges as string[] | null) ?? null,
-    recordedBy: text('recordedBy'),
-  };
 }
 
 /**

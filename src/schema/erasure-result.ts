@@ -10,6 +10,8 @@ const ErasureResultRef = builder.objectRef<ErasureResult>('ErasureResult').imple
     erasedEntries: t.exposeInt('erasedEntries', { description: 'Entries whose personal values were erased now (0 when the author has none left).' }),
     pseudonym: t.exposeString('pseudonym', { description: "What the author's id became in those entries: the same for the same author in every erasure." }),
     entry: t.field({ type: AuditLogRef, description: 'The entry that records the erasure (resource "audit_log", action "erase"); it holds none of the erased values.', resolve: (result) => result.entry }),
+    erasedArchivedEntries: t.exposeInt('erasedArchivedEntries', { description: 'Entries erased in the retention archives (RETENTION_ARCHIVE_DIR), whose files were rewritten in place; 0 without archives.' }),
+    archiveFiles: t.exposeInt('archiveFiles', { description: 'Archive files rewritten for those entries.' }),
     storageCleared: t.exposeBoolean('storageCleared', {
       description: "SQLite: the database's files no longer hold the erased bytes (write-ahead log truncated). False on PostgreSQL, or when readers held the log for the whole wait.",
     }),
@@ -31,7 +33,7 @@ builder.mutationField('eraseActor', (t) =>
       const principal = ctx.principal;
       if (!principal) throw forbidden('Erasure needs the audit:admin scope');
       return eraseActor(
-        { dataSource: ctx.dataSource, store: ctx.store, publish: (entry) => ctx.pubsub.publish(entry) },
+        { dataSource: ctx.dataSource, store: ctx.store, publish: (entry) => ctx.pubsub.publish(entry), archiveDir: ctx.retentionArchiveDir },
         {
           tenantId: ctx.tenantId,
           authorId: String(args.authorId),

@@ -31,6 +31,8 @@ export interface ServiceDeps {
   metaAudit: MetaAudit;
   /** RETENTION_DAYS: how long entries are kept unless their tenant says otherwise; 0 keeps them forever. */
   retentionDays: number;
+  /** RETENTION_ARCHIVE_DIR: where retention archives removed entries (erasure rewrites them there too). */
+  retentionArchiveDir?: string;
 }
 
 /** A use case run for a caller: whose reads count against their concurrency cap. */

@@ -12,6 +12,7 @@ import { eraseRow } from '../shared/chain/erase.js';
 import { CHAIN_COLUMNS, chainRowFromDb, type RawChainRow } from '../shared/chain/rows.js';
 import { badUserInput } from '../shared/errors.js';
 import type { ServiceDeps } from './deps.js';
+import { eraseInArchives } from './archive-erasure.js';
 
 /** Entries erased per transaction: each is short, so writes of others go on between them. */
 export const ERASURE_BATCH = 200;
@@ -22,6 +23,8 @@ const SECRET_NAME = 'erasure-pseudonym-hmac';
 export interface ErasureDeps extends Pick<ServiceDeps, 'dataSource' | 'store'> {
   /** Hands the erasure's own entry to live subscribers once it has committed. */
   publish?(entry: AuditLog): void;
+  /** Retention's archive folder (RETENTION_ARCHIVE_DIR): the archived entries of the author are erased too. */
+  archiveDir?: string;
 }
 
 export interface EraseActorInput {
@@ -45,6 +48,9 @@ export interface ErasureResult {
   pseudonym: string;
   /** The entry that records the erasure (resource `audit_log`, action `erase`). */
   entry: AuditLog;
+  /** Archived entries (retention archives) erased now, and the archive files rewritten for them. */
+  erasedArchivedEntries: number;
+  archiveFiles: number;
   /**
    * SQLite: the write-ahead log was truncated after the erasure, so the erased bytes are left nowhere in the
    * database's files. False on PostgreSQL (old row versions stay until VACUUM FULL) or when readers kept the
@@ -175,7 +181,10 @@ async function eraseInBatches(
     if (step.done) {
       deps.publish?.(step.entry!);
       const storageCleared = dialect === 'sqlite' ? await clearSqliteStorage(deps, erasedEntries > 0, wal) : false;
-      return { erasedEntries, pseudonym, entry: step.entry!, storageCleared };
+      // After the live table: an archive rewritten, then a crash, and the erasure run again finds nothing
+      // left to erase there; the other way round is the same. Hashes do not change either way.
+      const archived = deps.archiveDir ? await eraseInArchives(deps.archiveDir, input.tenantId, authorId, pseudonym) : { files: 0, entries: 0 };
+      return { erasedEntries, pseudonym, entry: step.entry!, storageCleared, erasedArchivedEntries: archived.entries, archiveFiles: archived.files };
     }
     // Other writes go on between the batches.
     await between(wal);

@@ -1,0 +1,125 @@
+/**
+ * Erasure in the retention archives (README, "Erasure"): an archive holds removed entries as they were
+ * when archived, personal values and salts included. Each file that holds entries of the erased author is
+ * rewritten with those entries erased exactly as in the live table (eraseRow: values and salt gone, their
+ * digests kept), which changes no hash, so the file's signed checkpoints and its place in the chain stay
+ * valid. A file is rewritten beside itself, fsynced and renamed over the old one: a crash leaves the old
+ * file or the new one, never half of either; the erasure can simply run again.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import { classifyLine } from '../shared/chain/archive.js';
+import { eraseRow } from '../shared/chain/erase.js';
+import { chainRowFromExport } from '../shared/chain/export-row.js';
+
+export interface ArchiveErasure {
+  /** Archive files rewritten. */
+  files: number;
+  /** Entries erased in them. */
+  entries: number;
+}
+
+/** The line of an archived entry with its personal values erased, or null when it has none left. */
+function erasedLine(entry: Record<string, unknown>, pseudonym: string): Record<string, unknown> | null {
+  const erased = eraseRow(chainRowFromExport(entry), pseudonym);
+  if (!erased) return null;
+  const json = (text: string | null) => (text === null ? null : (JSON.parse(text) as unknown));
+  return {
+    ...entry,
+    authorId: erased.authorId,
+    authorName: erased.authorName,
+    ip: erased.ip,
+    userAgent: erased.userAgent,
+    data: json(erased.data),
+    previousData: json(erased.previousData),
+    meta: json(erased.meta),
+    salt: null,
+    erasedDigests: erased.erasedDigests,
+  };
+}
+
+async function fsync(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function readLines(path: string) {
+  const input = createReadStream(path);
+  return createInterface({ input: path.endsWith('.gz') ? input.pipe(createGunzip()) : input, crlfDelay: Infinity });
+}
+
+/** Whether the archive is one of `tenant`'s and holds an entry of the author: a read-only pass first. */
+async function holdsAuthor(path: string, tenant: string, authorId: string): Promise<boolean> {
+  const lines = readLines(path);
+  try {
+    for await (const text of lines) {
+      if (text.trim() === '') continue;
+      const line = classifyLine(JSON.parse(text) as Record<string, unknown>);
+      if (line.kind === 'header' && line.header.tenant !== tenant) return false;
+      if (line.kind === 'entry' && line.entry.authorId === authorId) return true;
+    }
+    return false;
+  } finally {
+    lines.close();
+  }
+}
+
+/**
+ * Rewrites one archive with the author's entries erased, line by line (an archive holds up to 100,000
+ * entries: it is streamed, not held in memory); the number erased (0: the file is left as it was).
+ */
+async function eraseInFile(path: string, tenant: string, authorId: string, pseudonym: string): Promise<number> {
+  if (!(await holdsAuthor(path, tenant, authorId))) return 0;
+  let erased = 0;
+  async function* rewritten() {
+    for await (const text of readLines(path)) {
+      if (text.trim() === '') continue;
+      const line = classifyLine(JSON.parse(text) as Record<string, unknown>);
+      const replaced = line.kind === 'entry' && line.entry.authorId === authorId ? erasedLine(line.entry, pseudonym) : null;
+      if (replaced) erased++;
+      yield `${replaced ? JSON.stringify(replaced) : text}\n`;
+    }
+  }
+  const temporary = `${path}.${process.pid}.${Date.now()}.erasing`;
+  try {
+    const body = Readable.from(rewritten());
+    await (path.endsWith('.gz') ? pipeline(body, createGzip(), createWriteStream(temporary, { mode: 0o600 })) : pipeline(body, createWriteStream(temporary, { mode: 0o600 })));
+    await fsync(temporary);
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+  return erased;
+}
+
+/** Erases an author's personal values in every archive of `tenant` in `dir` (`*.ndjson.gz`, `*.ndjson`). */
+export async function eraseInArchives(dir: string, tenant: string, authorId: string, pseudonym: string): Promise<ArchiveErasure> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((name) => /\.ndjson(\.gz)?$/.test(name)).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { files: 0, entries: 0 };
+    throw error;
+  }
+  const result: ArchiveErasure = { files: 0, entries: 0 };
+  for (const name of names) {
+    const erased = await eraseInFile(join(dir, name), tenant, authorId, pseudonym);
+    if (erased > 0) {
+      result.files++;
+      result.entries += erased;
+    }
+  }
+  // The renames survive a crash only once the folder is on disk too.
+  if (result.files > 0) await fsync(dir);
+  return result;
+}
