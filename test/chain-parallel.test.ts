@@ -122,13 +122,20 @@ describe("the server's verifyAuditChain on a SQLite file", () => {
     const { generateKeyPairSync } = await import('node:crypto');
     const key = { publicKey: generateKeyPairSync('ed25519').publicKey };
     const file = tampered('served', () => undefined);
-    const ds = new DataSource(sqliteDataSourceOptions({ database: file }));
+    const statements: string[] = [];
+    const ds = new DataSource({ ...sqliteDataSourceOptions({ database: file }), logging: true, logger: { logQuery: (sql: string) => void statements.push(sql), logQueryError: () => undefined, logQuerySlow: () => undefined, logSchemaBuild: () => undefined, logMigration: () => undefined, log: () => undefined } });
     await ds.initialize();
     try {
       expect(await verifyTenantChain(ds, key, 'default')).toMatchObject({ valid: true, checked: N, headSequence: N, anchorSequence: 0 });
+      // A long range too, and none of its batches read on this thread's connection (only its two ends).
+      const batches = () => statements.filter((sql) => sql.includes('ORDER BY "sequence", "id" LIMIT')).length;
+      const before = batches();
+      expect(await verifyTenantChain(ds, key, 'default', { fromSequence: 2, toSequence: N - 1 })).toMatchObject({ valid: true, checked: N - 2, headSequence: N - 1, anchorSequence: 0 });
+      expect(batches()).toBe(before);
       await ds.query(`DROP TRIGGER IF EXISTS "audit_log_chained"`);
       await ds.query(`UPDATE audit_log SET resource = 'forged' WHERE sequence = 22222`);
       expect(await verifyTenantChain(ds, key, 'default')).toMatchObject({ valid: false, reason: 'HASH_MISMATCH', firstInvalidSequence: 22222, checked: 22222 });
+      expect(await verifyTenantChain(ds, key, 'default', { fromSequence: 2, toSequence: N - 1 })).toMatchObject({ valid: false, reason: 'HASH_MISMATCH', firstInvalidSequence: 22222, checked: 22221 });
     } finally {
       await ds.destroy();
     }

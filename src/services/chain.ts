@@ -4,6 +4,7 @@ import { read } from '../db/transaction.js';
 import { queryWith } from '../db/sql.js';
 import { GENESIS_HASH } from '../shared/chain/canonical.js';
 import type { CheckpointKey } from '../shared/chain/checkpoint.js';
+import type { ChainHead } from '../shared/chain/link.js';
 import { chainBatches, type RawChainRow } from '../shared/chain/rows.js';
 import { ChainFailure, verifyChain, type ChainVerification } from '../shared/chain/verify.js';
 import { badUserInput } from '../shared/errors.js';
@@ -61,14 +62,10 @@ export async function verifyTenantChain(dataSource: DataSource, key: Pick<Checkp
   }
   const query = (sql: string, params: unknown[]) => read(dataSource, (m) => queryWith<RawChainRow[]>(m, sql, params));
   const recorded = { sequence: head.sequence, hash: head.hash };
-  // A whole chain in a SQLite file is recomputed on threads with connections of their own, off the event
-  // loop; anything they do not find valid is verified again below, which names the first failure.
+  // A long chain or range in a SQLite file is recomputed on threads with connections of their own, off the
+  // event loop; anything they do not find valid is verified again below, which names the first failure.
   const file = sqliteFile(dataSource);
-  const whole = range.fromSequence == null && range.toSequence == null;
-  const parallel =
-    file && whole && head.sequence - anchor.sequence >= PARALLEL_FROM
-      ? await verifyInParallel({ file, tenant, anchor, head: recorded, checkpoints: trusted, workers: Math.max(1, defaultVerifyWorkers() - 1) })
-      : null;
+  const parallel = file ? await verifyOnThreads(file, query, tenant, { anchor, head: recorded, from: Math.max(from, anchor.sequence + 1), to, checkpoints: trusted }) : null;
   const result =
     parallel ??
     (await verifyChain(chainBatches(query, tenant, from, to), {
@@ -89,4 +86,30 @@ export async function verifyTenantChain(dataSource: DataSource, key: Pick<Checkp
     return { ...result, valid: false, reason: ChainFailure.HeadMismatch, firstInvalidSequence: current + 1, detail: `entries go on past the recorded head ${current}` };
   }
   return result;
+}
+
+/**
+ * A chain, or a range of it, of PARALLEL_FROM entries or more, recomputed on threads (chain-workers.ts); null
+ * when it is shorter, or when the threads did not find it valid (the caller then verifies it sequentially,
+ * which names the first failure). A range starts from the entry before it as its first entry names it (as
+ * the sequential check takes that previousHash as given) and ends at the hash stored at its end.
+ */
+async function verifyOnThreads(
+  file: string,
+  query: (sql: string, params: unknown[]) => Promise<RawChainRow[]>,
+  tenant: string,
+  chain: { anchor: ChainHead; head: ChainHead; from: number; to: number; checkpoints: Array<{ sequence: number; hash: string }> },
+): Promise<ChainVerification | null> {
+  const { anchor, head, from, to } = chain;
+  if (to - from + 1 < PARALLEL_FROM) return null;
+  const at = async (sequence: number) =>
+    (await query(`SELECT "hash", "previous_hash" FROM "audit_log" WHERE "tenant_id" = ? AND "sequence" = ?`, [tenant, sequence]))[0] as { hash: string; previous_hash: string } | undefined;
+  const first = from === anchor.sequence + 1 ? undefined : await at(from);
+  const last = to === head.sequence ? undefined : await at(to);
+  if ((from !== anchor.sequence + 1 && !first) || (to !== head.sequence && !last)) return null;
+  const start = first ? { sequence: from - 1, hash: first.previous_hash } : anchor;
+  const end = last ? { sequence: to, hash: last.hash } : head;
+  const checkpoints = chain.checkpoints.filter((c) => c.sequence >= from && c.sequence <= to);
+  const result = await verifyInParallel({ file, tenant, anchor: start, head: end, checkpoints, workers: Math.max(1, defaultVerifyWorkers() - 1) });
+  return result && { ...result, anchorSequence: anchor.sequence };
 }
