@@ -56,7 +56,7 @@ type Work = { seconds: number } | { requests: number };
  * A round of load at `connections`, counting only successful responses: a GraphQL error is an HTTP 200
  * too, and must not count as throughput.
  */
-async function load(url: string, headers: Record<string, string>, body: string, work: Work, connections: number, tokens?: Tokens): Promise<Load> {
+export async function load(url: string, headers: Record<string, string>, body: string, work: Work, connections: number, tokens?: Tokens): Promise<Load> {
   let ok = 0;
   let failed = 0;
   let sample = '';
