@@ -16,22 +16,36 @@ const ZONE = 'Europe/Berlin';
  * and grouped in JS, sorted as the API sorts groups. What a careful developer would write by hand.
  */
 export function rawChart(raw: Database.Database, from: number, to: number, grouped: boolean, zone = ZONE): ActivityBucket[] {
+  const { bounds, sql, params } = chartByHandQuery(from, to, grouped, zone, () => '?');
+  return assembleChart(bounds, raw.prepare(sql).all(...params) as ChartRow[], grouped);
+}
+
+type ChartRow = { i: number | string; key: string; n: number | string };
+
+/**
+ * The statement of the chart by hand: the buckets' bounds (the zone's local midnights, clipped to the
+ * range) as a VALUES list joined to the entries, counted per bucket (and action). `placeholder(n)` writes
+ * the n-th parameter in the dialect's form.
+ */
+export function chartByHandQuery(from: number, to: number, grouped: boolean, zone: string, placeholder: (n: number) => string) {
   const bounds = bucketBounds(from, to, 'DAY', zone, defaultLimits.maxChartBuckets);
   const clipped = bounds.map(([s, e], i) => [i, Math.max(s, from), Math.min(e, to)] as const).filter(([, s, e]) => s < e);
-  const values = clipped.map(() => '(?, ?, ?)').join(', ');
-  const rows = raw
-    .prepare(
-      `WITH b(i, s, e) AS (VALUES ${values})
-       SELECT b.i AS i, ${grouped ? 'a.action' : "''"} AS key, COUNT(*) AS n
-       FROM b JOIN audit_log a ON a.tenant_id = 'default' AND a.created_at >= b.s AND a.created_at < b.e
-       GROUP BY b.i${grouped ? ', a.action' : ''}`,
-    )
-    .all(...clipped.flat()) as Array<{ i: number; key: string; n: number }>;
+  let n = 0;
+  const values = clipped.map(() => `(${placeholder(++n)}, ${placeholder(++n)}, ${placeholder(++n)})`).join(', ');
+  const sql = `WITH b(i, s, e) AS (VALUES ${values})
+     SELECT b.i AS i, ${grouped ? 'a.action' : "''"} AS key, COUNT(*) AS n
+     FROM b JOIN audit_log a ON a.tenant_id = 'default' AND a.created_at >= b.s AND a.created_at < b.e
+     GROUP BY b.i${grouped ? ', a.action' : ''}`;
+  return { bounds, sql, params: clipped.flat() };
+}
+
+/** Zero-filled buckets from the counted rows, groups sorted as the API sorts them. */
+export function assembleChart(bounds: Array<readonly [number, number]>, rows: ChartRow[], grouped: boolean): ActivityBucket[] {
   const buckets: ActivityBucket[] = bounds.map(([s, e]) => ({ start: new Date(s), end: new Date(e), count: 0, groups: [] }));
   for (const row of rows) {
-    const bucket = buckets[row.i]!;
-    bucket.count += row.n;
-    if (grouped) bucket.groups.push({ key: row.key, count: row.n });
+    const bucket = buckets[Number(row.i)]!;
+    bucket.count += Number(row.n);
+    if (grouped) bucket.groups.push({ key: row.key, count: Number(row.n) });
   }
   for (const bucket of buckets) bucket.groups.sort((x, y) => y.count - x.count || (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
   return buckets;
