@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { EventEmitter } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,7 +28,27 @@ interface Report {
   lastReceivedAt: number;
 }
 
-async function runSubscribers(url: string, count: number, slow: number, query: string, connectionParams: Record<string, unknown>, publish: () => Promise<number>, slowQuery?: string) {
+/**
+ * Resolves once the server has `n` subscriptions running (not only acknowledged connections): publishing
+ * before the last ones are subscribed would count them as losses.
+ */
+type UntilSubscribed = (n: number) => Promise<void>;
+
+/** For auditql's pubsub: until `n` subscriptions are live (rounds alternate with the other server's, so the last round's are long gone). */
+function untilLive(pubsub: AuditServer['pubsub'], n: number): Promise<void> {
+  return new Promise((resolve) => {
+    const check = (count: number) => {
+      if (count < n) return false;
+      stop();
+      resolve();
+      return true;
+    };
+    const stop = pubsub.watchSubscribers(check);
+    check(pubsub.subscriberCount);
+  });
+}
+
+async function runSubscribers(url: string, count: number, slow: number, query: string, connectionParams: Record<string, unknown>, publish: () => Promise<number>, untilSubscribed: UntilSubscribed, slowQuery?: string) {
   const worker = new Worker(new URL('./subscribers.worker.mjs', import.meta.url), { workerData: { url, count, slow, query, slowQuery, connectionParams } });
   worker.on('error', (error) => console.error('subscriber worker failed:', error));
   const ask = <T,>(command: string) => new Promise<T>((resolve) => {
@@ -38,7 +59,7 @@ async function runSubscribers(url: string, count: number, slow: number, query: s
     if ((await ask<{ ready: number }>('ready?')).ready >= count) break;
     await sleep(100);
   }
-  await sleep(500); // let the last subscribe messages land
+  await untilSubscribed(count);
   const sent = await publish();
   // Wait for delivery to finish (or stop progressing), then let the paused sockets read what they got.
   let last = -1;
@@ -81,10 +102,24 @@ async function auditServer(limits: Record<string, number> = {}): Promise<{ serve
 /** A bare yoga server with graphql-ws and createPubSub, publishing what it is told. */
 async function bareServer() {
   const pubsub = createPubSub<{ sample: [{ seq: number; sentAt: number }] }>();
+  // Subscriptions started (counted where they start, so that nothing is added to the path of each event).
+  const started = new EventEmitter();
+  let count = 0;
   const bare = createYoga({
     schema: createSchema({
       typeDefs: 'type Query { ok: Boolean } type Sample { seq: Int! sentAt: Float! } type Subscription { sample: Sample! }',
-      resolvers: { Subscription: { sample: { subscribe: () => pubsub.subscribe('sample'), resolve: (p: unknown) => p } } },
+      resolvers: {
+        Subscription: {
+          sample: {
+            subscribe: () => {
+              count++;
+              started.emit('subscribed');
+              return pubsub.subscribe('sample');
+            },
+            resolve: (p: unknown) => p,
+          },
+        },
+      },
     }),
     logging: false,
   });
@@ -95,6 +130,18 @@ async function bareServer() {
   return {
     url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}/graphql`,
     publish: (seq: number) => pubsub.publish('sample', { seq, sentAt: now() }),
+    /** Until `n` subscriptions started since the last call (each round has fresh subscribers). */
+    untilSubscribed: (n: number) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (count < n) return;
+          started.off('subscribed', check);
+          count = 0;
+          resolve();
+        };
+        started.on('subscribed', check);
+        check();
+      }),
     stop: () => {
       for (const client of wss.clients) client.terminate();
       wss.close();
@@ -125,7 +172,7 @@ export async function fanOut(): Promise<CaseResult[]> {
             await sleep(1000 / rate);
           }
           return total;
-        }),
+        }, bare.untilSubscribed),
       );
       summaries.bare.push(summary);
       return summary.p99;
@@ -138,7 +185,7 @@ export async function fanOut(): Promise<CaseResult[]> {
             await sleep(1000 / rate);
           }
           return total;
-        }),
+        }, (n) => untilLive(server.pubsub, n)),
       );
       summaries.ours.push(summary);
       return summary.p99;
@@ -202,6 +249,7 @@ export async function burst(): Promise<CaseResult[]> {
       writtenAt = now();
       return total;
     },
+    (n) => untilLive(server.pubsub, n),
     'subscription { auditLogAdded { id meta data } }',
   );
   clearInterval(sampler);
