@@ -237,6 +237,19 @@ describe('erasure of an author whose entries were archived by retention', () => 
     const whole = await cli(['verify', '--database', app.file, '--archives', archiveDir]);
     expect(whole.out).toMatch(/^default: valid, .*from the genesis, through 3 archives/m);
     expect(whole.code).toBe(0);
+    // An export read after the purge starts at the anchor: verified offline, it says so, and with the kept
+    // checkpoints it says the anchor is signed.
+    await logEvents(app, [{ resource: 'fresh', action: 'create' }]);
+    const exported = await fetch(app.url.replace('/graphql', '/export?format=ndjson&orderBy=OLDEST_FIRST'), { headers: { authorization: `Bearer ${app.adminKey}` } });
+    const exportFile = join(dir, 'export.ndjson');
+    writeFileSync(exportFile, await exported.text());
+    const plain = await cli(['verify', '--file', exportFile]);
+    expect(plain.out).toMatch(/^default: valid, \d+ entries, from anchor 100 \(taken as given: no signed checkpoint\)/m);
+    const download = await fetch(app.url.replace('/graphql', '/checkpoints'), { headers: { authorization: `Bearer ${app.adminKey}` } });
+    const checkpoints = join(dir, 'checkpoints.json');
+    writeFileSync(checkpoints, await download.text());
+    const signed = await cli(['verify', '--file', exportFile, '--checkpoints', checkpoints]);
+    expect(signed.out).toMatch(/^default: valid, \d+ entries, from anchor 100 \(signed checkpoint\)/m);
     // Again: nothing left to erase, and the files stay as they are.
     const again = await app.gql('mutation { eraseActor(authorId: "alice", reason: "request 7") { erasedArchivedEntries archiveFiles } }');
     expect(again.data!.eraseActor).toEqual({ erasedArchivedEntries: 0, archiveFiles: 0 });

@@ -182,9 +182,14 @@ export async function verifyExportFile(path: string, checkpoints?: Map<string, T
   for (const [tenant, rows] of byTenant) {
     // Stable: two lines claiming one sequence stay in file order, and are reported as a duplicate.
     rows.sort((a, b) => a.sequence - b.sequence);
-    const first = rows[0]!.sequence;
-    const result = await verifyChain([rows], first === 1 ? { checkpoints: checkpoints?.get(tenant) } : { from: first, checkpoints: checkpoints?.get(tenant) });
-    results.push({ tenant, ...result });
+    // A file that starts past sequence 1 (an export read after a purge, or cut) starts from the hash its
+    // first line names: reported as its anchor, signed when a kept checkpoint vouches for it.
+    const first = rows[0]!;
+    const anchor = first.sequence === 1 ? undefined : { sequence: first.sequence - 1, hash: first.previousHash };
+    const held = checkpoints?.get(tenant) ?? [];
+    const result = await verifyChain([rows], { anchor, checkpoints: held });
+    const anchorSigned = anchor ? held.some((c) => c.sequence === anchor.sequence && c.hash === anchor.hash) : null;
+    results.push({ tenant, ...result, anchorSigned });
   }
   return results;
 }
