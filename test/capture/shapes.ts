@@ -110,12 +110,13 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
     @Column({ type: 'varchar', length: 128, unique: true }) emailAddress!: string;
     @Column({ type: 'integer', default: 0 }) loginCount!: number;
     @Column(() => Address) homeAddress!: Address;
+    @DeleteDateColumn({ type: datetime, nullable: true }) deactivatedAt!: Date | null;
   }
 
-  // Embedded columns (countersLikes, countersViews).
+  // Embedded columns (countersLikes, countersViews), the unique one the conflict target of upserts.
   class Counters {
     @Column({ type: 'integer', default: 0 }) likes!: number;
-    @Column({ type: 'integer', default: 0 }) views!: number;
+    @Column({ type: 'integer', default: 0, unique: true }) views!: number;
   }
   @Entity({ name: 'post' })
   class Post {
@@ -153,7 +154,7 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
     @Column({ type: 'integer', default: 0 }) population!: number;
   }
 
-  // Relations: a renamed join column, @RelationId, cascades both ways.
+  // Relations: a renamed join column, @RelationId, cascades both ways; a renamed soft-delete column.
   @Entity({ name: 'category' })
   class Category {
     @PrimaryGeneratedColumn({ type: 'integer' }) id!: number;
@@ -165,6 +166,8 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
     @PrimaryGeneratedColumn({ type: 'integer', name: 'article_id' }) id!: number;
     @Column({ type: 'varchar', length: 64 }) title!: string;
     @Column({ type: 'integer', default: 0 }) reads!: number;
+    @Column({ type: 'varchar', length: 16, nullable: true, unique: true }) code!: string | null;
+    @DeleteDateColumn({ type: datetime, nullable: true, name: 'gone_at' }) goneAt!: Date | null;
     @ManyToOne(() => Category, (category) => category.articles, { nullable: true })
     @JoinColumn({ name: 'category_ref' })
     category?: Category | null;
@@ -178,17 +181,19 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
     @PrimaryGeneratedColumn({ type: 'integer' }) id!: number;
     @Column({ type: 'varchar', length: 64 }) name!: string;
     @Column({ type: 'integer', default: 0 }) size!: number;
+    @Column({ type: 'varchar', length: 16, unique: true }) slug!: string;
     @TreeParent() parent?: Folder | null;
     @TreeChildren() children?: Folder[];
   }
 
-  // Single-table inheritance: cars and bikes share a table; writes through Car must leave bikes alone.
+  // Single-table inheritance: cars and bikes share a table (and names); writes through Car must leave bikes alone.
   @Entity({ name: 'vehicle' })
   @TableInheritance({ column: { type: 'varchar', name: 'kind', length: 16 } })
   class Vehicle {
     @PrimaryGeneratedColumn({ type: 'integer' }) id!: number;
     @Column({ type: 'varchar', length: 64 }) name!: string;
     @Column({ type: 'integer', default: 0 }) wheels!: number;
+    @Column({ type: 'varchar', length: 16, unique: true }) plate!: string;
   }
   @ChildEntity('car')
   class Car extends Vehicle {
@@ -209,7 +214,7 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
   @Entity({ name: 'question' })
   class Question {
     @PrimaryGeneratedColumn({ type: 'integer' }) id!: number;
-    @Column({ type: 'varchar', length: 16 }) slug!: string;
+    @Column({ type: 'varchar', length: 16, unique: true }) slug!: string;
     @Column({ type: 'varchar', length: 64 }) title!: string;
     @Column({ type: 'integer', default: 0 }) votes!: number;
     @ManyToMany(() => Tag) @JoinTable() tags?: Tag[];
@@ -223,6 +228,7 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
   class Document {
     @PrimaryGeneratedColumn({ type: 'integer' }) id!: number;
     @Column({ type: 'varchar', length: 64 }) title!: string;
+    @Column({ type: 'varchar', length: 16, unique: true }) code!: string;
     @Column({ type: 'integer', default: 0 }) edits!: number;
     @VersionColumn({ type: 'integer' }) version!: number;
     @CreateDateColumn({ type: datetime }) createdAt!: Date;
@@ -235,6 +241,7 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
   class Sample {
     @PrimaryGeneratedColumn({ type: 'integer' }) id!: number;
     @Column({ type: 'varchar', length: 64 }) label!: string;
+    @Column({ type: 'varchar', length: 16, unique: true }) code!: string;
     @Column({ type: 'simple-json', nullable: true }) settings!: { theme: string; sizes?: number[] } | null;
     @Column({ type: json, nullable: true }) payload!: { n: number; nested: { deep: boolean; list: Array<{ k: string }> } } | null;
     @Column({ type: 'simple-array' }) tags!: string[];
@@ -285,9 +292,12 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
       criteria: (i) => ({ homeAddress: { zipCode: `z${i}` } }),
       change: (i) => ({ displayName: `user${i}!`, homeAddress: { streetName: `moved ${i}` } }),
       where: { sql: 'homeAddress.zipCode = :zip', params: (i) => ({ zip: `z${i}` }) },
-      text: { property: 'emailAddress', of: (i) => `u${i}@x.io` },
+      // Not the email: a partial save() alters the text, and the upsert must find row 1 by its email.
+      text: { property: 'displayName', of: (i) => `user${i}` },
       numeric: 'loginCount',
       conflict: ['emailAddress'],
+      // Soft delete by an embedded column's criteria, into deactivated_at (a name only the naming strategy gives).
+      softDelete: true,
     },
     {
       name: 'embedded columns',
@@ -299,6 +309,9 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
       where: { sql: 'counters.views = :views', params: (i) => ({ views: 100 + i }) },
       text: { property: 'title', of: (i) => `post${i}` },
       numeric: 'counters.likes',
+      // On SQLite TypeORM merges the last inserted row's values into every value set of the upsert (its
+      // driver reports one id), the conflict column's default included.
+      conflict: ['counters.views'],
     },
     {
       name: 'embedded composite primary key',
@@ -341,12 +354,15 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
       entities: [Category, Article],
       target: Article,
       seed: [{ target: Category, rows: Array.from({ length: 12 }, (_, i) => ({ name: `cat${i + 1}` })) }],
-      make: (i) => ({ title: `article${i}`, category: { id: i } }),
+      make: (i) => ({ title: `article${i}`, code: `a${i}`, category: { id: i } }),
       criteria: (i) => ({ category: { id: i } }),
       change: (i) => ({ title: `article${i}!`, category: { id: 12 - i } }),
       where: { sql: 'category.id = :cat', params: (i) => ({ cat: i }) },
       text: { property: 'title', of: (i) => `article${i}` },
       numeric: 'reads',
+      conflict: ['code'],
+      // Soft delete by a relation's criteria, into gone_at (a column named unlike its property).
+      softDelete: true,
       extra: [
         {
           name: 'save() of a parent with new children (cascade insert)',
@@ -360,18 +376,43 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
           },
         },
         {
+          // A subquery TypeORM builds (it escapes the table name): written by hand, the bare word `category`
+          // is a relation's property name, which TypeORM rewrites to its join column (`category_ref`).
           name: 'query-builder update joined to another table by a subquery',
           run: (ds) =>
             ds
               .createQueryBuilder()
               .update(Article)
               .set({ reads: () => 'reads + 100' })
-              .where('category_ref IN (SELECT c.id FROM category c WHERE c.name IN (:...names))', { names: ['cat1', 'cat11'] })
+              .where(`category_ref IN ${ds.createQueryBuilder().subQuery().select('c.id').from(Category, 'c').where('c.name IN (:...names)').getQuery()}`)
+              .setParameters({ names: ['cat1', 'cat11'] })
               .execute(),
         },
         {
           name: 'update by a relation criteria to NULL',
           run: (ds) => ds.getRepository(Article).update({ category: { id: 11 } }, { category: null }),
+        },
+        {
+          name: 'query-builder delete joined to another table by a subquery',
+          run: (ds) =>
+            ds
+              .createQueryBuilder()
+              .delete()
+              .from(Article)
+              .where(`category_ref IN ${ds.createQueryBuilder().subQuery().select('c.id').from(Category, 'c').where('c.name IN (:...names)').getQuery()}`)
+              .setParameters({ names: ['cat8', 'cat9'] })
+              .execute(),
+        },
+        {
+          // Raw SQL: the other table escaped (see above), the deleted one referred to by its table name (no alias in a DELETE).
+          name: 'query-builder delete joined to another table by a correlated subquery',
+          run: (ds) =>
+            ds
+              .createQueryBuilder()
+              .delete()
+              .from(Article)
+              .where(`EXISTS (SELECT 1 FROM ${ds.driver.escape('category')} c WHERE c.id = article.category_ref AND c.name = :name)`, { name: 'cat5' })
+              .execute(),
         },
       ],
     },
@@ -386,6 +427,8 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
       where: { sql: 'slug = :slug', params: (i) => ({ slug: `q${i}` }) },
       text: { property: 'title', of: (i) => `question${i}` },
       numeric: 'votes',
+      // An upsert writes the question's columns only: TypeORM leaves the junction table alone.
+      conflict: ['slug'],
       extra: [
         {
           name: 'save() of a loaded entity with one link removed and one added',
@@ -446,12 +489,14 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
       name: 'tree (materialized path)',
       entities: [Folder],
       target: Folder,
-      make: (i) => ({ name: `folder${i}`, size: i, parent: i === 1 ? null : { id: 1 } }),
+      make: (i) => ({ name: `folder${i}`, slug: `f${i}`, size: i, parent: i === 1 ? null : { id: 1 } }),
       criteria: (i) => ({ name: `folder${i}` }),
       change: (i) => ({ size: 100 + i }),
       where: { sql: 'name = :name', params: (i) => ({ name: `folder${i}` }) },
       text: { property: 'name', of: (i) => `folder${i}` },
       numeric: 'size',
+      // An upsert or insert is no save(): TypeORM leaves the new row's mpath empty (alike with and without auditing).
+      conflict: ['slug'],
       extra: [
         {
           name: 'save() that moves a subtree',
@@ -468,25 +513,27 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
       name: 'single-table inheritance',
       entities: [Vehicle, Car, Bike],
       target: Car,
-      seed: [{ target: Bike, rows: Array.from({ length: 12 }, (_, i) => ({ name: `vehicle${i + 1}`, wheels: 2, gears: 21 })) }],
-      make: (i) => ({ name: `vehicle${i}`, wheels: 4, doors: 5 }),
+      seed: [{ target: Bike, rows: Array.from({ length: 12 }, (_, i) => ({ name: `vehicle${i + 1}`, plate: `bike${i + 1}`, wheels: 2, gears: 21 })) }],
+      make: (i) => ({ name: `vehicle${i}`, plate: `car${i}`, wheels: 4, doors: 5 }),
       criteria: (i) => ({ name: `vehicle${i}` }),
       change: () => ({ doors: 3, wheels: 6 }),
       where: { sql: 'name = :name', params: (i) => ({ name: `vehicle${i}` }) },
       text: { property: 'name', of: (i) => `vehicle${i}` },
       numeric: 'wheels',
+      conflict: ['plate'],
     },
     {
       name: 'soft delete, version and date columns',
       entities: [Document],
       target: Document,
       softDelete: true,
-      make: (i) => ({ title: `doc${i}`, edits: 0 }),
+      make: (i) => ({ title: `doc${i}`, code: `d${i}`, edits: 0 }),
       criteria: (i) => ({ title: `doc${i}` }),
       change: () => ({ edits: 1 }),
       where: { sql: 'title = :title', params: (i) => ({ title: `doc${i}` }) },
       text: { property: 'title', of: (i) => `doc${i}` },
       numeric: 'edits',
+      conflict: ['code'],
     },
     {
       name: 'json, simple-json, simple-array, enum, date, bigint, decimal, boolean',
@@ -494,6 +541,7 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
       target: Sample,
       make: (i) => ({
         label: `sample${i}`,
+        code: `s${i}`,
         settings: { theme: 'light', sizes: [i, i + 1] },
         payload: { n: i, nested: { deep: true, list: [{ k: `a${i}` }, { k: 'b' }] } },
         tags: ['red', `t${i}`],
@@ -518,6 +566,7 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
       where: { sql: 'label = :label AND flag = :flag', params: (i) => ({ label: `sample${i}`, flag: false }) },
       text: { property: 'label', of: (i) => `sample${i}` },
       numeric: 'big',
+      conflict: ['code'],
     },
   ];
   return { marker: Marker, shapes };

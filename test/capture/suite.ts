@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MoreThan, type DataSource, type EntityMetadata, type ObjectLiteral } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+import type { EmbeddedMetadata } from 'typeorm/metadata/EmbeddedMetadata.js';
 import { createAuditSubscriber } from '../../src/audit/capture.subscriber.js';
 import type { CaptureWarning } from '../../src/audit/options.js';
 import { AuditLog } from '../../src/db/entities/audit-log.entity.js';
@@ -94,7 +95,8 @@ function operationsOf(shape: Shape): Operation[] {
     { name: 'save() of a new entity', run: (ds) => repo(ds).save(repo(ds).create(shape.make(1))) },
     { name: 'save() of another new entity (its own transaction)', run: (ds) => repo(ds).save(repo(ds).create(shape.make(2))) },
     { name: 'save() of several new entities', run: (ds) => repo(ds).save([3, 4, 5].map((i) => repo(ds).create(shape.make(i)))) },
-    { name: 'insert() of several rows', run: (ds) => repo(ds).insert([shape.make(6), shape.make(7)]) },
+    // Row 12 is for the query-builder delete whose WHERE reads another table, nothing else touches it.
+    { name: 'insert() of several rows', run: (ds) => repo(ds).insert([shape.make(6), shape.make(7), shape.make(12)]) },
     {
       name: 'save() of a loaded entity with changes',
       run: async (ds) => repo(ds).save(Object.assign(await find(ds, 1), shape.change(1))),
@@ -130,7 +132,11 @@ function operationsOf(shape: Shape): Operation[] {
   }
   if (shape.conflict) {
     ops.push(
-      { name: 'upsert() of an existing and a new row', run: (ds) => repo(ds).upsert([{ ...shape.make(1), ...shape.change(5) }, shape.make(8)], shape.conflict!), kinds: ['update'] },
+      {
+        name: 'upsert() of an existing and a new row',
+        run: (ds) => repo(ds).upsert([merged(ds.getMetadata(shape.target).embeddeds, shape.make(1), shape.change(5)), shape.make(8)], shape.conflict!),
+        kinds: ['update'],
+      },
       { name: 'query-builder insert orIgnore() of an existing and a new row', run: (ds) => ds.createQueryBuilder().insert().into(shape.target).values([shape.make(1), shape.make(11)]).orIgnore().execute() },
     );
   }
@@ -151,6 +157,16 @@ function operationsOf(shape: Shape): Operation[] {
   ops.push(
     { name: 'delete() by criteria', run: (ds) => repo(ds).delete(shape.criteria(6)) },
     { name: 'query-builder delete with parameters', run: (ds) => ds.createQueryBuilder().delete().from(shape.target).where(shape.where.sql, shape.where.params(7)).execute() },
+    {
+      name: 'query-builder delete whose WHERE reads another table',
+      run: (ds) =>
+        ds
+          .createQueryBuilder()
+          .delete()
+          .from(shape.target)
+          .where(`${shape.text.property} IN (SELECT m.label FROM marker m WHERE m.kind = :kind)`, { kind: 'pick12' })
+          .execute(),
+    },
     { name: 'remove() of a loaded entity', run: async (ds) => repo(ds).remove(await find(ds, 2)) },
     {
       name: 'several writes in one transaction',
@@ -175,6 +191,17 @@ function operationsOf(shape: Shape): Operation[] {
     ...(shape.extra ?? []),
   );
   return ops;
+}
+
+/** `change` applied to `row`, embedded values merged (a change of one embedded column keeps the others; JSON values are replaced). */
+function merged(embeddeds: EmbeddedMetadata[], row: ObjectLiteral, change: ObjectLiteral): ObjectLiteral {
+  const out: ObjectLiteral = { ...row };
+  for (const [key, value] of Object.entries(change)) {
+    const embedded = embeddeds.find((e) => e.propertyName === key);
+    const base: unknown = out[key];
+    out[key] = embedded && typeof base === 'object' && base && typeof value === 'object' && value ? merged(embedded.embeddeds, base, value) : value;
+  }
+  return out;
 }
 
 async function attempt(run: () => Promise<unknown>): Promise<{ value?: unknown; error?: string }> {
