@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createPublicKey } from 'node:crypto';
 import { join } from 'node:path';
@@ -11,6 +10,7 @@ import { CHAIN_COLUMNS, chainRowFromDb, type RawChainRow } from '../src/shared/c
 import { silentLogger } from '../src/shared/logger.js';
 import { GENERATED_KEY_FILE } from '../src/services/checkpoint-key.js';
 import { collect, deferred, LOG_EVENT, logEvents, startTestApp, untilSubscribed, type TestApp } from './helpers/test-app.js';
+import { runCli as cli } from './helpers/cli.js';
 
 let app: TestApp;
 const ENTRIES = 12;
@@ -27,17 +27,6 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-/** Runs the built CLI as a user would; resolves with its exit code and output. */
-function cli(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['dist/cjs/cli.js', ...args], { env: { ...process.env, DATABASE_URL: 'sqlite::memory:' } });
-    let out = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.stderr.on('data', (chunk) => (out += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
-  });
-}
 
 describe('the chain through the API', () => {
   it('gives every entry its sequence, hash and previous hash, in commit order', async () => {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,18 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { GENERATED_KEY_FILE } from '../src/services/checkpoint-key.js';
 import { logEvents, startTestApp, type TestApp } from './helpers/test-app.js';
+import { runCli as cli } from './helpers/cli.js';
 
-/** Runs the built CLI as a user would. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['dist/cjs/cli.js', ...args], { env: { ...process.env, DATABASE_URL: 'sqlite::memory:', ...env } });
-    let out = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.stderr.on('data', (chunk) => (out += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
-  });
-}
 
 const VERIFY = '{ verifyAuditChain { valid reason checkpointsChecked } }';
 const pem = () => generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,22 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PurgeResult } from '../src/services/retention.js';
 import { seedBulk } from './helpers/seed.js';
 import { logEvents, startTestApp, type TestApp } from './helpers/test-app.js';
+import { runCli as cli } from './helpers/cli.js';
 
 const DAY = 86_400_000;
 const OLD = 3000;
 const FRESH = 5;
 
-/** Runs the built CLI as a user would; resolves with its exit code and output. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['dist/cjs/cli.js', ...args], { env: { ...process.env, DATABASE_URL: 'sqlite::memory:', ...env } });
-    let out = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    child.stderr.on('data', (chunk) => (out += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out }));
-  });
-}
 
 const CHART = 'query($filter: AuditLogFilter) { activityChart(filter: $filter, interval: DAY) { count } }';
 const total = (buckets: Array<{ count: number }>) => buckets.reduce((sum, b) => sum + b.count, 0);
