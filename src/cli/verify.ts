@@ -1,8 +1,6 @@
-import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
 import Database from 'better-sqlite3';
 import type { Command } from 'commander';
 import { loadConfig, parseDatabaseUrl } from '../config.js';
@@ -14,7 +12,7 @@ import { chainRowFromExport } from '../shared/chain/export-row.js';
 export { chainRowFromExport };
 import { defaultVerifyWorkers, verifyInParallel } from '../db/chain-workers.js';
 import { ChainFailure, verifyChain, type ChainVerification, type TrustedCheckpoint } from '../shared/chain/verify.js';
-import { classifyLine, type ArchiveCheckpoint, type ArchiveHeader } from '../shared/chain/archive.js';
+import { classifyLine, ndjsonLines, type ArchiveCheckpoint, type ArchiveHeader } from '../shared/chain/archive.js';
 import type { ChainHead } from '../shared/chain/link.js';
 import { GENERATED_KEY_FILE } from '../services/checkpoint-key.js';
 
@@ -168,8 +166,7 @@ export async function verifyDatabaseFile(path: string, options: DatabaseVerifyOp
 export async function verifyExportFile(path: string, checkpoints?: Map<string, TrustedCheckpoint[]>, archiveKeys?: readonly KeyObject[]): Promise<TenantVerification[]> {
   const archive = await readArchiveSummary(path);
   if (archive) return [await verifyThroughArchives(archive.header.tenant, [archive], null, null, { archiveKeys, checkpoints })];
-  const input = createReadStream(path);
-  const lines = createInterface({ input: path.endsWith('.gz') ? input.pipe(createGunzip()) : input, crlfDelay: Infinity });
+  const lines = ndjsonLines(path);
   const byTenant = new Map<string, ChainRow[]>();
   for await (const line of lines) {
     if (line.trim() === '') continue;
@@ -269,14 +266,9 @@ export interface ArchiveSummary {
   start: ArchiveCheckpoint | null;
 }
 
-function lineReader(path: string) {
-  const input = createReadStream(path);
-  return createInterface({ input: path.endsWith('.gz') ? input.pipe(createGunzip()) : input, crlfDelay: Infinity });
-}
-
 /** The header and start record of an archive (reading stops at its first entry). */
 export async function readArchiveSummary(path: string): Promise<ArchiveSummary | null> {
-  const lines = lineReader(path);
+  const lines = ndjsonLines(path);
   let header: ArchiveHeader | null = null;
   let start: ArchiveCheckpoint | null = null;
   try {
@@ -357,7 +349,7 @@ async function verifyThroughArchives(
       let batch: ChainRow[] = [];
       let fileLast: ChainHead | null = null;
       let ended = false;
-      for await (const text of lineReader(archive.path)) {
+      for await (const text of ndjsonLines(archive.path)) {
         if (text.trim() === '') continue;
         const line = classifyLine(JSON.parse(text) as Record<string, unknown>);
         if (line.kind === 'entry') {

@@ -6,14 +6,13 @@
  * valid. A file is rewritten beside itself, fsynced and renamed over the old one: a crash leaves the old
  * file or the new one, never half of either; the erasure can simply run again.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip } from 'node:zlib';
-import { classifyLine } from '../shared/chain/archive.js';
+import { createGzip } from 'node:zlib';
+import { classifyLine, ndjsonLines } from '../shared/chain/archive.js';
 import { eraseRow } from '../shared/chain/erase.js';
 import { chainRowFromExport } from '../shared/chain/export-row.js';
 
@@ -52,14 +51,9 @@ async function fsync(path: string): Promise<void> {
   }
 }
 
-function readLines(path: string) {
-  const input = createReadStream(path);
-  return createInterface({ input: path.endsWith('.gz') ? input.pipe(createGunzip()) : input, crlfDelay: Infinity });
-}
-
 /** Whether the archive is one of `tenant`'s and holds an entry of the author: a read-only pass first. */
 async function holdsAuthor(path: string, tenant: string, authorId: string): Promise<boolean> {
-  const lines = readLines(path);
+  const lines = ndjsonLines(path);
   try {
     for await (const text of lines) {
       if (text.trim() === '') continue;
@@ -81,7 +75,7 @@ async function eraseInFile(path: string, tenant: string, authorId: string, pseud
   if (!(await holdsAuthor(path, tenant, authorId))) return 0;
   let erased = 0;
   async function* rewritten() {
-    for await (const text of readLines(path)) {
+    for await (const text of ndjsonLines(path)) {
       if (text.trim() === '') continue;
       const line = classifyLine(JSON.parse(text) as Record<string, unknown>);
       const replaced = line.kind === 'entry' && line.entry.authorId === authorId ? erasedLine(line.entry, pseudonym) : null;

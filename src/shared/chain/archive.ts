@@ -3,7 +3,16 @@
  * header line, an optional start checkpoint, entry lines in the export format, an end checkpoint. What a
  * line is, decided by its members, so a reader needs nothing else.
  */
+import { createReadStream } from 'node:fs';
+import { createInterface, type Interface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
 import type { SignedCheckpoint } from './checkpoint.js';
+
+/** The lines of an NDJSON file (an export or an archive), gunzipped when its name ends in `.gz`. */
+export function ndjsonLines(path: string): Interface {
+  const input = createReadStream(path);
+  return createInterface({ input: path.endsWith('.gz') ? input.pipe(createGunzip()) : input, crlfDelay: Infinity });
+}
 
 export const ARCHIVE_FORMAT = 'auditql-archive';
 

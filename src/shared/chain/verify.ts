@@ -125,16 +125,14 @@ export async function verifyChain(batches: AsyncIterable<readonly ChainRow[]> | 
       if (options.head && row.sequence > options.head.sequence) {
         return result(ChainFailure.HeadMismatch, row.sequence, `entries go on past the recorded head ${options.head.sequence}`);
       }
-      if (previousHash !== undefined && row.previousHash !== previousHash && row.hashVersion === HASH_VERSION) {
+      if (row.hashVersion !== HASH_VERSION) return result(ChainFailure.UnknownHashVersion, row.sequence, `hash version ${row.hashVersion} is not known`);
+      if (previousHash !== undefined && row.previousHash !== previousHash) {
         return result(ChainFailure.PreviousHashMismatch, row.sequence, `previousHash does not match the hash of entry ${row.sequence - 1}`);
       }
       const failure = entryFailure(row);
       if (failure) {
         if (failure.reason === ChainFailure.HashMismatch) checked++;
         return result(failure.reason, row.sequence, failure.detail);
-      }
-      if (previousHash !== undefined && row.previousHash !== previousHash) {
-        return result(ChainFailure.PreviousHashMismatch, row.sequence, `previousHash does not match the hash of entry ${row.sequence - 1}`);
       }
       checked++;
       last = row;
