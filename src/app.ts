@@ -295,7 +295,12 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
         server!.listen(port, host, () => resolve());
       });
       const interval = evidence.checkpointIntervalMs ?? 3_600_000;
-      if (interval > 0 && !stopCheckpoints) stopCheckpoints = scheduleCheckpoints(dataSource, checkpointKey, interval, logger);
+      if (interval > 0 && !stopCheckpoints) {
+        // Logged so that an operator (and a log shipper) can see the schedule work and copy checkpoints away.
+        stopCheckpoints = scheduleCheckpoints(dataSource, checkpointKey, interval, logger, (checkpoint) =>
+          logger.info({ tenant: checkpoint.tenant, sequence: checkpoint.sequence, hash: checkpoint.hash, keyId: checkpoint.keyId }, 'checkpoint written'),
+        );
+      }
       retention.every(options.retention?.intervalMs ?? 3_600_000);
       const address = server.address() as AddressInfo;
       const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;

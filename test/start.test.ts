@@ -101,6 +101,42 @@ describe('the server process', () => {
     await expect(fetch(url.replace('/graphql', '/live'))).rejects.toThrow();
   });
 
+  it('writes checkpoints on the CHECKPOINT_INTERVAL schedule, for the chain head, and logs each one', async () => {
+    const file = join(dir, 'scheduled.sqlite');
+    const server = startServer({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: `sqlite:${file}`, CHECKPOINT_INTERVAL: '100ms', META_AUDIT: 'off' });
+    const url = await server.url;
+    const key = /^\s+(aql_\S+)$/m.exec(server.output())?.[1];
+    // Resolves once the log has a checkpoint line for `sequence`, with every checkpoint line so far.
+    const logged = (sequence: number) =>
+      new Promise<Array<{ tenant: string; sequence: number; hash: string }>>((resolve) => {
+        const check = () => {
+          const lines = server.output().split('\n').slice(0, -1).filter((line) => line.includes('"checkpoint written"')).map((line) => JSON.parse(line));
+          if (lines.some((line) => line.sequence === sequence)) {
+            server.child.stdout!.off('data', check);
+            resolve(lines);
+          }
+        };
+        server.child.stdout!.on('data', check);
+        check();
+      });
+    const logEvent = async () => (await (await post(url, 'mutation { logEvent(input: { resource: "posts", action: "create" }) { sequence hash } }', key)).json()).data.logEvent;
+    const first = await logEvent();
+    const [written] = await logged(first.sequence);
+    expect(written).toMatchObject({ tenant: 'default', sequence: first.sequence, hash: first.hash });
+    // Later ticks sign each new head once, never one already signed.
+    await logEvent();
+    const second = await logEvent();
+    const lines = await logged(second.sequence);
+    const sequences = lines.map((line) => line.sequence);
+    expect(sequences[0]).toBe(first.sequence);
+    expect(sequences.at(-1)).toBe(second.sequence);
+    expect(new Set(sequences).size).toBe(sequences.length);
+    const listed = await (await post(url, '{ auditCheckpoints(first: 10) { edges { node { sequence hash } } } }', key)).json();
+    expect(listed.data.auditCheckpoints.edges.map((edge: { node: { sequence: number } }) => edge.node.sequence).sort((a: number, b: number) => a - b)).toEqual(sequences);
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+  });
+
   it('runs on sqlite::memory:', async () => {
     const server = startServer({ PORT: '0', HOST: '127.0.0.1', DATABASE_URL: 'sqlite::memory:' });
     const url = await server.url;
