@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -160,6 +160,63 @@ describe('a purge batch that has used its time', () => {
     expect(anchors).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
     const verified = await app.gql('{ verifyAuditChain { valid anchorSequence } }');
     expect(verified.data!.verifyAuditChain).toEqual({ valid: true, anchorSequence: 60 });
+  });
+});
+
+describe('a purge whose archive folder cannot be written', () => {
+  let app: TestApp;
+  let root: string;
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'auditql-archive-fault-'));
+  });
+  afterAll(async () => {
+    await app?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+  const purges = async () => (await app.gql('{ auditLogs(filter: { action: ["retention_purge"] }) { edges { node { data meta } } } }')).data!.auditLogs.edges;
+
+  it('removes nothing when the first archive cannot be written, and says why', async () => {
+    const notAFolder = join(root, 'taken');
+    writeFileSync(notAFolder, 'a file where the archive folder should be');
+    app = await startTestApp({ retention: { days: 30, archiveDir: notAFolder, archiveEntries: 100 } });
+    seedBulk(app.file, 300, (i) => ({ created_at: Date.now() - 400 * DAY + i * 60_000 }));
+    await expect(app.server.purgeExpired()).rejects.toThrow(/EEXIST|ENOTDIR/);
+    expect((await app.gql('{ auditLogs { totalCount } }')).data!.auditLogs.totalCount).toBe(300);
+    expect(await purges()).toEqual([]);
+    expect((await app.gql('{ verifyAuditChain { valid anchorSequence } }')).data!.verifyAuditChain).toEqual({ valid: true, anchorSequence: 0 });
+    await app.close();
+  });
+
+  it('stops at the archive it cannot write, records what the finished archives let it remove, and goes on when the folder is back', async () => {
+    const archives = join(root, 'archives');
+    const moved = join(root, 'archives-moved');
+    app = await startTestApp({ retention: { days: 30, archiveDir: archives, archiveEntries: 100 } });
+    seedBulk(app.file, 300, (i) => ({ created_at: Date.now() - 400 * DAY + i * 60_000 }));
+    // Once the first archive's entries are gone, the folder turns into a file (a disk taken away, say).
+    const purging = app.server.purgeExpired({
+      onProgress: (progress) => {
+        if (progress.anchorSequence !== 100) return;
+        renameSync(archives, moved);
+        writeFileSync(archives, 'not a folder');
+      },
+    });
+    await expect(purging).rejects.toThrow(/EEXIST|ENOTDIR/);
+    expect(readdirSync(moved).filter((name) => name.endsWith('.ndjson.gz'))).toHaveLength(1);
+    const [recorded] = await purges();
+    expect(recorded.node.data).toMatchObject({ fromSequence: 1, toSequence: 100, count: 100 });
+    expect(recorded.node.meta.stoppedBy).toMatch(/EEXIST|ENOTDIR/);
+    // Entries 101–300 and the purge's own entry.
+    expect((await app.gql('{ auditLogs { totalCount } }')).data!.auditLogs.totalCount).toBe(201);
+    expect((await app.gql('{ verifyAuditChain { valid anchorSequence } }')).data!.verifyAuditChain).toEqual({ valid: true, anchorSequence: 100 });
+
+    rmSync(archives);
+    renameSync(moved, archives);
+    const [resumed] = await app.server.purgeExpired();
+    expect(resumed).toMatchObject({ fromSequence: 101, toSequence: 300, count: 200 });
+    expect(readdirSync(archives).filter((name) => name.endsWith('.ndjson.gz'))).toHaveLength(3);
+    const verified = await cli(['verify', '--archives', archives], { DATABASE_URL: `sqlite:${app.file}` });
+    expect(verified.out).toMatch(/^default: valid, .*from the genesis, through 3 archives/m);
+    expect(verified.code).toBe(0);
   });
 });
 

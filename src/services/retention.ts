@@ -415,6 +415,9 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
   let lastCheckpoint: (SignedCheckpoint & { id: number }) | null = null;
   let msPerEntry = 0.05;
   const wal = deps.store.maintenance?.();
+  // An error (an archive folder that cannot be written, the disk full) ends the purge, but what its finished
+  // batches removed is recorded first: the purge's entry is the evidence of every removal.
+  let failure: unknown;
   try {
     outer: while (anchor.sequence < limit && !options.signal?.aborted) {
       let segmentEnd = limit;
@@ -462,8 +465,8 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
       }
     }
   } catch (error) {
-    if (!(error instanceof RetentionStop)) throw error;
-    result.error = error.message;
+    if (!(error instanceof RetentionStop)) failure = error;
+    result.error = error instanceof Error ? error.message : String(error);
   } finally {
     result.longestWritePauseMs = wal?.longestPauseMs() ?? 0;
     await wal?.end();
@@ -488,9 +491,10 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
           archives: result.archives.map((path) => basename(path)),
         }),
       ),
-      meta: { operation: options.operation ?? 'retention schedule' },
+      meta: { operation: options.operation ?? 'retention schedule', ...(failure !== undefined ? { stoppedBy: result.error } : {}) },
     });
   }
+  if (failure !== undefined) throw failure;
   return result;
 }
 
