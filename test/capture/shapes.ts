@@ -565,8 +565,12 @@ export function defineShapes(dialect: Dialect): { marker: new () => object; shap
       }),
       where: { sql: 'label = :label AND flag = :flag', params: (i) => ({ label: `sample${i}`, flag: false }) },
       text: { property: 'label', of: (i) => `sample${i}` },
-      numeric: 'big',
+      // Not `big`: the criteria name rows by it, so a decrement after the increment would match nothing.
+      numeric: 'price',
       conflict: ['code'],
+      extra: [
+        { name: 'increment() of a bigint column', run: (ds) => ds.getRepository(Sample).increment({ code: 's3' }, 'big', 7) },
+      ],
     },
   ];
   return { marker: Marker, shapes };
