@@ -34,9 +34,14 @@ function workerModule(): string {
   return existsSync(compiled) ? compiled : join(packageRoot(), 'src', 'db', 'chain-worker.ts');
 }
 
+/** What a verification thread reads: a SQLite file (opened read-only), or PostgreSQL (node-postgres client options). */
+export type WorkerSource = { file: string } | { postgres: Record<string, unknown> };
+
 export interface ParallelVerifyOptions {
   /** The SQLite file, opened read-only by each thread. */
-  file: string;
+  file?: string;
+  /** Or PostgreSQL: a connection per thread with these node-postgres options. */
+  postgres?: Record<string, unknown>;
   tenant: string;
   anchor: ChainHead;
   /** The recorded head: the ranges cover anchor + 1 … head.sequence. */
@@ -78,7 +83,7 @@ export const defaultVerifyWorkers = () => availableParallelism();
 /**
  * Verifies a tenant's chain from its anchor through its recorded head on worker threads: the entries are
  * cut into ranges of consecutive sequences, each thread reads its ranges through a read-only connection of
- * its own and recomputes every hash in them (an entry's hash depends only on its facts and its *stored*
+ * its own (to the SQLite file, or to PostgreSQL) and recomputes every hash in them (an entry's hash depends only on its facts and its *stored*
  * previousHash, so ranges are independent), and the links between ranges are checked here: the first
  * entry of each range must name the last hash of the range before it. Together that is the sequential
  * verification, spread over the cores.
@@ -102,11 +107,13 @@ export async function verifyInParallel(options: ParallelVerifyOptions): Promise<
   }));
   // A checkpoint past the head is a failure the sequential run describes.
   if (jobs.length === 0 || options.checkpoints.some((c) => c.sequence > head.sequence)) return null;
+  const source: WorkerSource | undefined = options.file !== undefined ? { file: options.file } : options.postgres && { postgres: options.postgres };
+  if (!source) return null;
   const count = Math.min(workers, jobs.length);
   const module = workerModule();
   const replies: Array<RangeReply & { result: ChainVerification; firstPreviousHash: string | null }> = [];
   let failed = false;
-  const threads = Array.from({ length: count }, () => new Worker(BOOT, { eval: true, workerData: { module, file: options.file, batchSize: options.batchSize ?? 500 } }));
+  const threads = Array.from({ length: count }, () => new Worker(BOOT, { eval: true, workerData: { module, source, batchSize: options.batchSize ?? 500 } }));
   try {
     let next = 0;
     await Promise.all(

@@ -19,6 +19,21 @@ function sqliteFile(dataSource: DataSource): string | undefined {
   return database === ':memory:' || database.startsWith('file:') ? undefined : database;
 }
 
+/**
+ * The node-postgres options of a PostgreSQL DataSource's pool, for threads that connect on their own;
+ * undefined when they cannot be handed to a thread (a password given as a function).
+ */
+function postgresOptions(dataSource: DataSource): Record<string, unknown> | undefined {
+  if (dataSource.options.type !== 'postgres') return undefined;
+  const options = (dataSource.driver as unknown as { master?: { options?: Record<string, unknown> } }).master?.options;
+  if (!options || typeof options.password === 'function') return undefined;
+  try {
+    return structuredClone(Object.fromEntries(Object.entries(options).filter(([, value]) => typeof value !== 'function')));
+  } catch {
+    return undefined;
+  }
+}
+
 export interface VerifyRange {
   fromSequence?: number | null;
   toSequence?: number | null;
@@ -27,10 +42,10 @@ export interface VerifyRange {
 /**
  * Recomputes the tenant's chain from `fromSequence` (default: its start) through `toSequence` (default: the
  * head recorded when the verification began; entries written meanwhile are left for the next run), checks
- * it against the stored checkpoints, and that nothing was appended past the recorded head. A whole chain of
- * 20,000 entries or more in a SQLite file is recomputed on worker threads (one per core but one), each
- * reading ranges of it through a read-only connection; otherwise it reads in batches through the read path,
- * yielding between them, so the server keeps serving meanwhile.
+ * it against the stored checkpoints, and that nothing was appended past the recorded head. A chain or range
+ * of 20,000 entries or more is recomputed on worker threads (one per core but one), each reading ranges of
+ * it through a read-only connection of its own (SQLite file or PostgreSQL); otherwise it reads in batches
+ * through the read path, yielding between them, so the server keeps serving meanwhile.
  */
 export async function verifyTenantChain(dataSource: DataSource, key: Pick<CheckpointKey, 'publicKey' | 'previous'>, tenant: string, range: VerifyRange = {}): Promise<ChainVerification> {
   if (range.fromSequence != null && range.fromSequence < 1) throw badUserInput('fromSequence starts at 1', 'fromSequence');
@@ -62,10 +77,13 @@ export async function verifyTenantChain(dataSource: DataSource, key: Pick<Checkp
   }
   const query = (sql: string, params: unknown[]) => read(dataSource, (m) => queryWith<RawChainRow[]>(m, sql, params));
   const recorded = { sequence: head.sequence, hash: head.hash };
-  // A long chain or range in a SQLite file is recomputed on threads with connections of their own, off the
-  // event loop; anything they do not find valid is verified again below, which names the first failure.
+  // A long chain or range is recomputed on threads with connections of their own (to the SQLite file, or
+  // to PostgreSQL), off the event loop; anything they do not find valid is verified again below, which
+  // names the first failure.
   const file = sqliteFile(dataSource);
-  const parallel = file ? await verifyOnThreads(file, query, tenant, { anchor, head: recorded, from: Math.max(from, anchor.sequence + 1), to, checkpoints: trusted }) : null;
+  const postgres = file ? undefined : postgresOptions(dataSource);
+  const parallel =
+    file || postgres ? await verifyOnThreads({ file, postgres }, query, tenant, { anchor, head: recorded, from: Math.max(from, anchor.sequence + 1), to, checkpoints: trusted }) : null;
   const result =
     parallel ??
     (await verifyChain(chainBatches(query, tenant, from, to), {
@@ -95,7 +113,7 @@ export async function verifyTenantChain(dataSource: DataSource, key: Pick<Checkp
  * the sequential check takes that previousHash as given) and ends at the hash stored at its end.
  */
 async function verifyOnThreads(
-  file: string,
+  source: { file?: string; postgres?: Record<string, unknown> },
   query: (sql: string, params: unknown[]) => Promise<RawChainRow[]>,
   tenant: string,
   chain: { anchor: ChainHead; head: ChainHead; from: number; to: number; checkpoints: Array<{ sequence: number; hash: string }> },
@@ -110,6 +128,6 @@ async function verifyOnThreads(
   const start = first ? { sequence: from - 1, hash: first.previous_hash } : anchor;
   const end = last ? { sequence: to, hash: last.hash } : head;
   const checkpoints = chain.checkpoints.filter((c) => c.sequence >= from && c.sequence <= to);
-  const result = await verifyInParallel({ file, tenant, anchor: start, head: end, checkpoints, workers: Math.max(1, defaultVerifyWorkers() - 1) });
+  const result = await verifyInParallel({ ...source, tenant, anchor: start, head: end, checkpoints, workers: Math.max(1, defaultVerifyWorkers() - 1) });
   return result && { ...result, anchorSequence: anchor.sequence };
 }
