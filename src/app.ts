@@ -210,7 +210,8 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   const readiness = redis ? [{ name: 'redis', check: () => redis.ping() }] : [];
   const evidence = options.evidence ?? {};
   if (evidence.personalFields !== undefined) configureAuditChain(dataSource, { personalFields: evidence.personalFields });
-  // A generated key is kept next to a SQLite file; elsewhere (PostgreSQL) it lives in memory unless configured.
+  // A generated key is kept next to a SQLite file; elsewhere it lives in memory unless configured (the CLI's
+  // server passes one kept in a PostgreSQL database: cli/serve.ts).
   const database = store.dialect === 'sqlite' && typeof dataSource.options.database === 'string' ? dataSource.options.database : undefined;
   const checkpointKey = loadCheckpointKey({ privateKey: evidence.checkpointPrivateKey, previousKeys: evidence.checkpointPreviousKeys, database }, logger);
   const metaAudit = createMetaAudit(commit, logger, evidence.metaAudit);

@@ -164,6 +164,43 @@ describe('the server process', () => {
     }
   });
 
+  it.skipIf(!services)('on PostgreSQL without CHECKPOINT_PRIVATE_KEY, keeps the key it generates in the database: checkpoints verify after a restart', async () => {
+    const database = await createPostgresDatabase();
+    try {
+      const env = { PORT: '0', HOST: '127.0.0.1', DATABASE_URL: database.url, META_AUDIT: 'off' };
+      const first = startServer(env);
+      const url = await first.url;
+      expect(first.output()).toMatch(/generated and kept in the database \(key id [\w-]+\)/);
+      const key = /^\s+(aql_\S+)$/m.exec(first.output())![1]!;
+      await post(url, 'mutation { logEvent(input: { resource: "posts", action: "create" }) { id } }', key);
+      const signed = (await (await post(url, 'mutation { createCheckpoint { sequence } } ', key)).json()).data.createCheckpoint;
+      expect(signed.sequence).toBe(1);
+      const keyId = (await (await post(url, '{ checkpointPublicKey { keyId } }', key)).json()).data.checkpointPublicKey.keyId;
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+
+      const second = startServer(env);
+      const again = await second.url;
+      expect((await (await post(again, '{ checkpointPublicKey { keyId } }', key)).json()).data.checkpointPublicKey.keyId).toBe(keyId);
+      const verified = await (await post(again, '{ verifyAuditChain { valid checkpointsChecked reason } }', key)).json();
+      expect(verified.data.verifyAuditChain).toEqual({ valid: true, checkpointsChecked: 1, reason: null });
+      second.child.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+
+      // A key configured later signs from then on; what the stored key signed stays trusted.
+      const configured = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      const third = startServer({ ...env, CHECKPOINT_PRIVATE_KEY: configured });
+      const last = await third.url;
+      const now = (await (await post(last, '{ checkpointPublicKey { keyId } verifyAuditChain { valid checkpointsChecked } }', key)).json()).data;
+      expect(now.checkpointPublicKey.keyId).not.toBe(keyId);
+      expect(now.verifyAuditChain).toEqual({ valid: true, checkpointsChecked: 1 });
+      third.child.kill('SIGTERM');
+      expect(await third.exited).toBe(0);
+    } finally {
+      await database.drop();
+    }
+  });
+
   it.each([
     [{ PORT: 'eighty', DATABASE_URL: 'sqlite::memory:' }, /PORT must be an integer/],
     [{ DATABASE_URL: 'mysql://db/audit' }, /DATABASE_URL: SQLite \(sqlite:PATH, sqlite::memory:\) or PostgreSQL \(postgres:\/\/…\) are supported, got "mysql:"/],

@@ -1,4 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { read, writeTransaction } from '../db/transaction.js';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { checkpointKeyFrom, keyIdOf, publicKeysFromPem, type CheckpointKey } from '../shared/chain/checkpoint.js';
@@ -68,3 +70,37 @@ function currentKey(source: CheckpointKeySource, logger: Pick<Logger, 'info' | '
   logger.warn(`no CHECKPOINT_PRIVATE_KEY: generated a checkpoint signing key at ${file} (key id ${key.keyId}); production should supply its own, stored apart from the database`);
   return key;
 }
+
+/** The name of a generated key in `audit_server_secret`, where a database without a folder (PostgreSQL) keeps it. */
+const STORED_KEY_NAME = 'checkpoint-ed25519-pkcs8';
+
+/**
+ * The checkpoint key generated for a database that has no folder to keep it in (PostgreSQL): stored in the
+ * database itself (PKCS#8 DER, base64; `audit_server_secret`), so that checkpoints still verify after a
+ * restart and every instance signs and verifies with the same key. Made when `create` is set and none is
+ * stored (the first of several instances starting together wins); undefined otherwise. As with the key
+ * kept beside a SQLite file, whoever can read the database can then sign a rewritten chain: production
+ * supplies its own key.
+ */
+export async function storedCheckpointKey(dataSource: DataSource, create: boolean): Promise<KeyObject | undefined> {
+  const select = async () => {
+    const row = await read(dataSource, (manager) =>
+      manager.createQueryBuilder().select('s.value', 'value').from('audit_server_secret', 's').where('s.name = :name', { name: STORED_KEY_NAME }).getRawOne<{ value: string }>(),
+    );
+    return row && createPrivateKey({ key: Buffer.from(row.value, 'base64'), format: 'der', type: 'pkcs8' });
+  };
+  const stored = await select();
+  if (stored || !create) return stored;
+  const value = generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64');
+  try {
+    await writeTransaction(dataSource, (manager) =>
+      manager.createQueryBuilder().insert().into('audit_server_secret', ['name', 'value', 'created_at']).values({ name: STORED_KEY_NAME, value, created_at: Date.now() }).execute(),
+    );
+  } catch {
+    // Another instance stored one first (primary key): theirs is read below.
+  }
+  const key = await select();
+  if (!key) throw new Error('The generated checkpoint signing key could not be stored');
+  return key;
+}
+
