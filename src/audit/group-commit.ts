@@ -27,8 +27,13 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
-/** Drafts per transaction: pendings are added while the batch holds fewer (a larger pending goes alone). */
-const MAX_BATCH = 500;
+/**
+ * Drafts per transaction: pendings are added while the batch holds fewer (a larger pending goes alone).
+ * Room for four lists of 500 (`logEvents`) arriving together: a commit blocks the event loop until the
+ * disk has it (synchronous=FULL: ~12 ms here), and one per list took a third of the time of lists of 500
+ * under load; one per four of them, measured, ~30 % less time committing and 10–17 % more entries/s.
+ */
+const MAX_BATCH = 2000;
 
 /**
  * Group commit for independent entries (logEvent): whatever arrives while a transaction is under way is
