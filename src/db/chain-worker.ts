@@ -42,6 +42,8 @@ function postgresReader(options: Record<string, unknown>): Reader {
   const pg = require('pg') as { Client: new (options: Record<string, unknown>) => PgClient };
   const client = new pg.Client({ ...options, application_name: 'auditql-verify' });
   const connected = client.connect();
+  // Reported by the first job (begin), not as an unhandled rejection that would end the thread first.
+  connected.catch(() => undefined);
   return {
     async query(sql, params) {
       return (await client.query({ text: numberedPlaceholders(sql), values: params, rowMode: 'array' })).rows;
