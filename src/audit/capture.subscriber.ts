@@ -10,6 +10,7 @@ import {
   type RecoverEvent,
   type RemoveEvent,
   type SoftRemoveEvent,
+  type TransactionCommitEvent,
   type UpdateEvent,
   type EntitySubscriberInterface,
 } from 'typeorm';
@@ -23,6 +24,7 @@ import { keyMask, resolveEntityOptions, type AuditCaptureOptions, type CaptureWa
 import { TransactionTrackingSubscriber } from './publish.subscriber.js';
 import { guarded, keyOf, keyString, rawKeyOf, readByKeys, readByWriteCriteria, type ReadRow } from './read-rows.js';
 import { columnValues, isIncomplete, recordId, sanitize, type Image } from './snapshot.js';
+import { currentTransaction, deferDrafts, draftsToCommit, type TransactionToken } from './transaction-state.js';
 import { writeAuditEntries, type AuditEntryDraft } from './writer.js';
 
 /** The `action` of an entry the capture writes. */
@@ -96,6 +98,11 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
     constructor() {
       super();
       installCriteriaCapture();
+    }
+
+    /** A failure here fails the commit: TypeORM rolls the transaction back, the app's change with it. */
+    beforeTransactionCommit(event: TransactionCommitEvent): Promise<void> {
+      return writeBeforeCommit(event.manager, event.queryRunner);
     }
 
     async beforeInsert(event: InsertEvent<Row>): Promise<void> {
@@ -496,32 +503,52 @@ function byKey(columns: ColumnMetadata[], rows: ReadRow[]): Map<string, ReadRow>
  * for the reads, but a promise per entry is all the entries need not.)
  */
 class Round {
-  private queued: Array<() => AuditEntryDraft | null> = [];
+  /** Queued entries by the transaction (and savepoint) they were seen in; none for a write outside one. */
+  private batches: Array<{ transaction: TransactionToken | undefined; queued: Array<() => AuditEntryDraft | null> }> = [];
   private written: Promise<void> | undefined;
 
   constructor(private readonly manager: EntityManager) {}
 
   add(build: () => AuditEntryDraft | null): Promise<void> {
-    this.queued.push(build);
+    // On SQLite one runner serves every transaction: a round may still hold changes of a transaction that
+    // was rolled back when the next one's arrive, and each must stay with its own.
+    const transaction = currentTransaction(this.manager.queryRunner);
+    let last = this.batches.at(-1);
+    if (!last || last.transaction?.state !== transaction?.state || last.transaction?.depth !== transaction?.depth) this.batches.push((last = { transaction, queued: [] }));
+    last.queued.push(build);
     this.written ??= Promise.resolve()
       .then(() => new Promise<void>((resolve) => process.nextTick(resolve)))
       .then(() => this.flush());
     return this.written;
   }
 
+  /**
+   * Builds the round's entries (now: the images are of this moment). Inside a transaction they are kept for
+   * its commit (see `deferDrafts`), or dropped if it was rolled back meanwhile; outside one they are written.
+   */
   private async flush(): Promise<void> {
-    const queued = this.queued;
-    this.queued = [];
+    const batches = this.batches;
+    this.batches = [];
     this.written = undefined;
-    for (let start = 0; start < queued.length; start += ENTRIES_PER_WRITE) {
-      const drafts: AuditEntryDraft[] = [];
-      for (let i = start; i < Math.min(start + ENTRIES_PER_WRITE, queued.length); i++) {
-        const entry = queued[i]!();
-        if (entry) drafts.push(entry);
+    for (const { transaction, queued } of batches) {
+      for (let start = 0; start < queued.length; start += ENTRIES_PER_WRITE) {
+        const drafts: AuditEntryDraft[] = [];
+        for (let i = start; i < Math.min(start + ENTRIES_PER_WRITE, queued.length); i++) {
+          const entry = queued[i]!();
+          if (entry) drafts.push(entry);
+        }
+        if (drafts.length === 0) continue;
+        if (!transaction) await writeAuditEntries(this.manager, drafts);
+        else if (!deferDrafts(this.manager.queryRunner!, transaction, drafts)) break;
       }
-      if (drafts.length > 0) await writeAuditEntries(this.manager, drafts);
     }
   }
+}
+
+/** Writes the transaction's captured entries, in its own transaction, just before the outermost commit. */
+async function writeBeforeCommit(manager: EntityManager, runner: QueryRunner): Promise<void> {
+  const drafts = draftsToCommit(runner);
+  for (let start = 0; start < drafts.length; start += ENTRIES_PER_WRITE) await writeAuditEntries(manager, drafts.slice(start, start + ENTRIES_PER_WRITE));
 }
 const ENTRIES_PER_WRITE = 500;
 
@@ -577,9 +604,11 @@ async function loadRow(manager: EntityManager, metadata: EntityMetadata, image: 
   }
 }
 
+/** Entries built already (a statement's): queued in the round like any other, so that they keep their order. */
 async function record(manager: EntityManager, drafts: Array<AuditEntryDraft | null>): Promise<void> {
+  const round = roundOf(manager);
   const entries = drafts.filter((d): d is AuditEntryDraft => d !== null);
-  if (entries.length > 0) await writeAuditEntries(manager, entries);
+  if (entries.length > 0) await Promise.all(entries.map((entry) => round.add(() => entry)));
 }
 
 /** An entity's options with nothing redacted, for comparing the values before and after a change; made once per entity. */

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { QueryRunner } from 'typeorm';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
+import type { AuditEntryDraft } from './writer.js';
 
 /**
- * What auditql remembers about one open transaction: the id its entries share, and the entries waiting for
- * the commit to be published. Keyed by the transaction's query runner and deleted when the outermost
- * transaction commits or rolls back.
+ * What auditql remembers about one open transaction: the id its entries share, the captured entries waiting
+ * for the commit to be written, and the written entries waiting for it to be published. Keyed by the
+ * transaction's query runner and deleted when the outermost transaction commits or rolls back.
  *
  * TypeORM's SQLite drivers hand out one shared query runner for every transaction of a DataSource, so the
  * runner alone does not tell two transactions apart: the state is dropped at every outermost commit and
@@ -15,6 +16,13 @@ import type { AuditLog } from '../db/entities/audit-log.entity.js';
  */
 interface TransactionState {
   id: string;
+  /**
+   * Captured entries to write just before the outermost commit, with the savepoint depth that captured
+   * them. Written then, not as each change is seen: the tenant's place in the chain is claimed (a lock held
+   * to the commit) only for the moment of the commit, so the app's own locks and its other connections
+   * never wait on it, and a change rolled back never leaves an entry.
+   */
+  drafts: Array<{ depth: number; draft: AuditEntryDraft }>;
   /** Entries to publish after the commit, with the savepoint depth that wrote them. */
   entries: Array<{ depth: number; entry: AuditLog }>;
 }
@@ -33,7 +41,7 @@ function depthOf(runner: QueryRunner): number {
 function stateOf(runner: QueryRunner): TransactionState {
   let state = states.get(runner);
   if (!state) {
-    state = { id: randomUUID(), entries: [] };
+    state = { id: randomUUID(), drafts: [], entries: [] };
     states.set(runner, state);
   }
   return state;
@@ -42,6 +50,41 @@ function stateOf(runner: QueryRunner): TransactionState {
 /** The id shared by every entry the current transaction writes; a fresh one outside transactions. */
 export function transactionIdFor(runner: QueryRunner | undefined): string {
   return inTransaction(runner) ? stateOf(runner).id : randomUUID();
+}
+
+/**
+ * The open transaction on `runner`, as a token to compare later: a change seen in one transaction is never
+ * written into another (on SQLite the runner is shared, and may be in the next transaction by then).
+ */
+export function currentTransaction(runner: QueryRunner | undefined): TransactionToken | undefined {
+  return inTransaction(runner) ? { state: stateOf(runner), depth: depthOf(runner) } : undefined;
+}
+
+/** A transaction, and the savepoint depth in it, where changes were seen. */
+export interface TransactionToken {
+  readonly state: object;
+  readonly depth: number;
+}
+
+/**
+ * Keeps captured entries until the outermost commit of the transaction `token` names. False when that
+ * transaction, or the savepoint, has ended meanwhile: TypeORM rolls back without waiting for every hook
+ * when one of the app's own hooks fails, and a change rolled back must leave no entry.
+ */
+export function deferDrafts(runner: QueryRunner, token: TransactionToken, drafts: AuditEntryDraft[]): boolean {
+  const state = states.get(runner);
+  if (!inTransaction(runner) || state !== token.state || depthOf(runner) !== token.depth) return false;
+  for (const draft of drafts) state.drafts.push({ depth: token.depth, draft });
+  return true;
+}
+
+/** The captured entries to write now, before the outermost commit; none at a savepoint's release. */
+export function draftsToCommit(runner: QueryRunner): AuditEntryDraft[] {
+  const state = states.get(runner);
+  if (!state || depthOf(runner) > 1) return [];
+  const drafts = state.drafts.map(({ draft }) => draft);
+  state.drafts = [];
+  return drafts;
 }
 
 /** Keeps entries until the outermost commit (or drops them with a rollback of the savepoint that wrote them). */
@@ -67,8 +110,10 @@ export function transactionEnded(runner: QueryRunner, committed: boolean): Audit
     // A released savepoint's entries now belong to the enclosing level: a later rollback of a sibling
     // savepoint at the same depth must not take them.
     for (const item of state.entries) if (item.depth > depth) item.depth = depth;
+    for (const item of state.drafts) if (item.depth > depth) item.depth = depth;
   } else {
     state.entries = state.entries.filter((item) => item.depth <= depth);
+    state.drafts = state.drafts.filter((item) => item.depth <= depth);
   }
   return [];
 }
