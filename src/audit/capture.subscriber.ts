@@ -22,7 +22,7 @@ import { isJsonObject, type JsonObject, type JsonValue } from '../shared/json.js
 import { hasCascadedLinks, isJunction, linkImage, readCascadedLinks, type CascadedLinks } from './junction.js';
 import { keyMask, resolveEntityOptions, type AuditCaptureOptions, type CaptureWarning, type ResolvedEntityOptions } from './options.js';
 import { TransactionTrackingSubscriber } from './publish.subscriber.js';
-import { guarded, keyOf, keyString, rawKeyOf, readByKeys, readByWriteCriteria, type ReadRow } from './read-rows.js';
+import { keyOf, keyString, rawKeyOf, readByKeys, readByWriteCriteria, type ReadRow } from './read-rows.js';
 import { columnValues, isIncomplete, recordId, sanitize, type Image } from './snapshot.js';
 import { currentTransaction, deferDrafts, draftsToCommit, type TransactionToken } from './transaction-state.js';
 import { writeAuditEntries, type AuditEntryDraft } from './writer.js';
@@ -429,7 +429,7 @@ function describe(error: unknown): string {
 
 async function attempt<T>(manager: EntityManager, read: () => Promise<T>): Promise<Outcome<T>> {
   try {
-    return { ok: true, value: await guarded(manager, read) };
+    return { ok: true, value: await read() };
   } catch (error) {
     return { ok: false, error };
   }
@@ -590,7 +590,7 @@ async function loadRow(manager: EntityManager, metadata: EntityMetadata, image: 
   if (!loader) {
     loader = new DataLoader<Row, ReadRow | undefined>(
       async (keys) => {
-        const found = byKey(metadata.primaryColumns, await guarded(manager, () => readByKeys(manager, metadata, [...keys])));
+        const found = byKey(metadata.primaryColumns, await readByKeys(manager, metadata, [...keys]));
         return keys.map((k) => found.get(keyString(metadata.primaryColumns, k)));
       },
       { cache: false },

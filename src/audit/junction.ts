@@ -1,7 +1,7 @@
 import DataLoader from 'dataloader';
 import type { EntityManager, EntityMetadata, ObjectLiteral, QueryRunner } from 'typeorm';
 import type { ForeignKeyMetadata } from 'typeorm/metadata/ForeignKeyMetadata.js';
-import { guarded, keyOf, keyString, rawKeyOf, readByKeys, type ReadRow } from './read-rows.js';
+import { keyOf, keyString, rawKeyOf, readByKeys, type ReadRow } from './read-rows.js';
 import { columnValues, type Image } from './snapshot.js';
 
 /**
@@ -133,7 +133,7 @@ function loaderFor(manager: EntityManager, { junction, foreignKey }: Cascade): D
   if (!loader) {
     loader = new DataLoader<ObjectLiteral, ReadRow[]>(
       async (keys) => {
-        const rows = await guarded(manager, () => readByKeys(manager, junction, [...keys], foreignKey.columns));
+        const rows = await readByKeys(manager, junction, [...keys], foreignKey.columns);
         const grouped = new Map<string, ReadRow[]>();
         for (const row of rows) {
           const key = keyString(foreignKey.columns, row.raw);

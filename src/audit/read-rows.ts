@@ -51,27 +51,50 @@ async function run(manager: EntityManager, metadata: EntityMetadata, sql: string
   // TypeORM 0.3 requires the native parameters argument (and reads it); 1.x dropped it.
   const escape = driver.escapeQueryWithParameters.bind(driver) as (sql: string, parameters: ObjectLiteral, native: ObjectLiteral) => [string, unknown[]];
   const [query, bound] = escape(sql, parameters, {});
-  const rows = (await manager.query(query, bound)) as ObjectLiteral[];
+  const rows = await guardedQuery(manager, query, bound);
+  // Hydrated after the read, outside its savepoint: a column transformer that throws is not a failed
+  // statement, and must not roll anything back.
   return rows.map((raw) => ({ raw, image: hydrateImage(metadata, driver, raw) }));
 }
 
+/** node-postgres' client, as TypeORM's PostgreSQL query runner holds it while connected. */
+interface PgClient {
+  query(text: string, values?: unknown[]): Promise<{ rows: ObjectLiteral[] }>;
+}
+
+let savepoints = 0;
+
 /**
  * Runs a read that may fail (a shape of criteria nobody foresaw) so that its failure cannot harm the app's
- * transaction: on PostgreSQL a failed statement aborts the whole transaction, so the read runs inside a
- * savepoint that is rolled back on failure. Other drivers keep the transaction usable after a failed SELECT.
+ * transaction. On PostgreSQL a failed statement aborts the whole transaction, so the read runs inside a
+ * savepoint of its own, and `SAVEPOINT`, the read and `RELEASE` are queued on the connection together, with
+ * nothing between them: no statement of the app (nor another read of ours, running concurrently in the same
+ * transaction) can fall inside the savepoint and be rolled back with it. If the read fails, what was queued
+ * after it fails too (the transaction is aborted until the rollback), loudly, and `ROLLBACK TO` then undoes
+ * nothing that succeeded. Other drivers keep the transaction usable after a failed SELECT.
  */
-export async function guarded<T>(manager: EntityManager, read: () => Promise<T>): Promise<T> {
+async function guardedQuery(manager: EntityManager, query: string, bound: unknown[]): Promise<ObjectLiteral[]> {
   const runner = manager.queryRunner;
-  if (!runner?.isTransactionActive || !ABORTS_ON_ERROR.has(manager.connection.options.type)) return read();
-  await runner.query('SAVEPOINT auditql_read');
-  try {
-    const result = await read();
-    await runner.query('RELEASE SAVEPOINT auditql_read');
-    return result;
-  } catch (error) {
-    await runner.query('ROLLBACK TO SAVEPOINT auditql_read');
-    throw error;
+  if (!runner?.isTransactionActive || !ABORTS_ON_ERROR.has(manager.connection.options.type)) return (await manager.query(query, bound)) as ObjectLiteral[];
+  const name = `auditql_read_${++savepoints}`;
+  const client = (runner as unknown as { databaseConnection?: PgClient }).databaseConnection;
+  if (typeof client?.query !== 'function') {
+    // A driver without node-postgres' queue (Aurora's Data API): one statement after the other.
+    await runner.query(`SAVEPOINT ${name}`);
+    try {
+      const rows = (await runner.query(query, bound)) as ObjectLiteral[];
+      await runner.query(`RELEASE SAVEPOINT ${name}`);
+      return rows;
+    } catch (error) {
+      await runner.query(`ROLLBACK TO SAVEPOINT ${name}`);
+      throw error;
+    }
   }
+  const queued = [client.query(`SAVEPOINT ${name}`), client.query(query, bound), client.query(`RELEASE SAVEPOINT ${name}`)] as const;
+  const [saved, read, released] = await Promise.allSettled(queued);
+  if (saved.status === 'fulfilled' && read.status === 'fulfilled' && released.status === 'fulfilled') return read.value.rows;
+  if (saved.status === 'fulfilled') await client.query(`ROLLBACK TO SAVEPOINT ${name}`).then(() => client.query(`RELEASE SAVEPOINT ${name}`));
+  throw read.status === 'rejected' ? read.reason : saved.status === 'rejected' ? saved.reason : (released as PromiseRejectedResult).reason;
 }
 
 /**
