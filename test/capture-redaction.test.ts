@@ -23,6 +23,14 @@ describe('field rules', () => {
     expect(redacted.filter((f) => !matches(f))).toEqual([]);
     expect(kept.filter((f) => matches(f))).toEqual([]);
   });
+
+  it('match a rule of several words written together, in one case: PostgreSQL folds unquoted names to lower case', () => {
+    const matches = createFieldMatcher({ match: DEFAULT_REDACTED_FIELDS });
+    const redacted = ['apikey', 'APIKEY', 'x_apikey', 'privatekey', 'cardnumber', 'CREDITCARD', 'sessionid', 'SESSIONID', 'accesskeys', 'pass_word'];
+    const kept = ['apikeyboard', 'cardnumbering', 'sessionidle', 'rapidkey', 'privatekeynote'];
+    expect(redacted.filter((f) => !matches(f))).toEqual([]);
+    expect(kept.filter((f) => matches(f))).toEqual([]);
+  });
 });
 
 @Entity({ name: 'member' })

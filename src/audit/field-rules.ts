@@ -58,6 +58,22 @@ function containsRun(parts: readonly string[], run: readonly string[]): boolean 
     }
     return true;
   }
+  return spelledTogether(parts, run.join(''));
+}
+
+/**
+ * Whether consecutive name parts, written together, spell the rule's words written together: `apikey`,
+ * `APIKEY` or `x_apikey` for the rule `apiKey` (a name with no case change or separator is one part, and
+ * PostgreSQL folds unquoted column names to lower case), `pass_word` for `password`.
+ */
+function spelledTogether(parts: readonly string[], word: string): boolean {
+  for (let start = 0; start < parts.length; start++) {
+    let text = '';
+    for (let end = start; end < parts.length && text.length < word.length; end++) {
+      text += parts[end]!;
+      if (text === word || text === `${word}s`) return true;
+    }
+  }
   return false;
 }
 
