@@ -50,6 +50,23 @@ export interface VerifyRange {
 export async function verifyTenantChain(dataSource: DataSource, key: Pick<CheckpointKey, 'publicKey' | 'previous'>, tenant: string, range: VerifyRange = {}): Promise<ChainVerification> {
   if (range.fromSequence != null && range.fromSequence < 1) throw badUserInput('fromSequence starts at 1', 'fromSequence');
   if (range.toSequence != null && range.toSequence < (range.fromSequence ?? 1)) throw badUserInput('toSequence must not be before fromSequence', 'toSequence');
+  // The head, the checkpoints and the entries are read in batches, each in a snapshot of its own: a purge
+  // running meanwhile (retention removes the oldest entries and moves the anchor, batch after batch) can
+  // make an intact chain look broken where it starts, the entries after the anchor just read being gone.
+  // Such a failure, at or before the anchor as it is now, is a run to start again from that anchor; any
+  // other is reported.
+  for (let run = 1; ; run++) {
+    const result = await verifyOnce(dataSource, key, tenant, range);
+    if (result.valid || run === MAX_RUNS || result.firstInvalidSequence == null) return result;
+    const anchorNow = (await readChainHead(dataSource, tenant))?.anchorSequence ?? 0;
+    if (anchorNow <= result.anchorSequence || result.firstInvalidSequence > anchorNow + 1) return result;
+  }
+}
+
+/** Runs of one verification that purge batches cut short where it started, at most. */
+const MAX_RUNS = 1000;
+
+async function verifyOnce(dataSource: DataSource, key: Pick<CheckpointKey, 'publicKey' | 'previous'>, tenant: string, range: VerifyRange): Promise<ChainVerification> {
   const head = (await readChainHead(dataSource, tenant)) ?? { sequence: 0, hash: GENESIS_HASH, anchorSequence: 0, anchorHash: GENESIS_HASH };
   const anchor = { sequence: head.anchorSequence, hash: head.anchorHash };
   const to = Math.min(range.toSequence ?? head.sequence, head.sequence);
