@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -379,5 +379,35 @@ describe('merging of the search index during a purge', () => {
     await app.server.indexSearch();
     expect(automerge()).toBe(4);
     config.close();
+  });
+});
+
+describe('unfinished archive files of a process that died', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'auditql-stale-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('are removed by the next purge and by an erasure, since they hold values no erasure would reach; a running writer keeps its own', async () => {
+    const archives = join(dir, 'archives');
+    const app = await startTestApp({ database: join(dir, 'audit.sqlite'), retention: { days: 30, archiveDir: archives } });
+    try {
+      seedBulk(app.file, 50, (i) => ({ created_at: Date.now() - 400 * DAY + i * 60_000, author_id: 'zed', author_name: 'Zed Secret' }));
+      // A pid that runs no process: above the kernel's limit.
+      const dead = 4_194_400;
+      mkdirSync(archives, { recursive: true });
+      const stale = [`.auditql-default-000000000001-000000000000.ndjson.gz.${dead}.1700000000000.partial`, `auditql-default-000000000001-000000000020.ndjson.gz.${dead}.1700000000000.erasing`];
+      const live = `.auditql-default-000000000001-000000000000.ndjson.gz.${process.pid}.1700000000000.partial`;
+      for (const name of [...stale, live]) writeFileSync(join(archives, name), 'Zed Secret');
+      await app.server.purgeExpired();
+      const left = readdirSync(archives);
+      expect(left).not.toContain(stale[0]);
+      expect(left).not.toContain(stale[1]);
+      expect(left).toContain(live);
+      writeFileSync(join(archives, stale[0]!), 'Zed Secret');
+      const erased = await app.gql('mutation { eraseActor(authorId: "zed", reason: "request 7") { erasedEntries } }');
+      expect(erased.errors).toBeUndefined();
+      expect(readdirSync(archives)).not.toContain(stale[0]);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -15,6 +15,7 @@ import { createGzip } from 'node:zlib';
 import { classifyLine, ndjsonLines } from '../shared/chain/archive.js';
 import { eraseRow } from '../shared/chain/erase.js';
 import { chainRowFromExport } from '../shared/chain/export-row.js';
+import { removeStaleTemporaries } from './retention-archive.js';
 
 export interface ArchiveErasure {
   /** Archive files rewritten. */
@@ -98,6 +99,8 @@ async function eraseInFile(path: string, tenant: string, authorId: string, pseud
 
 /** Erases an author's personal values in every archive of `tenant` in `dir` (`*.ndjson.gz`, `*.ndjson`). */
 export async function eraseInArchives(dir: string, tenant: string, authorId: string, pseudonym: string): Promise<ArchiveErasure> {
+  // Copies left by a purge or an erasure killed midway would keep the values this one erases.
+  await removeStaleTemporaries(dir);
   let names: string[];
   try {
     names = (await readdir(dir)).filter((name) => /\.ndjson(\.gz)?$/.test(name)).sort();

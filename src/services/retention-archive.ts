@@ -9,7 +9,7 @@
  *
  * Checkpoint records carry {tenant, sequence, hash, createdAt, keyId, jws}, as GET /checkpoints does.
  */
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -22,6 +22,44 @@ import { ARCHIVE_FORMAT, type ArchiveHeader } from '../shared/chain/archive.js';
 export function archiveFileName(tenant: string, fromSequence: number, toSequence: number): string {
   const pad = (n: number) => String(n).padStart(12, '0');
   return `auditql-${encodeURIComponent(tenant)}-${pad(fromSequence)}-${pad(toSequence)}.ndjson.gz`;
+}
+
+/** Unfinished files: an archive being written (`.partial`), an archive being rewritten by an erasure (`.erasing`). */
+const TEMPORARY = /\.(\d+)\.\d+\.(partial|erasing)$/;
+
+/**
+ * Removes the unfinished files that a process killed while writing them left in `dir` (a purge or an
+ * erasure of this machine: their names carry the writer's process id, which no longer runs). They hold
+ * copies of entries, personal values included, that no archive lists and no erasure reaches; the entries
+ * themselves are still in the table, or in the finished file. Files of a writer still running are kept.
+ */
+export async function removeStaleTemporaries(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const pid = TEMPORARY.exec(name)?.[1];
+    if (pid === undefined || isRunning(Number(pid))) continue;
+    await rm(join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+function isRunning(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export interface ArchiveWriter {

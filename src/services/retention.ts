@@ -33,7 +33,7 @@ import { CHAIN_COLUMNS, chainExportFields, chainRowFromDb, type RawChainRow } fr
 import { entryFailure, verifyChain } from '../shared/chain/verify.js';
 import { badUserInput } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
-import { openArchive } from './retention-archive.js';
+import { openArchive, removeStaleTemporaries } from './retention-archive.js';
 import { basename } from 'node:path';
 
 const DAY_MS = 86_400_000;
@@ -504,6 +504,7 @@ export async function purgeExpired(deps: RetentionDeps, settings: RetentionSetti
   const results: PurgeResult[] = [];
   const merging: MergePause = { before: null };
   let failed = true;
+  if (settings.archiveDir) await removeStaleTemporaries(settings.archiveDir);
   try {
     for (const { tenant, days } of await tenantPolicies(deps.store, settings.days, options.tenants)) {
       if (days <= 0 || options.signal?.aborted) continue;
