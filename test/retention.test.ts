@@ -246,6 +246,21 @@ describe('auditql retention, from the command line', () => {
   });
 });
 
+describe('the commands that work on an existing log, given a database that does not exist', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'auditql-no-db-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuse it in one line, and create nothing (no empty database, no signing key)', async () => {
+    const missing = join(dir, 'typo', 'audit.sqlite');
+    for (const args of [['retention', '--days', '30'], ['export', '--format', 'ndjson'], ['erase', '--author', 'zed', '--reason', 'request 7']]) {
+      const run = await cli(args, { DATABASE_URL: `sqlite:${missing}` });
+      expect(run.code, args[0]).toBe(1);
+      expect(run.out.trim(), args[0]).toBe(`Configuration error: no database at ${missing} (DATABASE_URL); the server creates it on its first start`);
+    }
+    expect(readdirSync(dir)).toEqual([]);
+  });
+});
+
 describe('erasure of an author whose entries were archived by retention', () => {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-archive-erasure-'));
   let app: TestApp | undefined;

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { GraphQLError } from 'graphql';
 import { configureAuditChain } from '../audit/chain/settings.js';
 import { loadConfig } from '../config.js';
-import { createServerDataSource, openDatabase } from '../db/data-source.js';
+import { openExistingDatabase } from './database.js';
 import { vacuum } from '../db/secure-delete.js';
 import { createStore } from '../db/store.js';
 import { eraseActor, type ErasureResult } from '../services/erasure.js';
@@ -32,7 +32,7 @@ export interface EraseOptions {
  */
 export async function eraseFromCli(options: EraseOptions): Promise<ErasureResult & { vacuumed: boolean }> {
   const config = loadConfig();
-  const dataSource = await openDatabase(createServerDataSource(config));
+  const dataSource = await openExistingDatabase(config);
   if (config.evidence.personalFields !== undefined) configureAuditChain(dataSource, { personalFields: config.evidence.personalFields });
   const store = createStore(dataSource, { ...config.store, readWorkers: 1, ownsConnection: true });
   try {

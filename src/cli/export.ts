@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { GraphQLError } from 'graphql';
 import { writeAuditEntries } from '../audit/writer.js';
 import { loadConfig } from '../config.js';
-import { createServerDataSource, openDatabase } from '../db/data-source.js';
+import { openExistingDatabase } from './database.js';
 import { createStore } from '../db/store.js';
 import { exportBytes, exportFilter, parseExportRequest, type ExportFormat, type ExportProgress } from '../services/audit-log-export.js';
 import { DEFAULT_TENANT } from '../shared/tenant.js';
@@ -70,7 +70,7 @@ export function exportCommand(program: Command): void {
         throw error;
       }
       const config = loadConfig();
-      const dataSource = await openDatabase(createServerDataSource(config));
+      const dataSource = await openExistingDatabase(config);
       const store = createStore(dataSource, { ...config.store, readWorkers: 1 });
       const progress: ExportProgress = { rows: 0, complete: false };
       const partial = options.out ? `${options.out}.partial` : undefined;

@@ -4,10 +4,10 @@ import { chainSettings } from '../audit/chain/settings.js';
 import { createGroupCommit, type TenantDraft } from '../audit/group-commit.js';
 import { nextTimestamp } from '../audit/writer.js';
 import { loadConfig, parseDatabaseUrl, type Config } from '../config.js';
-import { createServerDataSource, openDatabase } from '../db/data-source.js';
+import { openExistingDatabase } from './database.js';
 import { createStore } from '../db/store.js';
 import { toEntries } from '../services/audit-log-query.js';
-import { loadCheckpointKey } from '../services/checkpoint-key.js';
+import { loadCheckpointKey, storedCheckpointKey } from '../services/checkpoint-key.js';
 import { purgeExpired, type PurgeResult } from '../services/retention.js';
 
 function operator(): string {
@@ -45,13 +45,17 @@ export function retentionCommand(program: Command): void {
       const config: Config = options.database ? { ...loaded, ...parseDatabaseUrl(options.database) } : loaded;
       const days = options.days === undefined ? config.retention.days : Number(options.days);
       if (!Number.isInteger(days) || days < 0) throw new Error(`--days: a whole number of days (0: keep forever), got "${options.days}"`);
-      if (config.dialect === 'postgres' && !config.evidence.checkpointPrivateKey) {
-        throw new Error('on PostgreSQL, set CHECKPOINT_PRIVATE_KEY (the key the servers sign with): the anchors a purge writes must verify later');
+      const dataSource = await openExistingDatabase(config);
+      // On PostgreSQL the servers sign with the configured key or, without one, with the key they keep in
+      // the database (cli/serve.ts): the anchors a purge writes must verify with theirs.
+      const privateKey = config.evidence.checkpointPrivateKey ?? (config.dialect === 'postgres' ? await storedCheckpointKey(dataSource, false) : undefined);
+      if (config.dialect === 'postgres' && !privateKey) {
+        await dataSource.destroy();
+        throw new Error('on PostgreSQL, set CHECKPOINT_PRIVATE_KEY (the key the servers sign with), or start a server once to make one: the anchors a purge writes must verify later');
       }
-      const dataSource = await openDatabase(createServerDataSource(config));
       const store = createStore(dataSource, { ...config.store, ownsConnection: true });
       try {
-        const checkpointKey = loadCheckpointKey({ privateKey: config.evidence.checkpointPrivateKey, previousKeys: config.evidence.checkpointPreviousKeys, database: config.dialect === 'sqlite' ? config.database : undefined }, { info: () => undefined, warn: (...args: unknown[]) => void process.stderr.write(`${String(args.at(-1))}\n`) });
+        const checkpointKey = loadCheckpointKey({ privateKey, previousKeys: config.evidence.checkpointPreviousKeys, database: config.dialect === 'sqlite' ? config.database : undefined }, { info: () => undefined, warn: (...args: unknown[]) => void process.stderr.write(`${String(args.at(-1))}\n`) });
         const commit = createGroupCommit({ store, clock: () => nextTimestamp(dataSource), toEntries: (rows) => toEntries({ dataSource }, rows), chain: () => chainSettings(dataSource), publish: () => undefined });
         const record = async (draft: TenantDraft) => (await commit([draft]))[0]!;
         const user = operator();
