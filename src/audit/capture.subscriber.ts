@@ -291,10 +291,10 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
     }
     let lost = 0;
     const drafts = before.value.map((row) => {
-      if (action === 'delete') return draft(entity, metadata, action, row.image, undefined);
+      if (action === 'delete') return safeDraft(entity, metadata, action, row.image, undefined);
       const next = after.get(keyString(metadata.primaryColumns, row.raw))?.image;
       if (!next && partial === undefined) lost++; // its key changed, most likely: the entry says what is known
-      return draft(entity, metadata, action, row.image, next, next ? partial : (partial ?? true));
+      return safeDraft(entity, metadata, action, row.image, next, next ? partial : (partial ?? true));
     });
     if (partial !== undefined) warn({ resource: entity.resource, action, message: describe(partial), cause: partial });
     if (lost > 0) warn({ resource: entity.resource, action, message: `${lost} row(s) could not be read back by their primary key after the write` });
@@ -328,7 +328,7 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
       const key = keyString(metadata.primaryColumns, row.raw);
       found.add(key);
       const old = previous.get(key);
-      drafts.push(draft(entity, metadata, old ? 'update' : 'create', old?.image, row.image));
+      drafts.push(safeDraft(entity, metadata, old ? 'update' : 'create', old?.image, row.image));
     }
     // A value set that names no row: no key came back for it (and, for an upsert or or-ignore insert, it has
     // no unique key either), or a plain insert whose row is not there to be read.
@@ -340,7 +340,7 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
     });
     if (unseen.length > 0) {
       warn({ resource: entity.resource, action: 'create', message: `${unseen.length} inserted row(s) could not be read back by a key` });
-      for (const set of unseen) drafts.push(draft(entity, metadata, 'create', undefined, columnValues(metadata, set), true));
+      for (const set of unseen) drafts.push(safeDraft(entity, metadata, 'create', undefined, columnValues(metadata, set), true));
     }
     return record(manager, drafts);
   }
@@ -405,15 +405,32 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
   function recordDraft(manager: EntityManager, metadata: EntityMetadata, entity: ResolvedEntityOptions, action: CapturedAction, before: Image | undefined, after: Image | undefined, partial?: unknown, id?: string | null): Promise<void> {
     if (partial !== undefined) warn({ resource: entity.resource, action, message: describe(partial), cause: partial });
     const context = currentAuditContext();
-    return roundOf(manager).add(() => {
+    return roundOf(manager).add(() => safeDraft(entity, metadata, action, before, after, partial, id, context));
+  }
+
+  /** `draft`, and for a value nobody foresaw (a getter that throws, say) the change still recorded, as partial: never an error for the app. */
+  function safeDraft(
+    entity: ResolvedEntityOptions,
+    metadata: EntityMetadata,
+    action: CapturedAction,
+    before: Image | undefined,
+    after: Image | undefined,
+    partial?: unknown,
+    id?: string | null,
+    context = currentAuditContext(),
+  ): AuditEntryDraft | null {
+    try {
+      return draft(entity, metadata, action, before, after, partial, id, context);
+    } catch (error) {
+      warn({ resource: entity.resource, action, message: describe(error), cause: error });
+      let resourceId: string | null = id ?? null;
       try {
-        return draft(entity, metadata, action, before, after, partial, id, context);
-      } catch (error) {
-        // A value nobody foresaw (a getter that throws, say): the change is still recorded, as partial.
-        warn({ resource: entity.resource, action, message: describe(error), cause: error });
-        return { ...contextFields(entity, context, true), resource: entity.resource, action, resourceId: id ?? recordId(metadata, after ?? before, entity) };
+        resourceId ??= recordId(metadata, after ?? before, entity);
+      } catch {
+        // The key itself cannot be read: the entry says so by having none.
       }
-    });
+      return { ...contextFields(entity, context, true), resource: entity.resource, action, resourceId };
+    }
   }
 
   return AuditSubscriber;
