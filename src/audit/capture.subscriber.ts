@@ -564,7 +564,7 @@ class Round {
 
 /** Writes the transaction's captured entries, in its own transaction, just before the outermost commit. */
 async function writeBeforeCommit(manager: EntityManager, runner: QueryRunner): Promise<void> {
-  const drafts = draftsToCommit(runner);
+  const drafts = draftsToCommit<AuditEntryDraft>(runner);
   for (let start = 0; start < drafts.length; start += ENTRIES_PER_WRITE) await writeAuditEntries(manager, drafts.slice(start, start + ENTRIES_PER_WRITE));
 }
 const ENTRIES_PER_WRITE = 500;

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { QueryRunner } from 'typeorm';
 import type { AuditLog } from '../db/entities/audit-log.entity.js';
-import type { AuditEntryDraft } from './writer.js';
 
 /**
  * What auditql remembers about one open transaction: the id its entries share, the captured entries waiting
@@ -22,7 +21,7 @@ interface TransactionState {
    * to the commit) only for the moment of the commit, so the app's own locks and its other connections
    * never wait on it, and a change rolled back never leaves an entry.
    */
-  drafts: Array<{ depth: number; draft: AuditEntryDraft }>;
+  drafts: Array<{ depth: number; draft: unknown }>;
   /** Entries to publish after the commit, with the savepoint depth that wrote them. */
   entries: Array<{ depth: number; entry: AuditLog }>;
 }
@@ -71,18 +70,21 @@ export interface TransactionToken {
  * transaction, or the savepoint, has ended meanwhile: TypeORM rolls back without waiting for every hook
  * when one of the app's own hooks fails, and a change rolled back must leave no entry.
  */
-export function deferDrafts(runner: QueryRunner, token: TransactionToken, drafts: AuditEntryDraft[]): boolean {
+export function deferDrafts(runner: QueryRunner, token: TransactionToken, drafts: readonly unknown[]): boolean {
   const state = states.get(runner);
   if (!inTransaction(runner) || state !== token.state || depthOf(runner) !== token.depth) return false;
   for (const draft of drafts) state.drafts.push({ depth: token.depth, draft });
   return true;
 }
 
-/** The captured entries to write now, before the outermost commit; none at a savepoint's release. */
-export function draftsToCommit(runner: QueryRunner): AuditEntryDraft[] {
+/**
+ * The captured entries to write now, before the outermost commit; none at a savepoint's release. (Typed by
+ * the caller, the capture subscriber, which deferred them: the writer imports this module.)
+ */
+export function draftsToCommit<Draft>(runner: QueryRunner): Draft[] {
   const state = states.get(runner);
   if (!state || depthOf(runner) > 1) return [];
-  const drafts = state.drafts.map(({ draft }) => draft);
+  const drafts = state.drafts.map(({ draft }) => draft as Draft);
   state.drafts = [];
   return drafts;
 }
