@@ -16,6 +16,7 @@ import {
 } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
+import { dialectOf } from '../db/sql.js';
 import { currentAuditContext, type AuditContext } from './context.js';
 import { AUDITS, currentBuilderScope, installCriteriaCapture, internals, oncePerStatement, type Audits, type BuilderScope } from './criteria-capture.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../shared/json.js';
@@ -24,7 +25,7 @@ import { keyMask, resolveEntityOptions, type AuditCaptureOptions, type CaptureWa
 import { TransactionTrackingSubscriber } from './publish.subscriber.js';
 import { keyOf, keyString, rawKeyOf, readByKeys, readByWriteCriteria, type ReadRow } from './read-rows.js';
 import { columnValues, isIncomplete, recordId, sanitize, type Image } from './snapshot.js';
-import { currentTransaction, deferDrafts, draftsToCommit, type TransactionToken } from './transaction-state.js';
+import { currentTransaction, deferDrafts, draftsToCommit, isOpen, type TransactionToken } from './transaction-state.js';
 import { writeAuditEntries, type AuditEntryDraft } from './writer.js';
 
 /** The `action` of an entry the capture writes. */
@@ -556,10 +557,22 @@ class Round {
         }
         if (drafts.length === 0) continue;
         if (!transaction) await writeAuditEntries(this.manager, drafts);
-        else if (!deferDrafts(this.manager.queryRunner!, transaction, drafts)) break;
+        else if (!isOpen(this.manager.queryRunner!, transaction)) break;
+        else if (!writesAtCommit(this.manager)) await writeAuditEntries(this.manager, drafts);
+        else deferDrafts(this.manager.queryRunner!, transaction, drafts);
       }
     }
   }
+}
+
+/**
+ * Where entries wait for the commit: on databases with row locks (PostgreSQL, MySQL), where claiming the
+ * tenant's place in the chain at the first change would hold a lock across the app's own work. On SQLite the
+ * app's transaction holds the only write lock from its first write anyway, and writing as the changes are
+ * seen keeps a large save from holding every finished entry in memory until its commit.
+ */
+function writesAtCommit(manager: EntityManager): boolean {
+  return dialectOf(manager.connection) !== 'sqlite';
 }
 
 /** Writes the transaction's captured entries, in its own transaction, just before the outermost commit. */

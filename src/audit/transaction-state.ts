@@ -71,10 +71,14 @@ export interface TransactionToken {
  * when one of the app's own hooks fails, and a change rolled back must leave no entry.
  */
 export function deferDrafts(runner: QueryRunner, token: TransactionToken, drafts: readonly unknown[]): boolean {
-  const state = states.get(runner);
-  if (!inTransaction(runner) || state !== token.state || depthOf(runner) !== token.depth) return false;
-  for (const draft of drafts) state.drafts.push({ depth: token.depth, draft });
+  if (!isOpen(runner, token)) return false;
+  for (const draft of drafts) states.get(runner)!.drafts.push({ depth: token.depth, draft });
   return true;
+}
+
+/** Whether the transaction (and savepoint) `token` names is still open on `runner`. */
+export function isOpen(runner: QueryRunner, token: TransactionToken): boolean {
+  return inTransaction(runner) && states.get(runner) === token.state && depthOf(runner) === token.depth;
 }
 
 /**
