@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Column, DataSource, Entity, PrimaryColumn } from 'typeorm';
 import { AuditLog, auditMigrations, createAuditSubscriber } from '../src/index.js';
 import { createPostgresDatabase, servicesAvailable } from './helpers/services.js';
+import { unreadableLegacyCodes } from './helpers/legacy-codes.js';
 
 /**
  * On PostgreSQL a failed statement aborts the transaction, so the before-image reads run in savepoints of
@@ -17,18 +18,7 @@ class Ledger {
   @PrimaryColumn({ type: 'integer' }) id!: number;
   @Column({ type: 'varchar', length: 64 }) label!: string;
   // Old rows hold values the app can no longer read: its transformer throws for them.
-  @Column({
-    type: 'varchar',
-    length: 64,
-    transformer: {
-      to: (value: string) => value,
-      from: (value: string) => {
-        if (value.startsWith('legacy:')) throw new Error(`unreadable ${value}`);
-        return value;
-      },
-    },
-  })
-  code!: string;
+  @Column({ type: 'varchar', length: 64, transformer: unreadableLegacyCodes }) code!: string;
 }
 
 describe.skipIf(!postgres)('before-image reads on PostgreSQL, concurrent in one transaction', () => {

@@ -410,19 +410,11 @@ export function createAuditSubscriber(options: AuditCaptureOptions = {}): AuditS
   }
 
   /** `draft`, and for a value nobody foresaw (a getter that throws, say) the change still recorded, as partial: never an error for the app. */
-  function safeDraft(
-    entity: ResolvedEntityOptions,
-    metadata: EntityMetadata,
-    action: CapturedAction,
-    before: Image | undefined,
-    after: Image | undefined,
-    partial?: unknown,
-    id?: string | null,
-    context = currentAuditContext(),
-  ): AuditEntryDraft | null {
+  function safeDraft(...args: Parameters<typeof draft>): AuditEntryDraft | null {
     try {
-      return draft(entity, metadata, action, before, after, partial, id, context);
+      return draft(...args);
     } catch (error) {
+      const [entity, metadata, action, before, after, , id, context = currentAuditContext()] = args;
       warn({ resource: entity.resource, action, message: describe(error), cause: error });
       let resourceId: string | null = id ?? null;
       try {
