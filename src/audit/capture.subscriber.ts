@@ -17,6 +17,7 @@ import {
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import { AuditLog } from '../db/entities/audit-log.entity.js';
 import { dialectOf } from '../db/sql.js';
+import { DEFAULT_TENANT } from '../shared/tenant.js';
 import { currentAuditContext, type AuditContext } from './context.js';
 import { AUDITS, currentBuilderScope, installCriteriaCapture, internals, oncePerStatement, type Audits, type BuilderScope } from './criteria-capture.js';
 import { isJsonObject, type JsonObject, type JsonValue } from '../shared/json.js';
@@ -569,7 +570,12 @@ function writesAtCommit(manager: EntityManager): boolean {
 
 /** Writes the transaction's captured entries, in its own transaction, just before the outermost commit. */
 async function writeBeforeCommit(manager: EntityManager, runner: QueryRunner): Promise<void> {
-  const drafts = draftsToCommit<AuditEntryDraft>(runner);
+  // Tenant by tenant (a stable sort keeps each tenant's entries in the order they were seen): written in
+  // several batches, entries of several tenants then claim the tenants' locks in one order in every
+  // transaction, so two transactions cannot deadlock on them.
+  const fallback = currentAuditContext()?.tenantId ?? DEFAULT_TENANT; // as the writer resolves it
+  const tenantOf = (draft: AuditEntryDraft) => draft.tenantId ?? fallback;
+  const drafts = draftsToCommit<AuditEntryDraft>(runner).sort((a, b) => (tenantOf(a) < tenantOf(b) ? -1 : tenantOf(a) > tenantOf(b) ? 1 : 0));
   for (let start = 0; start < drafts.length; start += ENTRIES_PER_WRITE) await writeAuditEntries(manager, drafts.slice(start, start + ENTRIES_PER_WRITE));
 }
 const ENTRIES_PER_WRITE = 500;
