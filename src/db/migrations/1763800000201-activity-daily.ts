@@ -30,12 +30,7 @@ export class ActivityDaily1763800000201 implements MigrationInterface {
       `INSERT INTO "audit_activity_daily" SELECT "tenant_id", "hour" - "hour" % 86400000, "action", "resource", SUM("entries") FROM "audit_activity_hourly" GROUP BY 1, 2, 3, 4`,
     );
     if (sqlite) {
-      await queryRunner.query(
-        `CREATE TRIGGER "audit_activity_daily_on_insert" AFTER INSERT ON "audit_log" BEGIN
-           INSERT INTO "audit_activity_daily" VALUES (NEW."tenant_id", NEW."created_at" - NEW."created_at" % 86400000, NEW."action", NEW."resource", 1)
-           ON CONFLICT ("tenant_id", "day", "action", "resource") DO UPDATE SET "entries" = "entries" + 1;
-         END`,
-      );
+      await queryRunner.query(dailyInsertTrigger());
       await queryRunner.query(
         `CREATE TRIGGER "audit_activity_daily_on_delete" AFTER DELETE ON "audit_log" BEGIN
            UPDATE "audit_activity_daily" SET "entries" = "entries" - 1
@@ -79,4 +74,12 @@ export class ActivityDaily1763800000201 implements MigrationInterface {
     }
     await queryRunner.query(`DROP TABLE "audit_activity_daily"`);
   }
+}
+
+/** SQLite's per-row insert trigger of the daily rollup (replaced by the writer in 1763800000330). */
+export function dailyInsertTrigger(): string {
+  return `CREATE TRIGGER "audit_activity_daily_on_insert" AFTER INSERT ON "audit_log" BEGIN
+           INSERT INTO "audit_activity_daily" VALUES (NEW."tenant_id", NEW."created_at" - NEW."created_at" % 86400000, NEW."action", NEW."resource", 1)
+           ON CONFLICT ("tenant_id", "day", "action", "resource") DO UPDATE SET "entries" = "entries" + 1;
+         END`;
 }

@@ -53,21 +53,12 @@ export class ActivityBy1763800000320 implements MigrationInterface {
       await queryRunner.query(`DROP TRIGGER "audit_activity_on_delete"`);
       await queryRunner.query(`DROP TRIGGER "audit_activity_on_insert"`);
       await queryRunner.query(`DROP TABLE "audit_activity_hourly"`);
-      const upsert = (table: PerColumnRollup) =>
-        `INSERT INTO "${table}" VALUES
-           ${COLUMNS.map((column) => `(NEW."tenant_id", ${key('NEW.', table, column)}, '${column}', NEW."${column}", 1)`).join(',\n           ')}
-         ON CONFLICT ("tenant_id", "${TIME[table]}", "dimension", "value") DO UPDATE SET "entries" = "entries" + 1;`;
       const decrement = (table: PerColumnRollup) =>
         COLUMNS.map(
           (column) =>
             `UPDATE "${table}" SET "entries" = "entries" - 1 WHERE "tenant_id" = OLD."tenant_id" AND "${TIME[table]}" = ${key('OLD.', table, column)} AND "dimension" = '${column}' AND "value" = OLD."${column}";`,
         ).join('\n         ');
-      await queryRunner.query(
-        `CREATE TRIGGER "audit_activity_by_on_insert" AFTER INSERT ON "audit_log" BEGIN
-         ${upsert('audit_activity_by')}
-         ${upsert('audit_activity_daily_by')}
-       END`,
-      );
+      await queryRunner.query(activityByInsertTrigger());
       await queryRunner.query(
         `CREATE TRIGGER "audit_activity_by_on_delete" AFTER DELETE ON "audit_log" BEGIN
          ${decrement('audit_activity_by')}
@@ -132,3 +123,15 @@ const TIME: Record<PerColumnRollup, string> = { audit_activity_by: 'start', audi
 /** The key an entry's `column` is counted under in `table` (`prefix`: NEW. or OLD. in a row trigger). */
 const key = (prefix: string, table: PerColumnRollup, column: RollupColumn) =>
   `${prefix}"created_at" - ${prefix}"created_at" % ${ROLLUP_UNITS[table][column]}`;
+
+/** SQLite's per-row insert trigger of the per-column rollups (replaced by the writer in 1763800000330). */
+export function activityByInsertTrigger(): string {
+  const upsert = (table: PerColumnRollup) =>
+    `INSERT INTO "${table}" VALUES
+           ${COLUMNS.map((column) => `(NEW."tenant_id", ${key('NEW.', table, column)}, '${column}', NEW."${column}", 1)`).join(',\n           ')}
+         ON CONFLICT ("tenant_id", "${TIME[table]}", "dimension", "value") DO UPDATE SET "entries" = "entries" + 1;`;
+  return `CREATE TRIGGER "audit_activity_by_on_insert" AFTER INSERT ON "audit_log" BEGIN
+         ${upsert('audit_activity_by')}
+         ${upsert('audit_activity_daily_by')}
+       END`;
+}

@@ -12,6 +12,7 @@ import { ActivityDaily1763800000201 } from './1763800000201-activity-daily.js';
 import { RetentionPolicy1763800000310 } from './1763800000310-retention-policy.js';
 import { SearchDeleteMerge1763800000311 } from './1763800000311-search-delete-merge.js';
 import { ActivityBy1763800000320 } from './1763800000320-activity-by.js';
+import { RollupsByWriter1763800000330 } from './1763800000330-rollups-by-writer.js';
 
 /** Every migration, oldest first. Listed explicitly so that bundlers and the library face need no glob. */
 export const migrations = [
@@ -29,4 +30,5 @@ export const migrations = [
   RetentionPolicy1763800000310,
   SearchDeleteMerge1763800000311,
   ActivityBy1763800000320,
+  RollupsByWriter1763800000330,
 ];
