@@ -75,6 +75,41 @@ describe('the cost of an operation', () => {
     expect(((await response.json()) as { errors?: unknown }).errors).toBeUndefined();
   });
 
+  it('weighs variables in every request of a document, not only its first', async () => {
+    // The same document text, so the same parsed document: a cheap request first, then a costly one.
+    const query = `query($s: String) { ${aliases(10, 'auditLogs(filter: { search: $s }) { totalCount }')} }`;
+    expect((await app.gql(query, { s: null })).errors).toBeUndefined();
+    app.sql.reset();
+    expect((await app.gql(query, { s: 'x' })).errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    expect(entryReads()).toEqual([]);
+    const small = `mutation($inputs: [LogEventInput!]!) { logEvents(inputs: $inputs) { id } }`;
+    const inputs = (n: number) => Array.from({ length: n }, () => ({ resource: 'posts', action: 'cost-check' }));
+    expect((await app.gql(small, { inputs: inputs(2) })).errors).toBeUndefined();
+    expect((await app.gql(small, { inputs: inputs(10_000) })).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', cost: 1001 });
+  });
+
+  it('refuses an operation whose cost needs no variables on every request, and measures each operation of a document', async () => {
+    const tight = await startTestApp({ limits: { maxQueryCost: 10 } });
+    try {
+      const id = (await tight.gql(`mutation { logEvent(input: { resource: "posts", action: "create" }) { id } }`)).data!.logEvent.id;
+      const document = `query Few { ${aliases(5, `auditLog(id: "${id}") { id }`)} } query Many { ${aliases(11, `auditLog(id: "${id}") { id }`)} }`;
+      const run = async (operationName: string) => {
+        const response = await fetch(tight.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${tight.adminKey}` },
+          body: JSON.stringify({ query: document, operationName }),
+        });
+        return (await response.json()) as { errors?: Array<{ extensions?: Record<string, unknown> }> };
+      };
+      for (let i = 0; i < 3; i++) {
+        expect((await run('Few')).errors).toBeUndefined();
+        expect((await run('Many')).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', cost: 11, maxCost: 10 });
+      }
+    } finally {
+      await tight.close();
+    }
+  });
+
   it('holds on graphql-ws too', async () => {
     app.sql.reset();
     const { received, error } = await collect(app.wsClient(), `{ ${aliases(50, 'auditLogs(filter: { search: "x" }) { totalCount }')} }`).done;
