@@ -1,10 +1,11 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PurgeResult } from '../src/services/retention.js';
+import { eraseActor } from '../src/services/erasure.js';
 import { seedBulk } from './helpers/seed.js';
 import { logEvents, startTestApp, type TestApp } from './helpers/test-app.js';
 import { runCli as cli } from './helpers/cli.js';
@@ -314,6 +315,41 @@ describe('erasure of an author whose entries were archived by retention', () => 
     // Again: nothing left to erase, and the files stay as they are.
     const again = await app.gql('mutation { eraseActor(authorId: "alice", reason: "request 7") { erasedArchivedEntries archiveFiles } }');
     expect(again.data!.eraseActor).toEqual({ erasedArchivedEntries: 0, archiveFiles: 0 });
+  });
+
+  it('erases in an archive the entries an erasure reached after the purge had read them and before it removed them', async () => {
+    const archiveDir = join(dir, 'archives-race');
+    const racing = await startTestApp({ retention: { days: 30, archiveDir, archiveEntries: 40 } });
+    try {
+      seedBulk(racing.file, 100, (i) => ({ created_at: Date.now() - 400 * DAY + i * 60_000, author_id: i % 10 === 0 ? 'alice' : `u${i}`, author_name: i % 10 === 0 ? 'Alice Liddell' : `Author ${i}` }));
+      const bytes = (name: string) => gunzipSync(readFileSync(join(archiveDir, name))).toString('utf8');
+      const seen: string[] = [];
+      // The first archive is complete and none of its entries removed yet: an erasure now (one that could
+      // not see the file, as one running while it was written) erases alice in the table only.
+      const [purged] = await racing.server.purgeExpired({
+        onArchived: async (path) => {
+          seen.push(path);
+          if (seen.length > 1) return;
+          expect(bytes(basename(path))).toContain('Alice Liddell');
+          const erasure = await eraseActor({ dataSource: racing.dataSource, store: racing.server.store }, { tenantId: 'default', authorId: 'alice', reason: 'request 8', by: { id: 'dpo', name: null, type: 'user' }, operation: 'test' });
+          expect(erasure).toMatchObject({ erasedEntries: 10, erasedArchivedEntries: 0 });
+        },
+      });
+      expect(purged).toMatchObject({ count: 100, erasedInArchives: 4 });
+      expect(purged!.archives.map((path) => basename(path))).toEqual(seen.map((path) => basename(path)));
+      const files = readdirSync(archiveDir).sort();
+      expect(files).toHaveLength(3);
+      for (const name of files) {
+        expect(bytes(name)).not.toContain('Alice Liddell');
+        expect(bytes(name)).not.toContain('"alice"');
+        expect((await cli(['verify', '--file', join(archiveDir, name)])).out).toMatch(/^default: valid, /m);
+      }
+      await racing.dataSource.query('PRAGMA wal_checkpoint(TRUNCATE)');
+      const whole = await cli(['verify', '--database', racing.file, '--archives', archiveDir]);
+      expect(whole.out).toMatch(/^default: valid, .*from the genesis, through 3 archives/m);
+    } finally {
+      await racing.close();
+    }
   });
 });
 

@@ -97,8 +97,25 @@ async function eraseInFile(path: string, tenant: string, authorId: string, pseud
   return erased;
 }
 
+/**
+ * Rewrites of one folder, one at a time in this process: two at once (an erasure, and a purge erasing what
+ * that erasure could not see) could each rename their copy of the same file over it, and the later would
+ * undo the earlier.
+ */
+const rewrites = new Map<string, Promise<unknown>>();
+
 /** Erases an author's personal values in every archive of `tenant` in `dir` (`*.ndjson.gz`, `*.ndjson`). */
-export async function eraseInArchives(dir: string, tenant: string, authorId: string, pseudonym: string): Promise<ArchiveErasure> {
+export function eraseInArchives(dir: string, tenant: string, authorId: string, pseudonym: string): Promise<ArchiveErasure> {
+  const run = (rewrites.get(dir) ?? Promise.resolve()).then(() => eraseInFolder(dir, tenant, authorId, pseudonym));
+  const settled = run.catch(() => undefined);
+  rewrites.set(dir, settled);
+  void settled.then(() => {
+    if (rewrites.get(dir) === settled) rewrites.delete(dir);
+  });
+  return run;
+}
+
+async function eraseInFolder(dir: string, tenant: string, authorId: string, pseudonym: string): Promise<ArchiveErasure> {
   // Copies left by a purge or an erasure killed midway would keep the values this one erases.
   await removeStaleTemporaries(dir);
   let names: string[];

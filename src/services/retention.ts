@@ -34,6 +34,7 @@ import { entryFailure, verifyChain } from '../shared/chain/verify.js';
 import { badUserInput } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { openArchive, removeStaleTemporaries } from './retention-archive.js';
+import { eraseInArchives } from './archive-erasure.js';
 import { basename } from 'node:path';
 
 const DAY_MS = 86_400_000;
@@ -102,6 +103,11 @@ export interface PurgeResult {
   anchorSequence: number;
   anchorHash: string;
   archives: string[];
+  /**
+   * Archived entries an erasure reached after the purge had read them (it could not see the unfinished
+   * file): the purge erased them in the archives itself. Absent when there were none.
+   */
+  erasedInArchives?: number;
   batches: number;
   /** The longest batch transaction, in milliseconds (queueing behind other writes and the commit included). */
   longestBatchMs: number;
@@ -130,6 +136,12 @@ export interface PurgeOptions {
   author?: AuditActor;
   /** The command or schedule that ran it, for the entry's meta. @default 'retention schedule' */
   operation?: string;
+  /**
+   * Called with each archive file once it is complete (fsynced, in the folder) and before any of its
+   * entries is removed; the purge waits for it (to copy the file elsewhere first, say). A rejection stops
+   * the purge with that file's entries still in the table.
+   */
+  onArchived?: (path: string) => void | Promise<void>;
 }
 
 export const RETENTION_AUTHOR: AuditActor = { id: 'auditql:retention', name: null, type: 'system' };
@@ -204,6 +216,8 @@ interface BatchOutcome {
   checkpoint: SignedCheckpoint & { id: number };
   /** Why the purge stops after this batch: an entry it reached does not match its hash (kept, with all after it). */
   stopped?: string;
+  /** Archiving: the entries this batch removed that had been erased by then (sequence, pseudonym). */
+  erased: Array<{ sequence: number; pseudonym: string }>;
 }
 
 interface BatchRequest {
@@ -271,6 +285,7 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
   let removed = 0;
   let msPerEntry = request.msPerEntry;
   let stopped: string | undefined;
+  const erased: BatchOutcome['erased'] = [];
   while (removed < count) {
     const left = request.budgetMs - (performance.now() - began);
     const size = Math.max(1, Math.min(DELETE_SLICE, Math.floor(left / Math.max(msPerEntry, 0.001))));
@@ -286,6 +301,7 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
         if (slice.length === 0) break;
       }
     }
+    if (request.hashesChecked) yield* erasedIn(request, anchor.sequence + removed, Number(slice[slice.length - 1]!.sequence), erased);
     if (request.dialect === 'sqlite') yield* removeFromSearchIndex(slice.map((row) => Number(row.id)));
     const deleted = yield* exec(`DELETE FROM "audit_log" WHERE "tenant_id" = ? AND "sequence" > ? AND "sequence" <= ?`, [tenant, anchor.sequence + removed, Number(slice[slice.length - 1]!.sequence)]);
     if (deleted.changes !== slice.length) throw new Error(`retention: expected to remove ${slice.length} entries of tenant ${tenant}, removed ${deleted.changes}`);
@@ -304,7 +320,26 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
   const checkpointId = Number(postgres ? inserted.rows[0]!.id : inserted.lastInsertId);
   yield* exec(`UPDATE "audit_chain_head" SET "anchor_sequence" = ?, "anchor_hash" = ? WHERE "tenant_id" = ? AND "anchor_sequence" = ?`, [signed.sequence, signed.hash, tenant, anchor.sequence]);
   if (request.dropCheckpointId !== null) yield* exec(`DELETE FROM "audit_checkpoint" WHERE "id" = ?`, [request.dropCheckpointId]);
-  return { began, workMs: performance.now() - began, count: removed, msPerEntry, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId }, stopped };
+  return { began, workMs: performance.now() - began, count: removed, msPerEntry, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId }, stopped, erased };
+}
+
+/**
+ * The entries of (after, upTo] that an erasure has reached (their author id is its pseudonym), read in the
+ * transaction that deletes them. An erasure that ran while their archive was being written may have missed
+ * the file (it was not in the folder yet) after erasing them in the table: the purge then erases them in
+ * the archive itself (purgeTenant). On PostgreSQL and MySQL the rows are locked until the deletes commit,
+ * so an erasure cannot reach them between this read and the delete; one that comes later finds them gone
+ * and the finished archive in the folder.
+ */
+function* erasedIn(request: BatchRequest, after: number, upTo: number, into: BatchOutcome['erased']): Work<void> {
+  const lock = request.dialect === 'sqlite' ? '' : ' FOR UPDATE';
+  const { rows } = yield* exec<{ sequence: number | string; author_id: string | null; erased_digests: string | null }>(
+    `SELECT "sequence", "author_id", "erased_digests" FROM "audit_log" WHERE "tenant_id" = ? AND "sequence" > ? AND "sequence" <= ?${lock}`,
+    [request.tenant, after, upTo],
+  );
+  for (const row of rows) {
+    if (row.erased_digests !== null && row.author_id !== null) into.push({ sequence: Number(row.sequence), pseudonym: row.author_id });
+  }
 }
 
 /**
@@ -366,6 +401,8 @@ async function archiveSegment(deps: RetentionDeps, settings: RetentionSettings, 
   const max = settings.archiveEntries ?? 100_000;
   const writer = await openArchive(settings.archiveDir!, deps.checkpointKey, tenant, anchor.sequence + 1, start);
   let count = 0;
+  /** The authors of the archived entries that were not erased when read, by sequence. */
+  const unerased = new Map<number, string>();
   async function* expired() {
     let after = anchor.sequence;
     while (count < max && after < upTo) {
@@ -377,6 +414,7 @@ async function archiveSegment(deps: RetentionDeps, settings: RetentionSettings, 
       const taken = cut < 0 ? rows : rows.slice(0, cut);
       if (taken.length === 0) return;
       await writer.write(taken.map(({ row, id, name }) => JSON.stringify({ id, name, ...chainExportFields(row) })));
+      for (const { row } of taken) if (row.authorId !== null && row.erasedDigests === null) unerased.set(row.sequence, row.authorId);
       count += taken.length;
       yield taken.map((r) => r.row);
       if (taken.length < rows.length || raw.length === 0) return;
@@ -391,7 +429,7 @@ async function archiveSegment(deps: RetentionDeps, settings: RetentionSettings, 
       return null;
     }
     const end = signCheckpointSync({ tenant, sequence: verified.headSequence, hash: verified.headHash, createdAt: Date.now() }, deps.checkpointKey);
-    return { path: await writer.finish(end, count), end: { sequence: end.sequence, hash: end.hash } };
+    return { path: await writer.finish(end, count), end: { sequence: end.sequence, hash: end.hash }, unerased };
   } catch (error) {
     await writer.abandon();
     throw error;
@@ -421,12 +459,15 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
   try {
     outer: while (anchor.sequence < limit && !options.signal?.aborted) {
       let segmentEnd = limit;
+      let unerased = new Map<number, string>();
       if (settings.archiveDir) {
         const start = lastCheckpoint ?? (await anchorCheckpoint(deps.store, tenant, anchor));
         const archived = await archiveSegment(deps, settings, tenant, anchor, start, limit, before);
         if (!archived) break;
         result.archives.push(archived.path);
         segmentEnd = archived.end.sequence;
+        unerased = archived.unerased;
+        await options.onArchived?.(archived.path);
       }
       while (anchor.sequence < segmentEnd) {
         if (options.signal?.aborted) break outer;
@@ -451,6 +492,16 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         result.longestStatementsMs = Math.max(result.longestStatementsMs, outcome.workMs);
         result.longestHeldMs = Math.max(result.longestHeldMs, held);
         options.onProgress?.({ tenant, purged: result.count, anchorSequence: anchor.sequence, batchEntries: outcome.count, batchMs: ms, statementsMs: outcome.workMs, heldMs: held });
+        // Entries erased after they were archived: erased in the archives too, as the erasure would have.
+        const missed = new Map<string, { authorId: string; pseudonym: string }>();
+        for (const { sequence, pseudonym } of outcome.erased) {
+          const authorId = unerased.get(sequence);
+          if (authorId !== undefined && authorId !== pseudonym) missed.set(`${authorId}\u0000${pseudonym}`, { authorId, pseudonym });
+        }
+        for (const { authorId, pseudonym } of missed.values()) {
+          const done = await eraseInArchives(settings.archiveDir!, tenant, authorId, pseudonym);
+          result.erasedInArchives = (result.erasedInArchives ?? 0) + done.entries;
+        }
         if (outcome.stopped !== undefined) throw new RetentionStop(outcome.stopped);
         // Aim the next batch at the target time, commit included (a commit writes the batch's pages to the
         // log, so it grows with the batch): grow at most 2× a step, shrink as far as needed.
