@@ -18,6 +18,7 @@ import {
   type GraphQLNamedType,
   type GraphQLSchema,
   type InlineFragmentNode,
+  type NamedTypeNode,
   type OperationDefinitionNode,
   type SelectionSetNode,
   type VariableDefinitionNode,
@@ -51,8 +52,14 @@ function costWithVariables(args: ExecutionArgs, operation: OperationDefinitionNo
     const value = given[definition.variable.name.value];
     if (value !== undefined) coerced.coerced[definition.variable.name.value] = Array.isArray(value) ? value : [value];
   }
-  return complexityOf(args, operation, coerced.coerced);
+  // complexityFromQuery coerces the variables once more, by their declared types: a list of input objects
+  // is declared as JSON for it (taken as it is), so that 500 entries are not coerced a third time (~4 µs
+  // per entry, measured in a profile of lists of 500).
+  const loose = asGiven.length > 0 && args.schema.getType('JSON') ? { ...operation, variableDefinitions: definitions.map((d) => (asGiven.includes(d) ? { ...d, type: AS_JSON } : d)) } : operation;
+  return complexityOf(args, loose, coerced.coerced);
 }
+
+const AS_JSON: NamedTypeNode = { kind: Kind.NAMED_TYPE, name: { kind: Kind.NAME, value: 'JSON' } };
 
 function complexityOf(args: ExecutionArgs, operation: OperationDefinitionNode, variables: Record<string, unknown>): number {
   // complexityFromQuery measures the document's first operation: hand it the chosen one with the fragments.
