@@ -456,6 +456,8 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
   // An error (an archive folder that cannot be written, the disk full) ends the purge, but what its finished
   // batches removed is recorded first: the purge's entry is the evidence of every removal.
   let failure: unknown;
+  /** Authors this run erased in the archives (see below), with their pseudonyms. */
+  const erasedAuthors = new Set<string>();
   try {
     outer: while (anchor.sequence < limit && !options.signal?.aborted) {
       let segmentEnd = limit;
@@ -496,10 +498,14 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         const missed = new Map<string, { authorId: string; pseudonym: string }>();
         for (const { sequence, pseudonym } of outcome.erased) {
           const authorId = unerased.get(sequence);
-          if (authorId !== undefined && authorId !== pseudonym) missed.set(`${authorId}\u0000${pseudonym}`, { authorId, pseudonym });
+          const key = `${authorId}\u0000${pseudonym}`;
+          if (authorId !== undefined && authorId !== pseudonym && !erasedAuthors.has(key)) missed.set(key, { authorId, pseudonym });
         }
-        for (const { authorId, pseudonym } of missed.values()) {
+        // Each author once a run: the first pass erased all of their archived entries, in every file.
+        // (A crash before it leaves them in the file: the erasure, run again, finds them there.)
+        for (const [key, { authorId, pseudonym }] of missed) {
           const done = await eraseInArchives(settings.archiveDir!, tenant, authorId, pseudonym);
+          erasedAuthors.add(key);
           result.erasedInArchives = (result.erasedInArchives ?? 0) + done.entries;
         }
         if (outcome.stopped !== undefined) throw new RetentionStop(outcome.stopped);
