@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PurgeResult } from '../src/services/retention.js';
 import { eraseActor } from '../src/services/erasure.js';
+import { describePurge } from '../src/cli/retention.js';
 import { seedBulk } from './helpers/seed.js';
 import { logEvents, startTestApp, type TestApp } from './helpers/test-app.js';
 import { runCli as cli } from './helpers/cli.js';
@@ -336,6 +337,7 @@ describe('erasure of an author whose entries were archived by retention', () => 
         },
       });
       expect(purged).toMatchObject({ count: 100, erasedInArchives: 4 });
+      expect(describePurge(purged!)).toMatch(/; 4 archived entries erased meanwhile /);
       expect(purged!.archives.map((path) => basename(path))).toEqual(seen.map((path) => basename(path)));
       const files = readdirSync(archiveDir).sort();
       expect(files).toHaveLength(3);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import { createSqliteDataSource, openDatabase } from '../src/db/data-source.js';
 import { seed, type SeedRow } from './helpers/seed.js';
+import { RollupsByWriter1763800000330 } from '../src/db/migrations/1763800000330-rollups-by-writer.js';
 
 const QUARTER = 900_000;
 const HOUR = 3_600_000;
@@ -71,8 +72,24 @@ describe('rollups counted by the writer (SQLite)', () => {
     await expectRollupsMatchEntries();
   });
 
-  it('has no per-row insert triggers left on the entries', async () => {
-    const triggers = (await dataSource.query(`SELECT "name" FROM "sqlite_master" WHERE "type" = 'trigger' AND "tbl_name" = 'audit_log' ORDER BY 1`)) as Array<{ name: string }>;
-    expect(triggers.map((t) => t.name)).toEqual(['audit_activity_by_on_delete', 'audit_activity_daily_on_delete', 'audit_log_chained']);
+  it('has no per-row insert triggers left on the entries, and gets them back when the migration is undone', async () => {
+    const triggers = async () =>
+      ((await dataSource.query(`SELECT "name" FROM "sqlite_master" WHERE "type" = 'trigger' AND "tbl_name" = 'audit_log' ORDER BY 1`)) as Array<{ name: string }>).map((t) => t.name);
+    expect(await triggers()).toEqual(['audit_activity_by_on_delete', 'audit_activity_daily_on_delete', 'audit_log_chained']);
+    const runner = dataSource.createQueryRunner();
+    try {
+      await new RollupsByWriter1763800000330().down(runner);
+      expect(await triggers()).toEqual(['audit_activity_by_on_delete', 'audit_activity_by_on_insert', 'audit_activity_daily_on_delete', 'audit_activity_daily_on_insert', 'audit_log_chained']);
+      // What the version before counted by its triggers: a raw insert reaches every rollup.
+      await dataSource.query(
+        `INSERT INTO "audit_log" ("tenant_id", "resource", "action", "created_at", "sequence", "hash", "previous_hash", "hash_version") VALUES ('rollback', 'r', 'a', ?, 1, 'x', 'x', 1)`,
+        [T0],
+      );
+      await expectRollupsMatchEntries();
+      await new RollupsByWriter1763800000330().up(runner);
+      expect(await triggers()).toEqual(['audit_activity_by_on_delete', 'audit_activity_daily_on_delete', 'audit_log_chained']);
+    } finally {
+      await runner.release();
+    }
   });
 });

@@ -24,7 +24,8 @@ export function describePurge(result: PurgeResult): string {
     result.count > 0
       ? `removed ${result.count} entries older than ${new Date(result.before).toISOString()} (sequence ${result.fromSequence}–${result.toSequence})${archives}; the chain now starts after ${result.anchorSequence}`
       : 'nothing removed';
-  return `${result.tenant}: ${removed}${result.error ? `; stopped: ${result.error}` : ''}`;
+  const erased = result.erasedInArchives ? `; ${result.erasedInArchives} archived entries erased meanwhile (an erasure reached them while they were being archived)` : '';
+  return `${result.tenant}: ${removed}${erased}${result.error ? `; stopped: ${result.error}` : ''}`;
 }
 
 /**
