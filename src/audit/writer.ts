@@ -12,7 +12,7 @@ import { chainSettings, type ChainSettings } from './chain/settings.js';
 import { ensureTransactionTracking, publishAfterCommit } from './publish.subscriber.js';
 import { transactionIdFor } from './transaction-state.js';
 import { claimTenants, setPrecedingPosition, type LogPoint } from '../db/tenant-order.js';
-import { rollupIncrements, type CountedEntry } from '../db/activity-rollups.js';
+import { rollupIncrements } from '../db/activity-rollups.js';
 
 /** What a caller knows about an entry; the writer fills in time, transaction and context. */
 export interface AuditEntryDraft {
@@ -205,7 +205,7 @@ export function* insertEntries(dialect: Dialect, rows: AuditLog[], chain: ChainS
   }
   // SQLite's rollups are counted here, once per distinct key (migration 1763800000330); PostgreSQL's by its triggers.
   if (dialect === 'sqlite') {
-    for (const increment of rollupIncrements(rows.map(counted))) yield* exec(increment.sql, increment.params);
+    for (const increment of rollupIncrements(rows)) yield* exec(increment.sql, increment.params);
   }
   // Each entry learns the position it follows in its tenant's log: a live relay that delivered exactly
   // that one delivers this one without asking the database (pubsub/relay.ts).
@@ -236,8 +236,6 @@ function* insertStored(dialect: Dialect, rows: AuditLog[], stored: StoredRow[]):
     }
   }
 }
-
-const counted = (row: AuditLog): CountedEntry => ({ tenantId: row.tenantId, createdAt: row.createdAt.getTime(), action: row.action, resource: row.resource });
 
 function setChainFields(entry: AuditLog, row: ChainRow): void {
   entry.sequence = row.sequence;

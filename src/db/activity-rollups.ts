@@ -12,11 +12,10 @@ export const ROLLUP_UNITS = {
 export type RollupColumn = 'action' | 'resource';
 export type PerColumnRollup = keyof typeof ROLLUP_UNITS;
 
-/** What an entry contributes to the rollups. */
+/** What an entry contributes to the rollups (an entry itself will do). */
 export interface CountedEntry {
   tenantId: string;
-  /** ms since the epoch, UTC. */
-  createdAt: number;
+  createdAt: Date;
   action: string;
   resource: string;
 }
@@ -72,19 +71,17 @@ export function rollupIncrements(entries: readonly CountedEntry[]): Array<{ sql:
   const units = ROLLUP_UNITS.audit_activity_by;
   const dailyUnits = ROLLUP_UNITS.audit_activity_daily_by;
   let previous: CountedEntry | undefined;
+  let previousQuarter = 0;
   let rows: Array<Array<string | number>> = [];
   for (const entry of entries) {
-    const { tenantId, createdAt, action, resource } = entry;
+    const { tenantId, action, resource } = entry;
+    const createdAt = entry.createdAt.getTime();
+    const quarter = createdAt - (createdAt % units.action);
     // A bulk write's entries mostly share every key with the one before: count them without building keys.
-    const same =
-      previous !== undefined &&
-      previous.tenantId === tenantId &&
-      previous.action === action &&
-      previous.resource === resource &&
-      previous.createdAt - (previous.createdAt % units.action) === createdAt - (createdAt % units.action);
+    const same = previous !== undefined && previous.tenantId === tenantId && previous.action === action && previous.resource === resource && previousQuarter === quarter;
     if (!same) {
       rows = [
-        count(by, tenantId, createdAt - (createdAt % units.action), 'action', action),
+        count(by, tenantId, quarter, 'action', action),
         count(by, tenantId, createdAt - (createdAt % units.resource), 'resource', resource),
         count(dailyBy, tenantId, createdAt - (createdAt % dailyUnits.action), 'action', action),
         count(dailyBy, tenantId, createdAt - (createdAt % dailyUnits.resource), 'resource', resource),
@@ -93,6 +90,7 @@ export function rollupIncrements(entries: readonly CountedEntry[]): Array<{ sql:
     }
     for (const row of rows) (row[4] as number)++;
     previous = entry;
+    previousQuarter = quarter;
   }
   const statements: Array<{ sql: string; params: Array<string | number> }> = [];
   tables.forEach((counts, t) => {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
+import { Mutex } from 'async-mutex';
 import { classifyLine, ndjsonLines } from '../shared/chain/archive.js';
 import { eraseRow } from '../shared/chain/erase.js';
 import { chainRowFromExport } from '../shared/chain/export-row.js';
@@ -102,17 +103,13 @@ async function eraseInFile(path: string, tenant: string, authorId: string, pseud
  * that erasure could not see) could each rename their copy of the same file over it, and the later would
  * undo the earlier.
  */
-const rewrites = new Map<string, Promise<unknown>>();
+const folders = new Map<string, Mutex>();
 
 /** Erases an author's personal values in every archive of `tenant` in `dir` (`*.ndjson.gz`, `*.ndjson`). */
 export function eraseInArchives(dir: string, tenant: string, authorId: string, pseudonym: string): Promise<ArchiveErasure> {
-  const run = (rewrites.get(dir) ?? Promise.resolve()).then(() => eraseInFolder(dir, tenant, authorId, pseudonym));
-  const settled = run.catch(() => undefined);
-  rewrites.set(dir, settled);
-  void settled.then(() => {
-    if (rewrites.get(dir) === settled) rewrites.delete(dir);
-  });
-  return run;
+  let folder = folders.get(dir);
+  if (!folder) folders.set(dir, (folder = new Mutex()));
+  return folder.runExclusive(() => eraseInFolder(dir, tenant, authorId, pseudonym));
 }
 
 async function eraseInFolder(dir: string, tenant: string, authorId: string, pseudonym: string): Promise<ArchiveErasure> {
