@@ -2,9 +2,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import { spawn } from 'node:child_process';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PurgeResult } from '../src/services/retention.js';
+import { ARCHIVE_LOCK_FILE } from '../src/services/archive-folder-lock.js';
 import { eraseActor } from '../src/services/erasure.js';
 import { describePurge } from '../src/cli/retention.js';
 import { seedBulk } from './helpers/seed.js';
@@ -279,7 +281,8 @@ describe('erasure of an author whose entries were archived by retention', () => 
     const [purged] = await app.server.purgeExpired();
     expect(purged).toMatchObject({ count: 100 });
     expect(purged!.archives).toHaveLength(3);
-    const bytes = () => readdirSync(archiveDir).map((name) => gunzipSync(readFileSync(join(archiveDir, name))).toString('utf8')).join('\n');
+    const archives = () => readdirSync(archiveDir).filter((name) => name !== ARCHIVE_LOCK_FILE);
+    const bytes = () => archives().map((name) => gunzipSync(readFileSync(join(archiveDir, name))).toString('utf8')).join('\n');
     expect(bytes()).toContain('Alice Liddell');
 
     const erased = await app.gql('mutation { eraseActor(authorId: "alice", reason: "request 7") { erasedEntries erasedArchivedEntries archiveFiles pseudonym } }');
@@ -290,9 +293,10 @@ describe('erasure of an author whose entries were archived by retention', () => 
     expect(after).not.toContain('"alice"');
     expect(after).toContain(erased.data!.eraseActor.pseudonym);
     expect(after).toContain('Author 11');
-    expect(readdirSync(archiveDir).filter((name) => !name.endsWith('.ndjson.gz'))).toEqual([]);
+    // Nothing but the archives, and the folder's lock file, which stays for the next rewrite.
+    expect(readdirSync(archiveDir).filter((name) => !name.endsWith('.ndjson.gz'))).toEqual([ARCHIVE_LOCK_FILE]);
 
-    for (const name of readdirSync(archiveDir)) {
+    for (const name of archives()) {
       const one = await cli(['verify', '--file', join(archiveDir, name)]);
       expect(one.out).toMatch(/^default: valid, /m);
     }
@@ -339,7 +343,7 @@ describe('erasure of an author whose entries were archived by retention', () => 
       expect(purged).toMatchObject({ count: 100, erasedInArchives: 4 });
       expect(describePurge(purged!)).toMatch(/; 4 archived entries erased meanwhile /);
       expect(purged!.archives.map((path) => basename(path))).toEqual(seen.map((path) => basename(path)));
-      const files = readdirSync(archiveDir).sort();
+      const files = readdirSync(archiveDir).filter((name) => name !== ARCHIVE_LOCK_FILE).sort();
       expect(files).toHaveLength(3);
       for (const name of files) {
         expect(bytes(name)).not.toContain('Alice Liddell');
@@ -352,6 +356,71 @@ describe('erasure of an author whose entries were archived by retention', () => 
     } finally {
       await racing.close();
     }
+  });
+});
+
+describe('archive rewrites by two processes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'auditql-archive-lock-'));
+  const archiveDir = join(dir, 'archives');
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ retention: { days: 30, archiveDir, archiveEntries: 40 } });
+    const named = (i: number) => (i % 10 === 0 ? ['alice', 'Alice Liddell'] : i % 10 === 5 ? ['bob', 'Bob Dylan'] : [`u${i}`, `Author ${i}`]);
+    seedBulk(app.file, 100, (i) => ({ created_at: Date.now() - 400 * DAY + i * 60_000, author_id: named(i)[0], author_name: named(i)[1] }));
+    const [purged] = await app.server.purgeExpired();
+    expect(purged!.archives).toHaveLength(3);
+  });
+  afterAll(async () => {
+    await app?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const bytes = () => readdirSync(archiveDir).filter((name) => name.endsWith('.ndjson.gz')).map((name) => gunzipSync(readFileSync(join(archiveDir, name))).toString('utf8')).join('\n');
+
+  /** `auditql erase` in a process of its own; `waiting` resolves when it says it waits for the folder's lock. */
+  function eraseInChild(author: string) {
+    const child = spawn(process.execPath, ['dist/cjs/cli.js', 'erase', '--author', author, '--reason', 'request 9', '--no-vacuum'], {
+      env: { ...process.env, DATABASE_URL: `sqlite:${app.file}`, RETENTION_ARCHIVE_DIR: archiveDir, META_AUDIT: 'off' },
+    });
+    let out = '';
+    const waiting = new Promise<void>((resolve) => child.stderr.on('data', (chunk) => { out += chunk; if (out.includes('waiting for another process')) resolve(); }));
+    child.stdout.on('data', (chunk) => (out += chunk));
+    const exited = new Promise<{ code: number | null; out: string }>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, out }));
+    });
+    return { waiting, exited };
+  }
+
+  it('an erasure waits while another process holds the folder, then erases in the files as that one left them', async () => {
+    // Another process's rewrite, as any tool takes the lock: an exclusive transaction on the folder's lock file.
+    const holder = new Database(join(archiveDir, ARCHIVE_LOCK_FILE));
+    holder.exec('BEGIN EXCLUSIVE');
+    const erasure = eraseInChild('alice');
+    await erasure.waiting;
+    // It has erased alice in the table and now waits: the archives are as they were.
+    expect(bytes()).toContain('Alice Liddell');
+    holder.exec('ROLLBACK');
+    holder.close();
+    const done = await erasure.exited;
+    expect(done.out).toMatch(/erased 0 entries of tenant default and 10 archived ones \(3 archive files rewritten\)/);
+    expect(done.code).toBe(0);
+    expect(bytes()).not.toContain('Alice Liddell');
+    expect(bytes()).toContain('Bob Dylan');
+  });
+
+  it('a process killed while holding the lock leaves none behind', async () => {
+    const holder = spawn(process.execPath, ['-e', `const D = require('better-sqlite3'); const d = new D(${JSON.stringify(join(archiveDir, ARCHIVE_LOCK_FILE))}); d.exec('BEGIN EXCLUSIVE'); console.log('locked'); setInterval(() => {}, 1000);`]);
+    await new Promise<void>((resolve) => holder.stdout.on('data', (chunk) => String(chunk).includes('locked') && resolve()));
+    const killed = new Promise((resolve) => holder.on('close', resolve));
+    holder.kill('SIGKILL');
+    await killed;
+    const erased = await app.gql('mutation { eraseActor(authorId: "bob", reason: "request 10") { erasedArchivedEntries archiveFiles } }');
+    expect(erased.errors).toBeUndefined();
+    expect(erased.data!.eraseActor).toEqual({ erasedArchivedEntries: 10, archiveFiles: 3 });
+    expect(bytes()).not.toContain('Bob Dylan');
+    await app.dataSource.query('PRAGMA wal_checkpoint(TRUNCATE)');
+    const whole = await cli(['verify', '--database', app.file, '--archives', archiveDir]);
+    expect(whole.out).toMatch(/^default: valid, .*from the genesis, through 3 archives/m);
   });
 });
 

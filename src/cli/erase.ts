@@ -38,7 +38,12 @@ export async function eraseFromCli(options: EraseOptions): Promise<ErasureResult
   try {
     const user = operator();
     const result = await eraseActor(
-      { dataSource, store, archiveDir: config.retention.archiveDir },
+      {
+        dataSource,
+        store,
+        archiveDir: config.retention.archiveDir,
+        onArchiveLockWait: () => process.stderr.write(`waiting for another process to finish rewriting the archives in ${config.retention.archiveDir}\n`),
+      },
       { tenantId: options.tenant, authorId: options.author, reason: options.reason, by: { id: `cli:${user}`, name: user, type: 'operator' }, operation: 'auditql erase' },
     );
     const vacuumed = store.dialect === 'sqlite' && options.vacuum ? await vacuum(dataSource, config.store.lockWaitMs) : false;

@@ -6,16 +6,16 @@
  * valid. A file is rewritten beside itself, fsynced and renamed over the old one: a crash leaves the old
  * file or the new one, never half of either; the erasure can simply run again.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { Mutex } from 'async-mutex';
 import { classifyLine, ndjsonLines } from '../shared/chain/archive.js';
 import { eraseRow } from '../shared/chain/erase.js';
 import { chainRowFromExport } from '../shared/chain/export-row.js';
+import { withArchiveFolderLock } from './archive-folder-lock.js';
 import { removeStaleTemporaries } from './retention-archive.js';
 
 export interface ArchiveErasure {
@@ -99,17 +99,12 @@ async function eraseInFile(path: string, tenant: string, authorId: string, pseud
 }
 
 /**
- * Rewrites of one folder, one at a time in this process: two at once (an erasure, and a purge erasing what
- * that erasure could not see) could each rename their copy of the same file over it, and the later would
- * undo the earlier.
+ * Erases an author's personal values in every archive of `tenant` in `dir` (`*.ndjson.gz`, `*.ndjson`),
+ * holding the folder's lock (archive-folder-lock.ts); `onWait` is called when another process holds it.
  */
-const folders = new Map<string, Mutex>();
-
-/** Erases an author's personal values in every archive of `tenant` in `dir` (`*.ndjson.gz`, `*.ndjson`). */
-export function eraseInArchives(dir: string, tenant: string, authorId: string, pseudonym: string): Promise<ArchiveErasure> {
-  let folder = folders.get(dir);
-  if (!folder) folders.set(dir, (folder = new Mutex()));
-  return folder.runExclusive(() => eraseInFolder(dir, tenant, authorId, pseudonym));
+export async function eraseInArchives(dir: string, tenant: string, authorId: string, pseudonym: string, onWait?: () => void): Promise<ArchiveErasure> {
+  if (!existsSync(dir)) return { files: 0, entries: 0 };
+  return withArchiveFolderLock(dir, () => eraseInFolder(dir, tenant, authorId, pseudonym), onWait);
 }
 
 async function eraseInFolder(dir: string, tenant: string, authorId: string, pseudonym: string): Promise<ArchiveErasure> {

@@ -25,6 +25,8 @@ export interface ErasureDeps extends Pick<ServiceDeps, 'dataSource' | 'store'> {
   publish?(entry: AuditLog): void;
   /** Retention's archive folder (RETENTION_ARCHIVE_DIR): the archived entries of the author are erased too. */
   archiveDir?: string;
+  /** Called when another process is rewriting the archive folder and the erasure waits for it to finish. */
+  onArchiveLockWait?: () => void;
 }
 
 export interface EraseActorInput {
@@ -183,7 +185,7 @@ async function eraseInBatches(
       const storageCleared = dialect === 'sqlite' ? await clearSqliteStorage(deps, erasedEntries > 0, wal) : false;
       // After the live table: an archive rewritten, then a crash, and the erasure run again finds nothing
       // left to erase there; the other way round is the same. Hashes do not change either way.
-      const archived = deps.archiveDir ? await eraseInArchives(deps.archiveDir, input.tenantId, authorId, pseudonym) : { files: 0, entries: 0 };
+      const archived = deps.archiveDir ? await eraseInArchives(deps.archiveDir, input.tenantId, authorId, pseudonym, deps.onArchiveLockWait) : { files: 0, entries: 0 };
       return { erasedEntries, pseudonym, entry: step.entry!, storageCleared, erasedArchivedEntries: archived.entries, archiveFiles: archived.files };
     }
     // Other writes go on between the batches.
