@@ -322,13 +322,15 @@ describe('erasure of an author whose entries were archived by retention', () => 
     expect(again.data!.eraseActor).toEqual({ erasedArchivedEntries: 0, archiveFiles: 0 });
   });
 
-  it('erases in an archive the entries an erasure reached after the purge had read them and before it removed them', async () => {
+  it('erases in an archive the entries an erasure reached after the purge had read them and before it removed them, waiting while another process rewrites the folder', async () => {
     const archiveDir = join(dir, 'archives-race');
     const racing = await startTestApp({ retention: { days: 30, archiveDir, archiveEntries: 40 } });
     try {
       seedBulk(racing.file, 100, (i) => ({ created_at: Date.now() - 400 * DAY + i * 60_000, author_id: i % 10 === 0 ? 'alice' : `u${i}`, author_name: i % 10 === 0 ? 'Alice Liddell' : `Author ${i}` }));
       const bytes = (name: string) => gunzipSync(readFileSync(join(archiveDir, name))).toString('utf8');
       const seen: string[] = [];
+      let holder: Database.Database | undefined;
+      let waited = 0;
       // The first archive is complete and none of its entries removed yet: an erasure now (one that could
       // not see the file, as one running while it was written) erases alice in the table only.
       const [purged] = await racing.server.purgeExpired({
@@ -338,8 +340,17 @@ describe('erasure of an author whose entries were archived by retention', () => 
           expect(bytes(basename(path))).toContain('Alice Liddell');
           const erasure = await eraseActor({ dataSource: racing.dataSource, store: racing.server.store }, { tenantId: 'default', authorId: 'alice', reason: 'request 8', by: { id: 'dpo', name: null, type: 'user' }, operation: 'test' });
           expect(erasure).toMatchObject({ erasedEntries: 10, erasedArchivedEntries: 0 });
+          // And another process is rewriting the folder when the purge comes to erase in it: the purge waits.
+          holder = new Database(join(archiveDir, ARCHIVE_LOCK_FILE));
+          holder.exec('BEGIN EXCLUSIVE');
+        },
+        onArchiveLockWait: () => {
+          waited++;
+          holder!.exec('ROLLBACK');
+          holder!.close();
         },
       });
+      expect(waited).toBe(1);
       expect(purged).toMatchObject({ count: 100, erasedInArchives: 4 });
       expect(describePurge(purged!)).toMatch(/; 4 archived entries erased meanwhile /);
       expect(purged!.archives.map((path) => basename(path))).toEqual(seen.map((path) => basename(path)));

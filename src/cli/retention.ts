@@ -63,7 +63,12 @@ export function retentionCommand(program: Command): void {
         const results = await purgeExpired(
           { dataSource, store, checkpointKey, record },
           { days, archiveDir: options.archiveDir ?? config.retention.archiveDir },
-          { tenants: options.tenant, author: { id: `cli:${user}`, name: user, type: 'operator' }, operation: 'auditql retention' },
+          {
+            tenants: options.tenant,
+            author: { id: `cli:${user}`, name: user, type: 'operator' },
+            operation: 'auditql retention',
+            onArchiveLockWait: () => process.stderr.write('waiting for another process to finish rewriting the archives\n'),
+          },
         );
         for (const result of results) process.stdout.write(`${describePurge(result)}\n`);
         if (results.length === 0) process.stdout.write('nothing has expired\n');

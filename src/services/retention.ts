@@ -142,6 +142,8 @@ export interface PurgeOptions {
    * the purge with that file's entries still in the table.
    */
   onArchived?: (path: string) => void | Promise<void>;
+  /** Called when another process is rewriting the archive folder and the purge waits for it (see archive-folder-lock.ts). */
+  onArchiveLockWait?: () => void;
 }
 
 export const RETENTION_AUTHOR: AuditActor = { id: 'auditql:retention', name: null, type: 'system' };
@@ -504,7 +506,7 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         // Each author once a run: the first pass erased all of their archived entries, in every file.
         // (A crash before it leaves them in the file: the erasure, run again, finds them there.)
         for (const [key, { authorId, pseudonym }] of missed) {
-          const done = await eraseInArchives(settings.archiveDir!, tenant, authorId, pseudonym);
+          const done = await eraseInArchives(settings.archiveDir!, tenant, authorId, pseudonym, options.onArchiveLockWait);
           erasedAuthors.add(key);
           result.erasedInArchives = (result.erasedInArchives ?? 0) + done.entries;
         }
