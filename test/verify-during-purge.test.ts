@@ -18,15 +18,22 @@ describe('verification while a purge runs', () => {
     app = await startTestApp({ retention: { days: 30, maxBatch: 40, batchTargetMs: 1 } });
     seedBulk(app.file, EXPIRED, (i) => ({ created_at: Date.now() - 400 * DAY + i * 1000 }));
     let purging = true;
-    const purge = app.server.purgeExpired().finally(() => (purging = false));
+    let batches = 0;
+    const purge = app.server.purgeExpired({ onProgress: () => batches++ }).finally(() => (purging = false));
     const answers: Array<{ valid: boolean; reason: string | null }> = [];
+    // Verifications during which the purge removed a batch or more: the case this test is about. How many
+    // fit in the purge depends on the machine, not on the code; one at least always does (the purge has
+    // 150 batches or more, each followed by a pause as long as itself).
+    let overlapped = 0;
     while (purging) {
+      const before = batches;
       const verified = await app.gql('{ verifyAuditChain { valid reason firstInvalidSequence detail } }');
       answers.push(verified.data!.verifyAuditChain);
+      if (batches > before) overlapped++;
     }
     const [result] = await purge;
     expect(result).toMatchObject({ count: EXPIRED });
-    expect(answers.length).toBeGreaterThan(5);
+    expect(overlapped).toBeGreaterThan(0);
     expect(answers.filter((answer) => !answer.valid)).toEqual([]);
   });
 });
