@@ -218,7 +218,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
   const connections = new Connections(limits, logger);
   const retentionSettings: RetentionSettings = { ...options.retention, days: options.retention?.days ?? 0 };
   const retention = scheduleRetention({ dataSource, store, checkpointKey, record: commit }, retentionSettings, logger);
-  const serverDeps: ServerDeps = { dataSource, store, commit, commitAll, pubsub, limits, auth, quotas, replays, closing: closing.signal, checkpointKey, metaAudit, retentionDays: retentionSettings.days, retentionArchiveDir: retentionSettings.archiveDir };
+  const serverDeps: ServerDeps = { dataSource, store, commit, commitAll, pubsub, limits, auth, quotas, replays, closing: closing.signal, checkpointKey, metaAudit, retentionDays: retentionSettings.days, retentionArchiveDir: retentionSettings.archiveDir, logger };
   const yoga = createAuditYoga(
     serverDeps,
     {

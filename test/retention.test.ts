@@ -374,8 +374,12 @@ describe('archive rewrites by two processes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-archive-lock-'));
   const archiveDir = join(dir, 'archives');
   let app: TestApp;
+  /** The server's warnings, as they come. */
+  let onWarning: (message: string) => void = () => undefined;
+  const quiet = () => undefined;
+  const logger = { debug: quiet, info: quiet, error: quiet, warn: (...args: unknown[]) => onWarning(String(args.at(-1))) };
   beforeAll(async () => {
-    app = await startTestApp({ retention: { days: 30, archiveDir, archiveEntries: 40 } });
+    app = await startTestApp({ retention: { days: 30, archiveDir, archiveEntries: 40 }, logger });
     const named = (i: number) => (i % 10 === 0 ? ['alice', 'Alice Liddell'] : i % 10 === 5 ? ['bob', 'Bob Dylan'] : [`u${i}`, `Author ${i}`]);
     seedBulk(app.file, 100, (i) => ({ created_at: Date.now() - 400 * DAY + i * 60_000, author_id: named(i)[0], author_name: named(i)[1] }));
     const [purged] = await app.server.purgeExpired();
@@ -417,6 +421,21 @@ describe('archive rewrites by two processes', () => {
     expect(done.code).toBe(0);
     expect(bytes()).not.toContain('Alice Liddell');
     expect(bytes()).toContain('Bob Dylan');
+  });
+
+  it("the server's erasure waits too, and says so in its log", async () => {
+    const holder = new Database(join(archiveDir, ARCHIVE_LOCK_FILE));
+    holder.exec('BEGIN EXCLUSIVE');
+    const warned = new Promise<string>((resolve) => (onWarning = resolve));
+    const erasing = app.gql('mutation { eraseActor(authorId: "u1", reason: "request 11") { erasedArchivedEntries archiveFiles } }');
+    expect(await warned).toBe(`erasure: waiting for another process to finish rewriting the archives in ${archiveDir}`);
+    expect(bytes()).toContain('Author 1"');
+    holder.exec('ROLLBACK');
+    holder.close();
+    const erased = await erasing;
+    expect(erased.errors).toBeUndefined();
+    expect(erased.data!.eraseActor).toEqual({ erasedArchivedEntries: 1, archiveFiles: 1 });
+    expect(bytes()).not.toContain('Author 1"');
   });
 
   it('a process killed while holding the lock leaves none behind', async () => {

@@ -33,7 +33,13 @@ builder.mutationField('eraseActor', (t) =>
       const principal = ctx.principal;
       if (!principal) throw forbidden('Erasure needs the audit:admin scope');
       return eraseActor(
-        { dataSource: ctx.dataSource, store: ctx.store, publish: (entry) => ctx.pubsub.publish(entry), archiveDir: ctx.retentionArchiveDir },
+        {
+          dataSource: ctx.dataSource,
+          store: ctx.store,
+          publish: (entry) => ctx.pubsub.publish(entry),
+          archiveDir: ctx.retentionArchiveDir,
+          onArchiveLockWait: () => ctx.logger.warn(`erasure: waiting for another process to finish rewriting the archives in ${ctx.retentionArchiveDir}`),
+        },
         {
           tenantId: ctx.tenantId,
           authorId: String(args.authorId),

@@ -8,6 +8,7 @@ import type { Quotas } from './quotas.js';
 import type { ReplaySlots } from './replay-slots.js';
 import type { CheckpointKey } from '../shared/chain/checkpoint.js';
 import type { MetaAudit } from './meta-audit.js';
+import type { Logger } from '../shared/logger.js';
 
 /** What the use cases run on; built once per server and shared by every request. */
 export interface ServiceDeps {
@@ -33,6 +34,8 @@ export interface ServiceDeps {
   retentionDays: number;
   /** RETENTION_ARCHIVE_DIR: where retention archives removed entries (erasure rewrites them there too). */
   retentionArchiveDir?: string;
+  /** The server's log, for what an operator should see that is not an error of the request. */
+  logger: Pick<Logger, 'info' | 'warn'>;
 }
 
 /** A use case run for a caller: whose reads count against their concurrency cap. */

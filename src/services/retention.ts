@@ -599,7 +599,8 @@ export function scheduleRetention(deps: RetentionDeps, settings: RetentionSettin
   const stopping = new AbortController();
   let tail: Promise<unknown> = Promise.resolve();
   const run = (options: Omit<PurgeOptions, 'signal'> = {}) => {
-    const next = tail.then(() => purgeExpired(deps, settings, { ...options, signal: stopping.signal }));
+    const waiting = () => logger.info(`retention: waiting for another process to finish rewriting the archives in ${settings.archiveDir}`);
+    const next = tail.then(() => purgeExpired(deps, settings, { onArchiveLockWait: waiting, ...options, signal: stopping.signal }));
     tail = next.catch(() => undefined);
     return next;
   };

@@ -12,6 +12,7 @@ import type { StoreOptions } from '../../src/db/store.js';
 import { createSqliteDataSource, openDatabase, postgresDataSourceOptions } from '../../src/db/data-source.js';
 import { createApiKey } from '../../src/services/api-keys.js';
 import { ALL_SCOPES } from '../../src/auth/principal.js';
+import type { Logger as ServerLogger } from '../../src/shared/logger.js';
 import { SignJWT } from 'jose';
 
 /** The HS256 secret every test app accepts JWTs signed with. */
@@ -91,6 +92,8 @@ export async function startTestApp(
     evidence?: EvidenceOptions;
     /** Retention on this server; its schedule is off unless a test asks for it. */
     retention?: RetentionOptions;
+    /** The server's log; none unless a test asks for it. */
+    logger?: ServerLogger;
   } = {},
 ): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-test-'));
@@ -107,7 +110,7 @@ export async function startTestApp(
     dataSource,
     pubsub: options.pubsub,
     limits: options.limits,
-    logging: false,
+    ...(options.logger ? { logger: options.logger } : { logging: false as const }),
     auth: options.auth ?? { jwtSecret: TEST_JWT_SECRET },
     production: options.production ?? false,
     evidence,
