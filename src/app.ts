@@ -286,7 +286,7 @@ export function createAuditServer(options: AuditServerOptions): AuditServer {
       if (redis && !(await redis.connected(5000))) logger.warn('Redis (REDIS_URL) does not answer yet; serving without it until it does');
       // Request bodies are limited by yoga itself (maxRequestBodySize), chunked ones included.
       server = own ?? createServer(connections.handle(yoga));
-      ws = attachWebSocketServer(server, yoga, auth, limits, (info) => buildContext(serverDeps, info));
+      ws = attachWebSocketServer(server, yoga, auth, limits, (info) => buildContext(serverDeps, info), logger);
       connections.watch(ws.wsServer);
       // Revocations made by another process (the CLI, another instance) reach this one's streams within a second.
       stopWatching = watchRevocations(dataSource, REVOCATION_CHECK_MS);

@@ -1,11 +1,15 @@
 import { request } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { collect, LOG_EVENT, startTestApp, untilSubscribed, type TestApp } from './helpers/test-app.js';
 
 let app: TestApp;
+/** The server's warnings. */
+const warnings: Array<{ fields: unknown; message: string }> = [];
+const quiet = () => undefined;
+const logger = { debug: quiet, info: quiet, error: quiet, warn: (fields: unknown, message?: string) => void warnings.push({ fields, message: message ?? String(fields) }) };
 beforeAll(async () => {
-  app = await startTestApp({ limits: { writesPerSecond: 1000, subscriptionsPerConnection: 20 } });
+  app = await startTestApp({ limits: { writesPerSecond: 1000, subscriptionsPerConnection: 20 }, logger });
 });
 afterAll(() => app.close());
 
@@ -140,9 +144,17 @@ describe('hostile input against the running server', () => {
     const socket = new WebSocket(app.wsUrl, 'graphql-transport-ws');
     await new Promise((r) => socket.once('open', r));
     const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
-    socket.send('x'.repeat(2 * 1024 * 1024));
-    expect(await closed).toBe(1009);
-    await stillServing();
+    // Into the server's log as a client's fault, not printed to the console as an internal error.
+    const printed = vi.spyOn(console, 'error');
+    try {
+      socket.send('x'.repeat(2 * 1024 * 1024));
+      expect(await closed).toBe(1009);
+      await stillServing();
+      expect(printed).not.toHaveBeenCalled();
+    } finally {
+      printed.mockRestore();
+    }
+    expect(warnings).toContainEqual({ fields: { code: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' }, message: 'closed a WebSocket that broke the protocol: Max payload size exceeded' });
   });
 
   it('cuts a chunked body of unknown length once it passes the limit (413), and accepts a small one', async () => {

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { GraphQLError, type ExecutionArgs } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { Credentials, Authenticator } from '../auth/authenticate.js';
 import type { Principal } from '../auth/principal.js';
 import { atTime } from '../auth/expiry.js';
@@ -10,11 +10,35 @@ import type { Limits } from '../config.js';
 import { ErrorCode } from '../shared/errors.js';
 import { unauthenticated } from '../auth/authenticate.js';
 import type { GraphQLContext } from '../schema/context.js';
+import type { Logger } from '../shared/logger.js';
 import type { RequestInfo } from './context.js';
 import type { AuditYoga } from './yoga.js';
 
 /** Largest WebSocket frame accepted; `ws` would otherwise take 100 MiB. */
 export const MAX_WS_PAYLOAD = 1024 * 1024;
+
+/**
+ * A server-side socket whose errors go to the server's log. graphql-ws prints every socket error with
+ * console.error as an "internal error" and closes the socket with its message as the reason; most are a
+ * client's fault (a frame over MAX_WS_PAYLOAD, invalid UTF-8, a bad opcode: ws's `WS_ERR_*` codes), after
+ * which ws has already closed the socket with the matching status (1009, 1007, 1002). Those are a warning
+ * without a stack; anything else is an error, and the socket is closed with 1011 and no detail.
+ */
+function socketClass(logger: Pick<Logger, 'warn' | 'error'>): typeof WebSocket {
+  return class LoggedSocket extends WebSocket {
+    override emit(event: string | symbol, ...args: unknown[]): boolean {
+      if (event !== 'error') return super.emit(event, ...args);
+      const error = args[0] as NodeJS.ErrnoException | undefined;
+      if (typeof error?.code === 'string' && error.code.startsWith('WS_ERR_')) {
+        logger.warn({ code: error.code }, `closed a WebSocket that broke the protocol: ${error.message}`);
+      } else {
+        logger.error({ err: error }, 'WebSocket error');
+        this.close(1011, 'Internal server error');
+      }
+      return true;
+    }
+  };
+}
 
 interface EnvelopedRoot {
   execute: (args: ExecutionArgs) => unknown;
@@ -53,8 +77,9 @@ export function attachWebSocketServer(
   auth: Authenticator,
   limits: Pick<Limits, 'subscriptionsPerConnection'>,
   buildContext: (info: RequestInfo) => Promise<GraphQLContext>,
+  logger: Pick<Logger, 'warn' | 'error'>,
 ) {
-  const wsServer = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint, maxPayload: MAX_WS_PAYLOAD });
+  const wsServer = new WebSocketServer({ server: httpServer, path: yoga.graphqlEndpoint, maxPayload: MAX_WS_PAYLOAD, WebSocket: socketClass(logger) });
   const states = new WeakMap<object, ConnectionState>();
   const disposable = useServer(
     {
