@@ -33,7 +33,7 @@ function socketClass(logger: Pick<Logger, 'warn' | 'error'>): typeof WebSocket {
         logger.warn({ code: error.code }, `closed a WebSocket that broke the protocol: ${error.message}`);
       } else {
         logger.error({ err: error }, 'WebSocket error');
-        this.close(1011, 'Internal server error');
+        if (this.readyState === WebSocket.OPEN) this.close(1011, 'Internal server error');
       }
       return true;
     }
