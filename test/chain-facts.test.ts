@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { entryHash, factsText, GENESIS_HASH, jsonString, type ChainRow } from '../src/shared/chain/canonical.js';
-import { eraseRow } from '../src/shared/chain/erase.js';
+import { entryHash, factsText, GENESIS_HASH, groupSalt, jsonString, personalDigest, type ChainRow } from '../src/shared/chain/canonical.js';
+import { eraseContent, eraseRow } from '../src/shared/chain/erase.js';
 import { linkEntries, type UnlinkedEntry } from '../src/shared/chain/link.js';
 import { DEFAULT_PERSONAL_FIELDS, nameRuleMatcher } from '../src/shared/chain/personal.js';
 import { verifyChain } from '../src/shared/chain/verify.js';
@@ -93,6 +93,57 @@ describe('the canonical form against the README, over hostile values', () => {
       expect(factsText(reformatted, true)).toBe(referenceFactsText(reformatted));
       expect(await verifyChain([[reformatted]], { from: row.sequence, to: row.sequence })).toMatchObject({ valid: true });
     }
+  });
+
+  it('matches it for version 2 (values declared personal), with either group erased, then both', async () => {
+    const { next, text, entry } = generator(43);
+    let contentOnly = 0;
+    for (let i = 0; i < 600; i++) {
+      const base = entry();
+      const filter: Record<string, JsonValue> = { authorId: next() < 0.5 ? text(8) : [text(5), text(5)], resource: ['posts'] };
+      if (next() < 0.5) filter.search = text(10);
+      const row = linked({ ...base, meta: { filter, other: text(4) }, declaredPersonal: ['/meta/filter/authorId', '/meta/filter/search', '/meta/filter/missing'] }, 1 + i);
+      expect(row.hashVersion).toBe(2);
+      expect(row.personalPaths).toContain('/meta/filter/authorId');
+      expect(row.personalPaths).not.toContain('/meta/filter/missing');
+      expect(factsText(row)).toBe(referenceFactsText(row));
+      expect(row.hash).toBe(referenceHash(row, row.previousHash));
+      // The content's values erased: the filter reads as replaced, the actor's values and their salt stay.
+      const erased = eraseContent(row, () => '[ERASED]')!;
+      const after: ChainRow = { ...row, ...erased };
+      expect(JSON.parse(after.meta!).filter.authorId).toBe('[ERASED]');
+      expect(factsText(after)).toBe(referenceFactsText(after));
+      expect(entryHash(after, after.previousHash)).toBe(row.hash);
+      const actor = row.personalPaths.filter((p) => p.split('/').length === 2);
+      if (actor.length > 0) {
+        contentOnly++;
+        expect(after.salt).toBe(groupSalt(row.salt!, 'actor'));
+        // The kept salt is not the one the erased values were digested with.
+        expect(personalDigest(after.salt!, '/meta/filter/authorId', filter.authorId!)).not.toBe(erased.erasedDigests!['/meta/filter/authorId']);
+      } else {
+        expect(after.salt).toBeNull();
+      }
+      expect(eraseContent(after, () => '[ERASED]')).toBeNull();
+      // Then the author: nothing left, the hash the same.
+      const both = eraseRow(after, 'pseudonym');
+      const last: ChainRow = both ? { ...after, ...both } : after;
+      expect(last.salt).toBeNull();
+      expect(factsText(last)).toBe(referenceFactsText(last));
+      expect(entryHash(last, last.previousHash)).toBe(row.hash);
+      // The author first, whole (every value of the entry), as for version 1.
+      const whole = eraseRow(row, 'pseudonym')!;
+      expect(entryHash({ ...row, ...whole }, row.previousHash)).toBe(row.hash);
+      // A forged salt in the column (the entry's own, or the other group's) breaks the hash.
+      if (actor.length > 0) {
+        expect(entryHash({ ...after, salt: row.salt }, row.previousHash)).not.toBe(row.hash);
+        expect(entryHash({ ...after, salt: groupSalt(row.salt!, 'content') }, row.previousHash)).not.toBe(row.hash);
+      }
+    }
+    expect(contentOnly).toBeGreaterThan(100);
+    // Version 1 has one salt for everything: its content is never erased on its own.
+    const v1 = linked(entry(), 1);
+    expect(v1.hashVersion).toBe(1);
+    expect(eraseContent(v1, () => '[ERASED]')).toBeNull();
   });
 
   it('matches it for stored values a writer would not produce: digests that need quoting, paths that need escaping', () => {

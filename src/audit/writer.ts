@@ -34,7 +34,16 @@ export interface AuditEntryDraft {
   recordedBy?: string | null;
   /** Overrides the id shared by the transaction's entries (group commit gives each entry its own). */
   transactionId?: string;
+  /**
+   * JSON pointers of values inside data, previousData or meta that are personal whatever their names, and
+   * may be someone other than the author's (the filter of a read of the log): hashed so that they can be
+   * erased on their own (hash version 2).
+   */
+  personal?: readonly string[];
 }
+
+/** The pointers a draft declared personal, by the row made from it (not a column of the entity). */
+const declaredPersonal = new WeakMap<AuditLog, readonly string[]>();
 
 const lastCreatedAt = new WeakMap<object, number>();
 
@@ -83,6 +92,7 @@ export function entryRows(drafts: AuditEntryDraft[], shared: { transactionId: st
     row.redactedChanges = draft.redactedChanges?.length ? draft.redactedChanges : null;
     row.recordedBy = draft.recordedBy ?? null;
     row.createdAt = shared.createdAt;
+    if (draft.personal?.length) declaredPersonal.set(row, draft.personal);
     return row;
   });
 }
@@ -270,6 +280,7 @@ function unlinked(row: AuditLog): UnlinkedEntry {
     idempotencyKey: row.idempotencyKey,
     redactedChanges: row.redactedChanges,
     recordedBy: row.recordedBy,
+    declaredPersonal: declaredPersonal.get(row) ?? null,
   };
 }
 

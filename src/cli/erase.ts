@@ -68,6 +68,7 @@ export function eraseCommand(program: Command): void {
         const result = await eraseFromCli(options);
         process.stdout.write(
           `erased ${result.erasedEntries} entries of tenant ${options.tenant}` +
+            `${result.erasedMentions > 0 ? `, the filter of ${result.erasedMentions} reads of the log that named the author` : ''}` +
             `${result.archiveFiles > 0 ? ` and ${result.erasedArchivedEntries} archived ones (${result.archiveFiles} archive files rewritten)` : ''}` +
             `; the author is now ${result.pseudonym}; recorded as entry ${result.entry.sequence}` +
             `${result.vacuumed ? '; database rebuilt (VACUUM)' : ''}${result.storageCleared ? '' : '; the database files may still hold old bytes (see README, "Erasure")'}\n`,

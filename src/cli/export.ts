@@ -9,6 +9,7 @@ import { loadConfig } from '../config.js';
 import { openExistingDatabase } from './database.js';
 import { createStore } from '../db/store.js';
 import { exportBytes, exportFilter, parseExportRequest, type ExportFormat, type ExportProgress } from '../services/audit-log-export.js';
+import { FILTER_PERSONAL_PATHS } from '../services/meta-audit.js';
 import { DEFAULT_TENANT } from '../shared/tenant.js';
 
 interface ExportOptions {
@@ -91,6 +92,7 @@ export function exportCommand(program: Command): void {
               author: { id: `cli:${user}`, name: user, type: 'operator' },
               meta: { operation: 'auditql export', filter: JSON.parse(JSON.stringify({ ...request.filter, orderBy: request.orderBy })) },
               data: { format: request.format, rows: progress.rows, complete: progress.complete },
+              personal: FILTER_PERSONAL_PATHS,
             },
           ]),
         );

@@ -8,6 +8,9 @@ const ErasureResultRef = builder.objectRef<ErasureResult>('ErasureResult').imple
   description: "What an erasure of an author's personal data did (README, \"Erasure\").",
   fields: (t) => ({
     erasedEntries: t.exposeInt('erasedEntries', { description: 'Entries whose personal values were erased now (0 when the author has none left).' }),
+    erasedMentions: t.exposeInt('erasedMentions', {
+      description: "Others' reads of the log (views, streams, exports) whose recorded filter named the author by id, erased now: the filter's values erased, the reader's own kept.",
+    }),
     pseudonym: t.exposeString('pseudonym', { description: "What the author's id became in those entries: the same for the same author in every erasure." }),
     entry: t.field({ type: AuditLogRef, description: 'The entry that records the erasure (resource "audit_log", action "erase"); it holds none of the erased values.', resolve: (result) => result.entry }),
     erasedArchivedEntries: t.exposeInt('erasedArchivedEntries', { description: 'Entries erased in the retention archives (RETENTION_ARCHIVE_DIR), whose files were rewritten in place; 0 without archives.' }),
@@ -24,7 +27,7 @@ builder.mutationField('eraseActor', (t) =>
     authScopes: { admin: true },
     complexity: COST.one,
     description:
-      "GDPR Art. 17: removes an author's name, IP address, user agent and personal fields from every entry of the caller's tenant they authored, and replaces their id with a pseudonym. The chain still verifies (each value's salted digest stays). Recorded as an entry.",
+      "GDPR Art. 17: removes an author's name, IP address, user agent and personal fields from every entry of the caller's tenant they authored, and replaces their id with a pseudonym; others' reads of the log that filtered by their id lose the filter's values. The chain still verifies (each value's salted digest stays). Recorded as an entry.",
     args: {
       authorId: t.arg.id({ required: true }),
       reason: t.arg.string({ required: true, description: 'Why: a request reference, the legal ground. Stored as written, so it should name no one.' }),

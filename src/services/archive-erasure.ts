@@ -13,9 +13,11 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { classifyLine, ndjsonLines } from '../shared/chain/archive.js';
-import { eraseRow } from '../shared/chain/erase.js';
+import { HASH_VERSION_GROUPED, type ChainRow } from '../shared/chain/canonical.js';
+import { eraseContent, eraseRow, type ErasedColumns } from '../shared/chain/erase.js';
 import { chainRowFromExport } from '../shared/chain/export-row.js';
 import { withArchiveFolderLock } from './archive-folder-lock.js';
+import { filterNames, filterValueNames, type MentionReplacement } from './erasure-mentions.js';
 import { removeStaleTemporaries } from './retention-archive.js';
 
 export interface ArchiveErasure {
@@ -25,9 +27,26 @@ export interface ArchiveErasure {
   entries: number;
 }
 
+/** How one archived entry is erased: the author's entries whole, others' reads that named them in part. */
+type Eraser = (row: ChainRow) => ErasedColumns | null;
+
+/** The eraser of an author: their entries (eraseRow), and with `mentions` the reads whose filter named them. */
+function eraserOf(authorId: string, pseudonym: string, mentions?: MentionReplacement): Eraser {
+  return (row) => {
+    if (row.authorId === authorId) return eraseRow(row, pseudonym);
+    if (mentions && row.hashVersion === HASH_VERSION_GROUPED && filterNames(row.meta, authorId)) return eraseContent(row, mentions);
+    return null;
+  };
+}
+
+/** Whether the eraser has anything to do for an archived entry (without computing it). */
+function concerns(entry: Record<string, unknown>, authorId: string, mentions: MentionReplacement | undefined): boolean {
+  return entry.authorId === authorId || (mentions !== undefined && entry.hashVersion === HASH_VERSION_GROUPED && filterValueNames(entry.meta, authorId));
+}
+
 /** The line of an archived entry with its personal values erased, or null when it has none left. */
-function erasedLine(entry: Record<string, unknown>, pseudonym: string): Record<string, unknown> | null {
-  const erased = eraseRow(chainRowFromExport(entry), pseudonym);
+function erasedLine(entry: Record<string, unknown>, erase: Eraser): Record<string, unknown> | null {
+  const erased = erase(chainRowFromExport(entry));
   if (!erased) return null;
   const json = (text: string | null) => (text === null ? null : (JSON.parse(text) as unknown));
   return {
@@ -39,7 +58,7 @@ function erasedLine(entry: Record<string, unknown>, pseudonym: string): Record<s
     data: json(erased.data),
     previousData: json(erased.previousData),
     meta: json(erased.meta),
-    salt: null,
+    salt: erased.salt,
     erasedDigests: erased.erasedDigests,
   };
 }
@@ -54,14 +73,14 @@ async function fsync(path: string): Promise<void> {
 }
 
 /** Whether the archive is one of `tenant`'s and holds an entry of the author: a read-only pass first. */
-async function holdsAuthor(path: string, tenant: string, authorId: string): Promise<boolean> {
+async function holdsAuthor(path: string, tenant: string, authorId: string, mentions: MentionReplacement | undefined): Promise<boolean> {
   const lines = ndjsonLines(path);
   try {
     for await (const text of lines) {
       if (text.trim() === '') continue;
       const line = classifyLine(JSON.parse(text) as Record<string, unknown>);
       if (line.kind === 'header' && line.header.tenant !== tenant) return false;
-      if (line.kind === 'entry' && line.entry.authorId === authorId) return true;
+      if (line.kind === 'entry' && concerns(line.entry, authorId, mentions)) return true;
     }
     return false;
   } finally {
@@ -73,14 +92,15 @@ async function holdsAuthor(path: string, tenant: string, authorId: string): Prom
  * Rewrites one archive with the author's entries erased, line by line (an archive holds up to 100,000
  * entries: it is streamed, not held in memory); the number erased (0: the file is left as it was).
  */
-async function eraseInFile(path: string, tenant: string, authorId: string, pseudonym: string): Promise<number> {
-  if (!(await holdsAuthor(path, tenant, authorId))) return 0;
+async function eraseInFile(path: string, tenant: string, authorId: string, pseudonym: string, mentions: MentionReplacement | undefined): Promise<number> {
+  if (!(await holdsAuthor(path, tenant, authorId, mentions))) return 0;
+  const erase = eraserOf(authorId, pseudonym, mentions);
   let erased = 0;
   async function* rewritten() {
     for await (const text of ndjsonLines(path)) {
       if (text.trim() === '') continue;
       const line = classifyLine(JSON.parse(text) as Record<string, unknown>);
-      const replaced = line.kind === 'entry' && line.entry.authorId === authorId ? erasedLine(line.entry, pseudonym) : null;
+      const replaced = line.kind === 'entry' && concerns(line.entry, authorId, mentions) ? erasedLine(line.entry, erase) : null;
       if (replaced) erased++;
       yield `${replaced ? JSON.stringify(replaced) : text}\n`;
     }
@@ -102,12 +122,19 @@ async function eraseInFile(path: string, tenant: string, authorId: string, pseud
  * Erases an author's personal values in every archive of `tenant` in `dir` (`*.ndjson.gz`, `*.ndjson`),
  * holding the folder's lock (archive-folder-lock.ts); `onWait` is called when another process holds it.
  */
-export async function eraseInArchives(dir: string, tenant: string, authorId: string, pseudonym: string, onWait?: () => void): Promise<ArchiveErasure> {
+export async function eraseInArchives(
+  dir: string,
+  tenant: string,
+  authorId: string,
+  pseudonym: string,
+  onWait?: () => void,
+  mentions?: MentionReplacement,
+): Promise<ArchiveErasure> {
   if (!existsSync(dir)) return { files: 0, entries: 0 };
-  return withArchiveFolderLock(dir, () => eraseInFolder(dir, tenant, authorId, pseudonym), onWait);
+  return withArchiveFolderLock(dir, () => eraseInFolder(dir, tenant, authorId, pseudonym, mentions), onWait);
 }
 
-async function eraseInFolder(dir: string, tenant: string, authorId: string, pseudonym: string): Promise<ArchiveErasure> {
+async function eraseInFolder(dir: string, tenant: string, authorId: string, pseudonym: string, mentions: MentionReplacement | undefined): Promise<ArchiveErasure> {
   // Copies left by a purge or an erasure killed midway would keep the values this one erases.
   await removeStaleTemporaries(dir);
   let names: string[];
@@ -119,7 +146,7 @@ async function eraseInFolder(dir: string, tenant: string, authorId: string, pseu
   }
   const result: ArchiveErasure = { files: 0, entries: 0 };
   for (const name of names) {
-    const erased = await eraseInFile(join(dir, name), tenant, authorId, pseudonym);
+    const erased = await eraseInFile(join(dir, name), tenant, authorId, pseudonym, mentions);
     if (erased > 0) {
       result.files++;
       result.entries += erased;

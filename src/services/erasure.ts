@@ -6,13 +6,15 @@ import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import type { WalMaintenance } from '../db/store-types.js';
 import { mergeSearchIndexStep, reindexEntries } from '../db/search-index.js';
 import { truncateWal, withSecureDelete } from '../db/secure-delete.js';
-import { exec, type Work } from '../db/sql.js';
-import { canonicalJson } from '../shared/chain/canonical.js';
-import { eraseRow } from '../shared/chain/erase.js';
+import { exec, statement, type Work } from '../db/sql.js';
+import { canonicalJson, HASH_VERSION_GROUPED } from '../shared/chain/canonical.js';
+import { eraseContent, eraseRow, type ErasedColumns } from '../shared/chain/erase.js';
+import type { JsonValue } from '../shared/json.js';
 import { CHAIN_COLUMNS, chainRowFromDb, type RawChainRow } from '../shared/chain/rows.js';
 import { badUserInput } from '../shared/errors.js';
 import type { ServiceDeps } from './deps.js';
 import { eraseInArchives } from './archive-erasure.js';
+import { filterNames, mentionReplacement } from './erasure-mentions.js';
 
 /** Entries erased per transaction: each is short, so writes of others go on between them. */
 export const ERASURE_BATCH = 200;
@@ -46,6 +48,11 @@ export interface EraseActorInput {
 export interface ErasureResult {
   /** Entries whose personal values were erased now. */
   erasedEntries: number;
+  /**
+   * Others' reads of the log (views, streams, exports, verifications) whose recorded filter named the
+   * author by id, erased now: the filter's values erased, the reader's own kept.
+   */
+  erasedMentions: number;
   /** What the author's id became in those entries. */
   pseudonym: string;
   /** The entry that records the erasure (resource `audit_log`, action `erase`). */
@@ -104,15 +111,59 @@ function* eraseBatch(dialect: ErasureDeps['store']['dialect'], tenantId: string,
   for (const raw of rows) {
     const erased = eraseRow(chainRowFromDb(raw), pseudonym);
     if (!erased) continue;
-    yield* exec(
-      `UPDATE "audit_log" SET "author_id" = ?, "author_name" = ?, "ip" = ?, "user_agent" = ?, "data" = ?, "previous_data" = ?, "meta" = ?, "salt" = NULL, "erased_digests" = ? WHERE "id" = CAST(? AS BIGINT)`,
-      [erased.authorId, erased.authorName, erased.ip, erased.userAgent, erased.data, erased.previousData, erased.meta, JSON.stringify(erased.erasedDigests), raw.id],
-    );
+    yield* updateErased(raw.id, erased);
     changed.push(Number(raw.id));
   }
   // PostgreSQL's search expression is an index over the row: the update keeps it.
   if (dialect === 'sqlite') yield* reindexEntries(changed);
   return { found: rows.length, erased: changed.length, last: rows.length > 0 ? Number(rows[rows.length - 1]!.id) : after };
+}
+
+function* updateErased(id: number | string, erased: ErasedColumns): Work<void> {
+  yield* exec(
+    `UPDATE "audit_log" SET "author_id" = ?, "author_name" = ?, "ip" = ?, "user_agent" = ?, "data" = ?, "previous_data" = ?, "meta" = ?, "salt" = ?, "erased_digests" = ? WHERE "id" = CAST(? AS BIGINT)`,
+    [erased.authorId, erased.authorName, erased.ip, erased.userAgent, erased.data, erased.previousData, erased.meta, erased.salt, JSON.stringify(erased.erasedDigests), id],
+  );
+}
+
+/**
+ * Ids of the tenant's version-2 entries of the log's own trail (reads, exports) whose filter names the
+ * author, found on the read path (a scan of those entries, never inside the writer): a LIKE over the stored
+ * JSON narrows them, every character that JSON might escape (or LIKE read as a wildcard) left to `%`, and the
+ * parsed filter decides.
+ */
+async function mentionsOf(store: ErasureDeps['store'], tenantId: string, authorId: string): Promise<number[]> {
+  const pattern = `%${authorId.replace(/[^A-Za-z0-9.@:-]+/g, '%')}%`;
+  const ids: number[] = [];
+  const rows = store.stream<{ id: number | string; meta: string | null }>(
+    statement(
+      `SELECT "id", "meta" FROM "audit_log" WHERE "tenant_id" = ? AND "resource" IN ('audit_log', 'api_key') AND "hash_version" = ? AND "meta" LIKE ? ORDER BY "id"`,
+      [tenantId, HASH_VERSION_GROUPED, pattern],
+    ),
+    1000,
+    { timeoutMs: 600_000 },
+  );
+  for await (const batch of rows) for (const row of batch) if (filterNames(row.meta, authorId)) ids.push(Number(row.id));
+  return ids;
+}
+
+/** Erases the filter values of the given entries (eraseContent); the number erased now. */
+function* eraseMentionBatch(dialect: ErasureDeps['store']['dialect'], ids: number[], authorId: string, replace: (pointer: string, value: JsonValue) => JsonValue): Work<number> {
+  const { rows } = yield* exec<RawChainRow & { id: number | string }>(
+    `SELECT "id", ${CHAIN_COLUMNS} FROM "audit_log" WHERE "id" IN (${ids.map(() => 'CAST(? AS BIGINT)').join(', ')})`,
+    ids,
+  );
+  const changed: number[] = [];
+  for (const raw of rows) {
+    // Read again inside the transaction: erased meanwhile (by another erasure) or gone (retention).
+    if (!filterNames(raw.meta, authorId)) continue;
+    const erased = eraseContent(chainRowFromDb(raw), replace);
+    if (!erased) continue;
+    yield* updateErased(raw.id, erased);
+    changed.push(Number(raw.id));
+  }
+  if (dialect === 'sqlite') yield* reindexEntries(changed);
+  return changed.length;
 }
 
 /**
@@ -136,16 +187,40 @@ export async function eraseActor(deps: ErasureDeps, input: EraseActorInput): Pro
   // the log's limit while holding the writer.
   const wal = deps.store.maintenance?.();
   try {
-    return await eraseInBatches(deps, input, { authorId, reason, pseudonym }, wal);
+    const pseudonymFor = (id: string) => pseudonymOf(key, input.tenantId, id);
+    const mentions = await eraseMentions(deps, input.tenantId, authorId, mentionReplacement(pseudonymFor), wal);
+    return await eraseInBatches(deps, input, { authorId, reason, pseudonym, mentions, pseudonymFor }, wal);
   } finally {
     await wal?.end();
   }
 }
 
+/**
+ * Others' reads of the log whose filter named the author (erasure-mentions.ts): found on the read path,
+ * then erased ERASURE_BATCH at a time; the number erased.
+ */
+async function eraseMentions(
+  deps: ErasureDeps,
+  tenantId: string,
+  authorId: string,
+  replace: (pointer: string, value: JsonValue) => JsonValue,
+  wal: WalMaintenance | undefined,
+): Promise<number> {
+  const ids = await mentionsOf(deps.store, tenantId, authorId);
+  const dialect = deps.store.dialect;
+  let erased = 0;
+  for (let start = 0; start < ids.length; start += ERASURE_BATCH) {
+    const batch = ids.slice(start, start + ERASURE_BATCH);
+    erased += await deps.store.write(() => withSecureDelete(dialect, eraseMentionBatch(dialect, batch, authorId, replace)));
+    await between(wal);
+  }
+  return erased;
+}
+
 async function eraseInBatches(
   deps: ErasureDeps,
   input: EraseActorInput,
-  { authorId, reason, pseudonym }: { authorId: string; reason: string; pseudonym: string },
+  { authorId, reason, pseudonym, mentions, pseudonymFor }: { authorId: string; reason: string; pseudonym: string; mentions: number; pseudonymFor: (id: string) => string },
   wal: WalMaintenance | undefined,
 ): Promise<ErasureResult> {
   const { dataSource, store } = deps;
@@ -169,7 +244,7 @@ async function eraseInBatches(
               author: input.by,
               ip: input.ip ?? null,
               userAgent: input.userAgent ?? null,
-              meta: { operation: input.operation, reason, pseudonym, erasedEntries: erasedEntries + batch.erased },
+              meta: { operation: input.operation, reason, pseudonym, erasedEntries: erasedEntries + batch.erased, erasedMentions: mentions },
             }],
             { transactionId: randomUUID(), createdAt: new Date(nextTimestamp(dataSource)) },
           );
@@ -182,11 +257,13 @@ async function eraseInBatches(
     after = step.last;
     if (step.done) {
       deps.publish?.(step.entry!);
-      const storageCleared = dialect === 'sqlite' ? await clearSqliteStorage(deps, erasedEntries > 0, wal) : false;
+      const storageCleared = dialect === 'sqlite' ? await clearSqliteStorage(deps, erasedEntries + mentions > 0, wal) : false;
       // After the live table: an archive rewritten, then a crash, and the erasure run again finds nothing
       // left to erase there; the other way round is the same. Hashes do not change either way.
-      const archived = deps.archiveDir ? await eraseInArchives(deps.archiveDir, input.tenantId, authorId, pseudonym, deps.onArchiveLockWait) : { files: 0, entries: 0 };
-      return { erasedEntries, pseudonym, entry: step.entry!, storageCleared, erasedArchivedEntries: archived.entries, archiveFiles: archived.files };
+      const archived = deps.archiveDir
+        ? await eraseInArchives(deps.archiveDir, input.tenantId, authorId, pseudonym, deps.onArchiveLockWait, mentionReplacement(pseudonymFor))
+        : { files: 0, entries: 0 };
+      return { erasedEntries, erasedMentions: mentions, pseudonym, entry: step.entry!, storageCleared, erasedArchivedEntries: archived.entries, archiveFiles: archived.files };
     }
     // Other writes go on between the batches.
     await between(wal);

@@ -60,6 +60,13 @@ interface Window {
   timer?: NodeJS.Timeout;
 }
 
+/**
+ * The values of a recorded filter that can name a person: the authors filtered by, a record's id, the
+ * searched text. They are declared personal (hashed with version 2), so that erasing a person also erases
+ * them from others' reads of the log (README, "Erasure").
+ */
+export const FILTER_PERSONAL_PATHS: readonly string[] = ['/meta/filter/authorId', '/meta/filter/resourceId', '/meta/filter/search'];
+
 /** JSON-safe copy: Dates as ISO strings, undefined left out. */
 const toJson = (value: unknown): JsonValue => (value === undefined ? null : (JSON.parse(JSON.stringify(value) ?? 'null') as JsonValue));
 
@@ -87,6 +94,7 @@ export function createMetaAudit(submit: (draft: TenantDraft) => Promise<AuditLog
       userAgent: actor.audit.userAgent ?? null,
       data: event.data ?? null,
       meta: { operation: event.operation, ...(event.filter !== undefined ? { filter: toJson(event.filter) } : {}), ...meta },
+      personal: event.filter !== undefined ? FILTER_PERSONAL_PATHS : undefined,
     }).then(() => undefined);
   };
 

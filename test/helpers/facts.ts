@@ -1,5 +1,5 @@
 /**
- * The README's canonical form (hash version 1) written the plain way, as a third party would from the
+ * The README's canonical form (hash versions 1 and 2) written the plain way, as a third party would from the
  * text: the facts object built whole, each personal value replaced by its salted digest, RFC 8785 by the
  * `canonicalize` package, SHA-256 by a hash object. Nothing here comes from src/shared/chain, so that the
  * verifier's fast form can be held against it.
@@ -28,11 +28,22 @@ export function referenceFactsText(row: ChainRow): string {
     redactedChanges: row.redactedChanges === null ? null : [...row.redactedChanges], resource: row.resource, resourceId: row.resourceId,
     sequence: row.sequence, tenantId: row.tenantId, transactionId: row.transactionId, userAgent: row.userAgent,
   };
+  // Version 2: one salt for the one-segment pointers (the actor's values), one for those inside JSON.
+  const groupOf = (pointer: string) => (segmentsOf(pointer).length === 1 ? 'actor' : 'content');
+  const erasedGroup = (group: string) => {
+    const members = row.personalPaths.filter((pointer) => groupOf(pointer) === group);
+    return members.length > 0 && members.every((pointer) => row.erasedDigests?.[pointer] !== undefined);
+  };
+  const saltOf = (pointer: string) => {
+    if (row.hashVersion !== 2) return row.salt!;
+    const group = groupOf(pointer);
+    return erasedGroup(group === 'actor' ? 'content' : 'actor') ? row.salt! : sha256(group + row.salt!).slice(0, 32);
+  };
   for (const pointer of row.personalPaths) {
     const path = segmentsOf(pointer);
     const key = path[path.length - 1]!;
     const parent = path.slice(0, -1).reduce<Json>((node, segment) => (node as { [key: string]: Json })[segment]!, facts) as { [key: string]: Json };
-    parent[key] = row.erasedDigests?.[pointer] ?? sha256(row.salt! + jcs([pointer, parent[key]!]));
+    parent[key] = row.erasedDigests?.[pointer] ?? sha256(saltOf(pointer) + jcs([pointer, parent[key]!]));
   }
   return jcs(facts);
 }

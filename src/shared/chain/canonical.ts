@@ -17,6 +17,14 @@ import { parsePointer, replaceAt, valueAt } from './pointer.js';
 
 /** The version of the form below, stored with every entry (`hash_version`). */
 export const HASH_VERSION = 1;
+/**
+ * Version 2: the same form, with two salts made from the entry's salt, one for the values of the one who
+ * acted (the one-segment pointers: author, IP address, user agent) and one for the personal values inside
+ * data, previousData and meta, which may be someone else's (the filter of a read of the log names the person
+ * whose entries were read). Either group can then be erased while the other's salt is kept, and the kept
+ * salt reveals nothing of the erased group's (README, "The canonical form").
+ */
+export const HASH_VERSION_GROUPED = 2;
 /** What the first entry of a tenant chains to. */
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -142,6 +150,42 @@ function knownPointer(pointer: string): KnownPointer {
   return known;
 }
 
+/** Which of version 2's salts a personal value takes. */
+export type SaltGroup = 'actor' | 'content';
+
+/** A version-2 group's salt: the first 32 hex characters of sha256(group + salt). */
+export const groupSalt = (salt: string, group: SaltGroup): string => sha256Hex(group + salt).slice(0, 32);
+
+/** A pointer of one segment names a fact of the entry (actor group); any longer one a value inside JSON. */
+const groupOfPointer = (pointer: string): SaltGroup => (pointer.indexOf('/', 1) === -1 ? 'actor' : 'content');
+
+/** Whether every personal value of the group has been erased (false for a group with none). */
+function groupErased(row: ChainRow, group: SaltGroup): boolean {
+  const erased = row.erasedDigests;
+  if (erased === null) return false;
+  let any = false;
+  for (const pointer of row.personalPaths) {
+    if (groupOfPointer(pointer) !== group) continue;
+    if (erased[pointer] === undefined) return false;
+    any = true;
+  }
+  return any;
+}
+
+/**
+ * The salt a personal value at `pointer` is digested with, or null when the entry keeps none for it.
+ * Version 1: the entry's salt. Version 2: the salt column holds the entry's salt while neither group is
+ * erased, the other group's salt once one group is, nothing once both are.
+ */
+export function saltFor(row: ChainRow, pointer: string): string | null {
+  if (row.salt === null) return null;
+  if (row.hashVersion !== HASH_VERSION_GROUPED) return row.salt;
+  const group = groupOfPointer(pointer);
+  const other: SaltGroup = group === 'actor' ? 'content' : 'actor';
+  if (groupErased(row, group)) return null;
+  return groupErased(row, other) ? row.salt : groupSalt(row.salt, group);
+}
+
 /** sha256(salt + JCS([pointer, value])), the pointer given as its JSON text. */
 const digestOf = (salt: string, pointerJson: string, value: JsonValue) =>
   sha256Hex(`${salt}[${pointerJson},${typeof value === 'string' ? jsonString(value) : canonicalJson(value)}]`);
@@ -166,12 +210,20 @@ function parseColumn(row: ChainRow, key: JsonFact): JsonValue {
   }
 }
 
-function digestAt(row: ChainRow, pointer: string, known: KnownPointer, value: JsonValue | undefined): string {
+/** Version 2's group salts of one row, made once per row and group. */
+type GroupSalts = Partial<Record<SaltGroup, string | null>>;
+
+function digestAt(row: ChainRow, pointer: string, known: KnownPointer, value: JsonValue | undefined, salts: GroupSalts): string {
   const erased = row.erasedDigests?.[pointer];
   if (erased !== undefined) return erased;
-  if (row.salt === null) throw new MalformedEntry(`personal value ${pointer} has neither a salt nor an erased digest`);
+  let salt = row.salt;
+  if (row.hashVersion === HASH_VERSION_GROUPED && salt !== null) {
+    const group = known.segments.length === 1 ? 'actor' : 'content';
+    salt = salts[group] !== undefined ? salts[group] : (salts[group] = saltFor(row, pointer));
+  }
+  if (salt === null) throw new MalformedEntry(`personal value ${pointer} has neither a salt nor an erased digest`);
   if (value === undefined) throw new MalformedEntry(`personal value ${pointer} is missing`);
-  return digestOf(row.salt, known.json, value);
+  return digestOf(salt, known.json, value);
 }
 
 /** A JSON column as it enters the facts: as stored (JCS text), or parsed and written again. */
@@ -201,6 +253,7 @@ export function factsText(row: ChainRow, recanonicalise = false): string {
   let idempotencyKey: string | undefined;
   // JSON columns with personal values inside, parsed (digests put in place); written again in JCS form.
   let parsed: Partial<Record<JsonFact, JsonValue>> | undefined;
+  const salts: GroupSalts = {};
   const paths = row.personalPaths;
   if (!Array.isArray(paths)) throw new MalformedEntry('personalPaths is not an array');
   let pathsText = paths.length === 0 ? '[]' : '';
@@ -213,7 +266,7 @@ export function factsText(row: ChainRow, recanonicalise = false): string {
       const value = row[fact];
       // A digest computed here is hex and needs no quoting; a stored one is quoted as any string.
       const erased = row.erasedDigests?.[pointer];
-      const digest = erased !== undefined ? str(erased) : `"${digestAt(row, pointer, known, value === null ? undefined : value)}"`;
+      const digest = erased !== undefined ? str(erased) : `"${digestAt(row, pointer, known, value === null ? undefined : value, salts)}"`;
       switch (fact) {
         case 'authorId': authorId = digest; break;
         case 'authorName': authorName = digest; break;
@@ -234,7 +287,7 @@ export function factsText(row: ChainRow, recanonicalise = false): string {
       if (!(top in parsed)) parsed[top] = parseColumn(row, top);
       const root = parsed[top]!;
       const rest = segments.slice(1);
-      if (!replaceAt(root, rest, digestAt(row, pointer, known, valueAt(root, rest)))) throw new MalformedEntry(`personal path ${pointer} does not exist`);
+      if (!replaceAt(root, rest, digestAt(row, pointer, known, valueAt(root, rest), salts))) throw new MalformedEntry(`personal path ${pointer} does not exist`);
     } else {
       throw new MalformedEntry(`personal path ${pointer} names no personal fact`);
     }

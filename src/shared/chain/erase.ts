@@ -4,7 +4,7 @@
  * the salt go. The hash does not change, since every personal value entered it only as that digest.
  */
 import type { JsonValue } from '../json.js';
-import { canonicalJson, personalDigest, type ChainRow } from './canonical.js';
+import { canonicalJson, HASH_VERSION_GROUPED, personalDigest, saltFor, type ChainRow } from './canonical.js';
 import { parsePointer, replaceAt, valueAt } from './pointer.js';
 
 /** What an erased value inside data, previousData or meta reads as. */
@@ -19,7 +19,8 @@ export interface ErasedColumns {
   data: string | null;
   previousData: string | null;
   meta: string | null;
-  salt: null;
+  /** Null, or (version 2, only the content erased) the salt of the actor's values, which stay. */
+  salt: string | null;
   erasedDigests: Record<string, string> | null;
 }
 
@@ -34,21 +35,47 @@ const JSON_COLUMNS = ['data', 'previousData', 'meta'] as const;
 export function eraseRow(row: ChainRow, pseudonym: string): ErasedColumns | null {
   const pending = row.personalPaths.filter((pointer) => row.erasedDigests?.[pointer] === undefined);
   if (pending.length === 0) return null;
-  if (row.salt === null) throw new Error(`entry ${row.tenantId}/${row.sequence}: personal values without a salt`);
+  return erase(row, pending, null, (pointer) => {
+    if (pointer === '/authorId') return pseudonym;
+    if (pointer === '/authorName' || pointer === '/ip' || pointer === '/userAgent') return null;
+    return ERASED_MARKER;
+  });
+}
+
+/**
+ * Erasure of the personal values inside data, previousData and meta of a version-2 entry, whose author's
+ * values stay: each becomes what `replace` makes of it (ERASED_MARKER, a pseudonym), its digest is kept, and
+ * the salt column keeps only the author's group salt. Null when the entry is of version 1 (one salt for
+ * every value: erasing part of them would leave the rest's salt to test guesses against) or has no such
+ * value left.
+ */
+export function eraseContent(row: ChainRow, replace: (pointer: string, value: JsonValue) => JsonValue): ErasedColumns | null {
+  if (row.hashVersion !== HASH_VERSION_GROUPED) return null;
+  const pending = row.personalPaths.filter((pointer) => pointer.indexOf('/', 1) !== -1 && row.erasedDigests?.[pointer] === undefined);
+  if (pending.length === 0) return null;
+  const actor = row.personalPaths.find((pointer) => pointer.indexOf('/', 1) === -1 && row.erasedDigests?.[pointer] === undefined);
+  return erase(row, pending, actor === undefined ? null : saltFor(row, actor), (pointer, value) => replace(pointer, value));
+}
+
+/** The columns after the values at `pending` are replaced by `replacement` and their digests kept. */
+function erase(row: ChainRow, pending: string[], keptSalt: string | null, replacement: (pointer: string, value: JsonValue) => JsonValue): ErasedColumns {
   const digests: Record<string, string> = { ...row.erasedDigests };
   const out: ErasedColumns = {
     authorId: row.authorId, authorName: row.authorName, ip: row.ip, userAgent: row.userAgent,
-    data: row.data, previousData: row.previousData, meta: row.meta, salt: null, erasedDigests: digests,
+    data: row.data, previousData: row.previousData, meta: row.meta, salt: keptSalt, erasedDigests: digests,
   };
   const parsed: Partial<Record<(typeof JSON_COLUMNS)[number], JsonValue>> = {};
   for (const pointer of pending) {
+    const salt = saltFor(row, pointer);
+    if (salt === null) throw new Error(`entry ${row.tenantId}/${row.sequence}: personal values without a salt`);
     const [top = '', ...rest] = parsePointer(pointer);
     if (rest.length === 0) {
       if (top !== 'authorId' && top !== 'authorName' && top !== 'ip' && top !== 'userAgent') throw new Error(`personal path ${pointer} cannot be erased`);
       const value = row[top];
       if (value === null) throw new Error(`personal value ${pointer} is missing`);
-      digests[pointer] = personalDigest(row.salt, pointer, value);
-      out[top] = top === 'authorId' ? pseudonym : null;
+      digests[pointer] = personalDigest(salt, pointer, value);
+      const replaced = replacement(pointer, value);
+      out[top] = typeof replaced === 'string' ? replaced : null;
       continue;
     }
     const column = JSON_COLUMNS.find((name) => name === top);
@@ -57,8 +84,8 @@ export function eraseRow(row: ChainRow, pseudonym: string): ErasedColumns | null
     const root = parsed[column]!;
     const value = valueAt(root, rest);
     if (value === undefined) throw new Error(`personal value ${pointer} is missing`);
-    digests[pointer] = personalDigest(row.salt, pointer, value);
-    replaceAt(root, rest, ERASED_MARKER);
+    digests[pointer] = personalDigest(salt, pointer, value);
+    replaceAt(root, rest, replacement(pointer, value));
   }
   for (const column of JSON_COLUMNS) if (column in parsed) out[column] = canonicalJson(parsed[column]!);
   return out;

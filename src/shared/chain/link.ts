@@ -5,8 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { JsonValue } from '../json.js';
-import { canonicalJson, entryHash, HASH_VERSION, type ChainRow } from './canonical.js';
-import { findPersonalPaths, type FieldMatcher } from './personal.js';
+import { canonicalJson, entryHash, HASH_VERSION, HASH_VERSION_GROUPED, type ChainRow } from './canonical.js';
+import { findPersonalPaths, findPersonalPathsDeclared, type FieldMatcher } from './personal.js';
 
 export interface ChainHead {
   sequence: number;
@@ -32,6 +32,12 @@ export interface UnlinkedEntry {
   idempotencyKey: string | null;
   redactedChanges: string[] | null;
   recordedBy: string | null;
+  /**
+   * Pointers inside data, previousData or meta that the writer declares personal whatever their names, as
+   * values that may be someone else's (the filter of a read of the log). An entry with any is hashed with
+   * version 2, so that they can be erased without erasing its author.
+   */
+  declaredPersonal?: readonly string[] | null;
 }
 
 /** Everything the chain adds to an entry, and the JSON columns in the form they are stored (JCS text). */
@@ -47,7 +53,13 @@ export function linkEntries(
   personal: FieldMatcher,
 ): { rows: LinkedEntry[]; heads: Map<string, ChainHead> } {
   const next = new Map(heads);
-  const paths = entries.map((entry) => findPersonalPaths(entry, personal));
+  const grouped: boolean[] = [];
+  const paths = entries.map((entry, i) => {
+    if (!entry.declaredPersonal?.length) return findPersonalPaths(entry, personal);
+    const found = findPersonalPathsDeclared(entry, personal, entry.declaredPersonal);
+    grouped[i] = found.declared;
+    return found.paths;
+  });
   const salts = randomBytes(16 * paths.filter((p) => p.length > 0).length).toString('hex');
   let saltAt = 0;
   const rows = entries.map((entry, i) => {
@@ -76,7 +88,7 @@ export function linkEntries(
       meta: entry.meta === null ? null : canonicalJson(entry.meta),
       sequence: head.sequence + 1,
       previousHash: head.hash,
-      hashVersion: HASH_VERSION,
+      hashVersion: grouped[i] ? HASH_VERSION_GROUPED : HASH_VERSION,
       salt: personalPaths.length > 0 ? salts.slice(saltAt, (saltAt += 32)) : null,
       personalPaths,
       erasedDigests: null,

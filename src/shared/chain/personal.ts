@@ -6,7 +6,7 @@
  * often an e-mail address or a login name.
  */
 import type { JsonValue } from '../json.js';
-import { encodePointer } from './pointer.js';
+import { encodePointer, parsePointer, valueAt } from './pointer.js';
 
 /** Decides by field name whether a value inside data, previousData or meta is personal. */
 export type FieldMatcher = (field: string) => boolean;
@@ -92,6 +92,47 @@ function walk(value: JsonValue, path: Array<string | number>, matcher: FieldMatc
     if (child !== null && matcher(key)) out.push(encodePointer([...path, key]));
     else walk(child, [...path, key], matcher, out);
   }
+}
+
+const JSON_FACTS = ['data', 'previousData', 'meta'] as const;
+
+/** Whether one pointer names a value inside (or is) the other's. */
+const nested = (a: string, b: string) => a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+
+/**
+ * Of the pointers a writer declares personal (values inside data, previousData or meta that may be
+ * someone else's, such as the filter of a read of the log), those that name a value that is there and not
+ * null, and do not overlap a path the rules found (a value is digested once, whole).
+ */
+function declaredPaths(entry: PersonalSource, declared: readonly string[], found: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const pointer of declared) {
+    let segments: string[];
+    try {
+      segments = parsePointer(pointer);
+    } catch {
+      continue;
+    }
+    const [top, ...rest] = segments;
+    const column = JSON_FACTS.find((name) => name === top);
+    if (!column || rest.length === 0) continue;
+    const value = valueAt(entry[column] ?? undefined, rest);
+    if (value === undefined || value === null) continue;
+    if (found.some((path) => nested(path, pointer)) || out.some((path) => nested(path, pointer))) continue;
+    out.push(pointer);
+  }
+  return out;
+}
+
+/**
+ * The pointers of an entry's personal values, sorted (UTF-16 code units, as JCS sorts keys), and whether
+ * some were declared by the writer (`declared`, see declaredPaths): such an entry is hashed with version 2.
+ */
+export function findPersonalPathsDeclared(entry: PersonalSource, matcher: FieldMatcher, declared: readonly string[]): { paths: string[]; declared: boolean } {
+  const found = findPersonalPaths(entry, matcher);
+  const extra = declared.length === 0 ? [] : declaredPaths(entry, declared, found);
+  if (extra.length === 0) return { paths: found, declared: false };
+  return { paths: [...found, ...extra].sort(), declared: true };
 }
 
 /** The pointers of an entry's personal values, sorted (UTF-16 code units, as JCS sorts keys). */

@@ -3,7 +3,9 @@
  * itself, so the server (batches from its read path, with a pause between them), the CLI (a SQLite file or
  * an export) and, later, a worker thread feed it the same way.
  */
-import { entryHash, GENESIS_HASH, HASH_VERSION, MalformedEntry, type ChainRow } from './canonical.js';
+import { entryHash, GENESIS_HASH, HASH_VERSION, HASH_VERSION_GROUPED, MalformedEntry, type ChainRow } from './canonical.js';
+
+const knownVersion = (version: number) => version === HASH_VERSION || version === HASH_VERSION_GROUPED;
 import type { ChainHead } from './link.js';
 
 /** Why a chain does not verify. A closed set: clients may switch on it. */
@@ -71,7 +73,7 @@ export interface VerifyOptions {
  * else why not. (Linking to the entry before is the caller's business.)
  */
 export function entryFailure(row: ChainRow): { reason: ChainFailure; detail: string } | null {
-  if (row.hashVersion !== HASH_VERSION) return { reason: ChainFailure.UnknownHashVersion, detail: `hash version ${row.hashVersion} is not known` };
+  if (!knownVersion(row.hashVersion)) return { reason: ChainFailure.UnknownHashVersion, detail: `hash version ${row.hashVersion} is not known` };
   try {
     // Stored JSON is in JCS form; text that is not (edited by hand, or by older code) is re-canonicalised
     // before the entry is called broken.
@@ -125,7 +127,7 @@ export async function verifyChain(batches: AsyncIterable<readonly ChainRow[]> | 
       if (options.head && row.sequence > options.head.sequence) {
         return result(ChainFailure.HeadMismatch, row.sequence, `entries go on past the recorded head ${options.head.sequence}`);
       }
-      if (row.hashVersion !== HASH_VERSION) return result(ChainFailure.UnknownHashVersion, row.sequence, `hash version ${row.hashVersion} is not known`);
+      if (!knownVersion(row.hashVersion)) return result(ChainFailure.UnknownHashVersion, row.sequence, `hash version ${row.hashVersion} is not known`);
       if (previousHash !== undefined && row.previousHash !== previousHash) {
         return result(ChainFailure.PreviousHashMismatch, row.sequence, `previousHash does not match the hash of entry ${row.sequence - 1}`);
       }
