@@ -264,6 +264,94 @@ describe('erasure on SQLite', () => {
   });
 });
 
+const IVY = { id: 'auditor-ivy-4410', name: 'Ivy Auditor', agent: 'IvyBrowser/2.0' };
+const ERASE_COUNTS = /* GraphQL */ `
+  mutation Erase($authorId: ID!, $reason: String!) {
+    eraseActor(authorId: $authorId, reason: $reason) { erasedEntries erasedMentions pseudonym }
+  }
+`;
+const READS = /* GraphQL */ `
+  query Reads {
+    auditLogs(filter: { resource: ["audit_log"], action: ["view", "export"] }, first: 100, orderBy: OLDEST_FIRST) {
+      edges { node { id action hashVersion author { id name } userAgent meta } }
+    }
+  }
+`;
+
+/**
+ * An auditor reads A's entries (a list filtered by A's and B's ids and by A's name, an export by A's id) and
+ * B's alone; every read is recorded with its filter. Resolves once the records are committed.
+ */
+async function readAsAuditor(app: TestApp): Promise<void> {
+  const token = await signToken({ sub: IVY.id, name: IVY.name, scope: 'audit:read audit:write' });
+  const headers = { authorization: `Bearer ${token}`, 'user-agent': IVY.agent };
+  expect((await app.gql(ENTRIES, { filter: { authorId: [ANN.id, BOB.id], search: ANN.name } }, headers)).errors).toBeUndefined();
+  expect((await app.gql(ENTRIES, { filter: { authorId: [BOB.id] } }, headers)).errors).toBeUndefined();
+  const exported = await fetch(app.url.replace('/graphql', `/export?format=ndjson&authorId=${ANN.id}`), { headers });
+  expect(exported.status).toBe(200);
+  await exported.text();
+  // The group commit keeps order: once this entry is in, every read recorded before it is too.
+  expect((await app.gql(LOG_EVENT, { input: { resource: 'marker', action: 'x' } }, headers)).errors).toBeUndefined();
+}
+
+/** The auditor's reads: A's values gone from the filters that named A, the auditor's own values kept. */
+async function expectMentionsErased(app: TestApp, erased: { erasedMentions: number; pseudonym: string }) {
+  expect(erased.erasedMentions).toBe(2);
+  const reads = ((await app.gql(READS)).data!.auditLogs.edges as Array<{ node: Node }>).map((e) => e.node).filter((n) => n.author.id === IVY.id);
+  expect(reads.map((n) => n.action)).toEqual(['view', 'view', 'export']);
+  for (const node of reads) {
+    expect(node.hashVersion).toBe(2);
+    expect(node.author.name).toBe(IVY.name);
+    expect(node.userAgent).toBe(IVY.agent);
+  }
+  const [both, bobOnly, exported] = reads;
+  const bobPseudonym = both!.meta.filter.authorId[1];
+  expect(both!.meta.filter).toMatchObject({ authorId: [erased.pseudonym, expect.stringMatching(/^erased:[0-9a-f]{32}$/)], search: '[ERASED]' });
+  expect(bobPseudonym).not.toBe(erased.pseudonym);
+  expect(bobOnly!.meta.filter.authorId).toEqual([BOB.id]);
+  expect(exported!.meta.filter.authorId).toEqual([erased.pseudonym]);
+  for (const value of annValues) expect(JSON.stringify(reads)).not.toContain(value);
+  const verified = await app.gql('{ verifyAuditChain { valid reason detail } }');
+  expect(verified.data!.verifyAuditChain).toMatchObject({ valid: true, reason: null });
+}
+
+describe("erasure of others' reads of the log that named the person", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp({ evidence: { metaAudit: { mode: 'all', windowMs: 0 } } });
+    await seedPeople(app, [ANN, BOB]);
+    await readAsAuditor(app);
+  });
+  afterAll(() => app?.close());
+
+  it("erases the filter's values that name A, keeps the reader's, and the chain verifies", async () => {
+    // Before: the reads hold A's id and name, so the checks below can see what they look for.
+    const before = JSON.stringify((await app.gql(READS)).data);
+    expect(before).toContain(ANN.id);
+    expect(before).toContain(ANN.name);
+    const result = await app.gql(ERASE_COUNTS, { authorId: ANN.id, reason: 'request GDPR-2026-19' });
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.eraseActor.erasedEntries).toBe(2);
+    // Nothing of A anywhere in the file: the reads' filters included (read before any other filtered read).
+    const bytes = Buffer.concat([readFileSync(app.file), existsSync(`${app.file}-wal`) ? readFileSync(`${app.file}-wal`) : Buffer.alloc(0)]);
+    for (const value of annValues) expect(bytes.includes(value), value).toBe(false);
+    await expectMentionsErased(app, result.data!.eraseActor);
+    const again = await app.gql(ERASE_COUNTS, { authorId: ANN.id, reason: 'again' });
+    expect(again.data!.eraseActor).toMatchObject({ erasedEntries: 0, erasedMentions: 0 });
+    const verify = await cli(['verify', '--database', app.file], app.file);
+    expect(verify.out).toMatch(/^default: valid, \d+ entries/m);
+  });
+
+  it('then erases the reader whole, and the chain still verifies', async () => {
+    const result = await app.gql(ERASE_COUNTS, { authorId: IVY.id, reason: 'request GDPR-2026-20' });
+    expect(result.data!.eraseActor.erasedEntries).toBeGreaterThanOrEqual(4);
+    const text = JSON.stringify((await app.gql(READS)).data);
+    for (const value of [IVY.id, IVY.name, IVY.agent]) expect(text).not.toContain(value);
+    const verified = await app.gql('{ verifyAuditChain { valid reason detail } }');
+    expect(verified.data!.verifyAuditChain).toMatchObject({ valid: true, reason: null });
+  });
+});
+
 /** Runs the built CLI on the SQLite file `file`; resolves with its exit code and output. */
 function cli(args: string[], file: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
@@ -297,5 +385,18 @@ describe.skipIf(!postgres)('erasure on PostgreSQL', () => {
     expect(result.errors).toBeUndefined();
     expect(result.data!.eraseActor).toMatchObject({ erasedEntries: 4, storageCleared: false });
     await expectAnnErased(app, result.data!.eraseActor);
+  });
+
+  it("erases the filters of others' reads that named the author", async () => {
+    const other = await startTestApp({ postgresUrl: database.url, evidence: { metaAudit: { mode: 'all', windowMs: 0 } } });
+    try {
+      await seedPeople(other, [ANN, BOB]);
+      await readAsAuditor(other);
+      const result = await other.gql(ERASE_COUNTS, { authorId: ANN.id, reason: 'request GDPR-2026-19' });
+      expect(result.errors).toBeUndefined();
+      await expectMentionsErased(other, result.data!.eraseActor);
+    } finally {
+      await other.close();
+    }
   });
 });
