@@ -9,6 +9,10 @@ import type { PurgeResult } from '../src/services/retention.js';
 import { ARCHIVE_LOCK_FILE } from '../src/services/archive-folder-lock.js';
 import { eraseActor } from '../src/services/erasure.js';
 import { describePurge } from '../src/cli/retention.js';
+import { entryRows, insertEntries } from '../src/audit/writer.js';
+import { runSync } from '../src/db/sql.js';
+import { FILTER_PERSONAL_PATHS } from '../src/services/meta-audit.js';
+import { DEFAULT_PERSONAL_FIELDS, nameRuleMatcher } from '../src/shared/chain/personal.js';
 import { seedBulk } from './helpers/seed.js';
 import { logEvents, startTestApp, type TestApp } from './helpers/test-app.js';
 import { runCli as cli } from './helpers/cli.js';
@@ -320,6 +324,54 @@ describe('erasure of an author whose entries were archived by retention', () => 
     // Again: nothing left to erase, and the files stay as they are.
     const again = await app.gql('mutation { eraseActor(authorId: "alice", reason: "request 7") { erasedArchivedEntries archiveFiles } }');
     expect(again.data!.eraseActor).toEqual({ erasedArchivedEntries: 0, archiveFiles: 0 });
+  });
+
+  it("erases in the archives the filters of others' reads that named the author, keeping the reader's values", async () => {
+    const archiveDir = join(dir, 'archives-reads');
+    const reads = await startTestApp({ retention: { days: 30, archiveDir, archiveEntries: 40 } });
+    try {
+      const ivy = { id: 'ivy', name: 'Ivy Auditor', type: 'user' };
+      const read = (authorIds: string[], search?: string) => ({
+        tenantId: 'default', resource: 'audit_log', action: 'view', author: ivy, userAgent: 'IvyBrowser/2.0',
+        meta: { operation: 'auditLogs', filter: { authorId: authorIds, ...(search ? { search } : {}) } }, personal: FILTER_PERSONAL_PATHS,
+      });
+      const rows = entryRows(
+        [
+          { tenantId: 'default', resource: 'invoices', action: 'update', author: { id: 'alice', name: 'Alice Liddell', type: 'user' }, data: { total: 1 } },
+          read(['alice', 'bob'], 'Alice Liddell'),
+          read(['bob']),
+        ],
+        { transactionId: 'seeded', createdAt: new Date(Date.now() - 400 * DAY) },
+      );
+      const db = new Database(reads.file);
+      try {
+        db.transaction(() => runSync(db, insertEntries('sqlite', rows, { chained: true, personal: nameRuleMatcher(DEFAULT_PERSONAL_FIELDS) }, { keepTimes: true })))();
+      } finally {
+        db.close();
+      }
+      expect(rows.map((row) => row.hashVersion)).toEqual([1, 2, 2]);
+      const [purged] = await reads.server.purgeExpired();
+      expect(purged).toMatchObject({ count: 3 });
+      const bytes = () => readdirSync(archiveDir).filter((name) => name.endsWith('.ndjson.gz')).map((name) => gunzipSync(readFileSync(join(archiveDir, name))).toString('utf8')).join('\n');
+      expect(bytes()).toContain('Alice Liddell');
+
+      const erased = await reads.gql('mutation { eraseActor(authorId: "alice", reason: "request 12") { erasedEntries erasedMentions erasedArchivedEntries archiveFiles pseudonym } }');
+      expect(erased.errors).toBeUndefined();
+      expect(erased.data!.eraseActor).toMatchObject({ erasedEntries: 0, erasedMentions: 0, erasedArchivedEntries: 2, archiveFiles: 1 });
+      const after = bytes();
+      expect(after).not.toContain('Alice Liddell');
+      expect(after).not.toContain('"alice"');
+      const lines = after.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>).filter((line) => line.resource === 'audit_log');
+      expect(lines.map((line) => [line.meta.filter.authorId, line.authorName, line.userAgent])).toEqual([
+        [[erased.data!.eraseActor.pseudonym, expect.stringMatching(/^erased:[0-9a-f]{32}$/)], 'Ivy Auditor', 'IvyBrowser/2.0'],
+        [['bob'], 'Ivy Auditor', 'IvyBrowser/2.0'],
+      ]);
+      const whole = await cli(['verify', '--database', reads.file, '--archives', archiveDir]);
+      expect(whole.out).toMatch(/^default: valid, .*from the genesis, through 1 archive/m);
+      expect(whole.code).toBe(0);
+    } finally {
+      await reads.close();
+    }
   });
 
   it('erases in an archive the entries an erasure reached after the purge had read them and before it removed them, waiting while another process rewrites the folder', async () => {
