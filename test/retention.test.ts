@@ -374,6 +374,49 @@ describe('erasure of an author whose entries were archived by retention', () => 
     }
   });
 
+  it("puts into the archive a read whose filter an erasure reached after the purge had read it and before it removed it", async () => {
+    const archiveDir = join(dir, 'archives-read-race');
+    const racing = await startTestApp({ retention: { days: 30, archiveDir, archiveEntries: 40 } });
+    try {
+      const ivy = { id: 'ivy', name: 'Ivy Auditor', type: 'user' };
+      const read = (authorIds: string[], search?: string) => ({
+        tenantId: 'default', resource: 'audit_log', action: 'view', author: ivy, userAgent: 'IvyBrowser/2.0',
+        meta: { operation: 'auditLogs', filter: { authorId: authorIds, ...(search ? { search } : {}) } }, personal: FILTER_PERSONAL_PATHS,
+      });
+      const rows = entryRows([read(['alice'], 'Alice Liddell'), read(['bob']), { tenantId: 'default', resource: 'invoices', action: 'update', author: ivy }], {
+        transactionId: 'seeded',
+        createdAt: new Date(Date.now() - 400 * DAY),
+      });
+      const db = new Database(racing.file);
+      try {
+        db.transaction(() => runSync(db, insertEntries('sqlite', rows, { chained: true, personal: nameRuleMatcher(DEFAULT_PERSONAL_FIELDS) }, { keepTimes: true })))();
+      } finally {
+        db.close();
+      }
+      const bytes = (path: string) => gunzipSync(readFileSync(path)).toString('utf8');
+      const [purged] = await racing.server.purgeExpired({
+        onArchived: async (path) => {
+          expect(bytes(path)).toContain('Alice Liddell');
+          // An erasure that cannot see the unfinished file: the read's filter is erased in the table only.
+          const erasure = await eraseActor({ dataSource: racing.dataSource, store: racing.server.store }, { tenantId: 'default', authorId: 'alice', reason: 'request 13', by: { id: 'dpo', name: null, type: 'user' }, operation: 'test' });
+          expect(erasure).toMatchObject({ erasedEntries: 0, erasedMentions: 1, erasedArchivedEntries: 0 });
+        },
+      });
+      expect(purged).toMatchObject({ count: 3, erasedInArchives: 1 });
+      const [file] = purged!.archives;
+      const text = bytes(file!);
+      expect(text).not.toContain('Alice Liddell');
+      expect(text).not.toContain('"alice"');
+      expect(text).toContain('IvyBrowser/2.0');
+      expect((await cli(['verify', '--file', file!])).out).toMatch(/^default: valid, /m);
+      await racing.dataSource.query('PRAGMA wal_checkpoint(TRUNCATE)');
+      const whole = await cli(['verify', '--database', racing.file, '--archives', archiveDir]);
+      expect(whole.out).toMatch(/^default: valid, .*from the genesis, through 1 archive/m);
+    } finally {
+      await racing.close();
+    }
+  });
+
   it('erases in an archive the entries an erasure reached after the purge had read them and before it removed them, waiting while another process rewrites the folder', async () => {
     const archiveDir = join(dir, 'archives-race');
     const racing = await startTestApp({ retention: { days: 30, archiveDir, archiveEntries: 40 } });

@@ -16,6 +16,7 @@ import { classifyLine, ndjsonLines } from '../shared/chain/archive.js';
 import { HASH_VERSION_GROUPED, type ChainRow } from '../shared/chain/canonical.js';
 import { eraseContent, eraseRow, type ErasedColumns } from '../shared/chain/erase.js';
 import { chainRowFromExport } from '../shared/chain/export-row.js';
+import { chainExportFields } from '../shared/chain/rows.js';
 import { withArchiveFolderLock } from './archive-folder-lock.js';
 import { filterNames, filterValueNames, type MentionReplacement } from './erasure-mentions.js';
 import { removeStaleTemporaries } from './retention-archive.js';
@@ -95,12 +96,20 @@ async function holdsAuthor(path: string, tenant: string, authorId: string, menti
 async function eraseInFile(path: string, tenant: string, authorId: string, pseudonym: string, mentions: MentionReplacement | undefined): Promise<number> {
   if (!(await holdsAuthor(path, tenant, authorId, mentions))) return 0;
   const erase = eraserOf(authorId, pseudonym, mentions);
+  return rewriteFile(path, (entry) => (concerns(entry, authorId, mentions) ? erasedLine(entry, erase) : null));
+}
+
+/**
+ * Rewrites an archive beside itself with each entry line that `replace` answers for replaced, fsynced and
+ * renamed over the old file; the number replaced.
+ */
+async function rewriteFile(path: string, replace: (entry: Record<string, unknown>) => Record<string, unknown> | null): Promise<number> {
   let erased = 0;
   async function* rewritten() {
     for await (const text of ndjsonLines(path)) {
       if (text.trim() === '') continue;
       const line = classifyLine(JSON.parse(text) as Record<string, unknown>);
-      const replaced = line.kind === 'entry' && concerns(line.entry, authorId, mentions) ? erasedLine(line.entry, erase) : null;
+      const replaced = line.kind === 'entry' ? replace(line.entry) : null;
       if (replaced) erased++;
       yield `${replaced ? JSON.stringify(replaced) : text}\n`;
     }
@@ -116,6 +125,27 @@ async function eraseInFile(path: string, tenant: string, authorId: string, pseud
     throw error;
   }
   return erased;
+}
+
+/**
+ * Puts entries as they are now into the archive `path` in `dir` in place of their lines (a purge's own
+ * archive, for entries erased further after it wrote them): their hashes are the same, so the file's
+ * checkpoints stay valid. Holds the folder's lock; the number of lines replaced.
+ */
+export async function replaceArchivedEntries(dir: string, path: string, rows: readonly ChainRow[], onWait?: () => void): Promise<number> {
+  const bySequence = new Map(rows.map((row) => [row.sequence, row]));
+  return withArchiveFolderLock(
+    dir,
+    async () => {
+      const replaced = await rewriteFile(path, (entry) => {
+        const row = bySequence.get(Number(entry.sequence));
+        return row === undefined ? null : { ...entry, ...chainExportFields(row) };
+      });
+      if (replaced > 0) await fsync(dir);
+      return replaced;
+    },
+    onWait,
+  );
 }
 
 /**

@@ -26,7 +26,7 @@ import { ROLLUP_UNITS } from '../db/activity-rollups.js';
 import { removeFromSearchIndex, setSearchAutomerge } from '../db/search-index.js';
 import { exec, statement, type Work } from '../db/sql.js';
 import type { AuditStore } from '../db/store.js';
-import { canonicalJson } from '../shared/chain/canonical.js';
+import { canonicalJson, type ChainRow } from '../shared/chain/canonical.js';
 import { signCheckpointSync, type CheckpointKey, type SignedCheckpoint } from '../shared/chain/checkpoint.js';
 import type { ChainHead } from '../shared/chain/link.js';
 import { CHAIN_COLUMNS, chainExportFields, chainRowFromDb, type RawChainRow } from '../shared/chain/rows.js';
@@ -34,7 +34,7 @@ import { entryFailure, verifyChain } from '../shared/chain/verify.js';
 import { badUserInput } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { openArchive, removeStaleTemporaries } from './retention-archive.js';
-import { eraseInArchives } from './archive-erasure.js';
+import { eraseInArchives, replaceArchivedEntries } from './archive-erasure.js';
 import { basename } from 'node:path';
 
 const DAY_MS = 86_400_000;
@@ -220,6 +220,11 @@ interface BatchOutcome {
   stopped?: string;
   /** Archiving: the entries this batch removed that had been erased by then (sequence, pseudonym). */
   erased: Array<{ sequence: number; pseudonym: string }>;
+  /**
+   * Archiving: entries this batch removed that were erased further than their archived lines (a part of
+   * their values, such as a read's filter, erased after they were archived), as they are now.
+   */
+  erasedSince: ChainRow[];
 }
 
 interface BatchRequest {
@@ -237,6 +242,11 @@ interface BatchRequest {
   /** This run's previous batch checkpoint: superseded by this batch's, so dropped with it. */
   dropCheckpointId: number | null;
   merging: MergePause;
+  /**
+   * Archiving: the archived entries that still had personal values, by sequence, with how many of their
+   * values were erased when archived (see erasedSince).
+   */
+  archivedErasures?: ReadonlyMap<number, number>;
   /** The entries' hashes were recomputed already (while archiving them): the batch need not do it again. */
   hashesChecked: boolean;
 }
@@ -288,6 +298,7 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
   let msPerEntry = request.msPerEntry;
   let stopped: string | undefined;
   const erased: BatchOutcome['erased'] = [];
+  const erasedSince: ChainRow[] = [];
   while (removed < count) {
     const left = request.budgetMs - (performance.now() - began);
     const size = Math.max(1, Math.min(DELETE_SLICE, Math.floor(left / Math.max(msPerEntry, 0.001))));
@@ -303,7 +314,7 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
         if (slice.length === 0) break;
       }
     }
-    if (request.hashesChecked) yield* erasedIn(request, anchor.sequence + removed, Number(slice[slice.length - 1]!.sequence), erased);
+    if (request.hashesChecked) yield* erasedIn(request, anchor.sequence + removed, Number(slice[slice.length - 1]!.sequence), erased, erasedSince);
     if (request.dialect === 'sqlite') yield* removeFromSearchIndex(slice.map((row) => Number(row.id)));
     const deleted = yield* exec(`DELETE FROM "audit_log" WHERE "tenant_id" = ? AND "sequence" > ? AND "sequence" <= ?`, [tenant, anchor.sequence + removed, Number(slice[slice.length - 1]!.sequence)]);
     if (deleted.changes !== slice.length) throw new Error(`retention: expected to remove ${slice.length} entries of tenant ${tenant}, removed ${deleted.changes}`);
@@ -322,7 +333,7 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
   const checkpointId = Number(postgres ? inserted.rows[0]!.id : inserted.lastInsertId);
   yield* exec(`UPDATE "audit_chain_head" SET "anchor_sequence" = ?, "anchor_hash" = ? WHERE "tenant_id" = ? AND "anchor_sequence" = ?`, [signed.sequence, signed.hash, tenant, anchor.sequence]);
   if (request.dropCheckpointId !== null) yield* exec(`DELETE FROM "audit_checkpoint" WHERE "id" = ?`, [request.dropCheckpointId]);
-  return { began, workMs: performance.now() - began, count: removed, msPerEntry, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId }, stopped, erased };
+  return { began, workMs: performance.now() - began, count: removed, msPerEntry, anchor: { sequence: signed.sequence, hash: signed.hash }, checkpoint: { ...signed, id: checkpointId }, stopped, erased, erasedSince };
 }
 
 /**
@@ -333,15 +344,25 @@ function* purgeBatch(request: BatchRequest): Work<BatchOutcome | null> {
  * so an erasure cannot reach them between this read and the delete; one that comes later finds them gone
  * and the finished archive in the folder.
  */
-function* erasedIn(request: BatchRequest, after: number, upTo: number, into: BatchOutcome['erased']): Work<void> {
+function* erasedIn(request: BatchRequest, after: number, upTo: number, into: BatchOutcome['erased'], since: BatchOutcome['erasedSince']): Work<void> {
   const lock = request.dialect === 'sqlite' ? '' : ' FOR UPDATE';
   const { rows } = yield* exec<{ sequence: number | string; author_id: string | null; erased_digests: string | null }>(
     `SELECT "sequence", "author_id", "erased_digests" FROM "audit_log" WHERE "tenant_id" = ? AND "sequence" > ? AND "sequence" <= ?${lock}`,
     [request.tenant, after, upTo],
   );
+  const further: number[] = [];
   for (const row of rows) {
-    if (row.erased_digests !== null && row.author_id !== null) into.push({ sequence: Number(row.sequence), pseudonym: row.author_id });
+    if (row.erased_digests === null) continue;
+    if (row.author_id !== null) into.push({ sequence: Number(row.sequence), pseudonym: row.author_id });
+    const archived = request.archivedErasures?.get(Number(row.sequence));
+    if (archived !== undefined && Object.keys(JSON.parse(row.erased_digests) as object).length > archived) further.push(Number(row.sequence));
   }
+  if (further.length === 0) return;
+  const { rows: whole } = yield* exec<RawChainRow>(
+    `SELECT ${CHAIN_COLUMNS} FROM "audit_log" WHERE "tenant_id" = ? AND "sequence" IN (${further.map(() => '?').join(', ')})`,
+    [request.tenant, ...further],
+  );
+  for (const row of whole) since.push(chainRowFromDb(row));
 }
 
 /**
@@ -405,6 +426,8 @@ async function archiveSegment(deps: RetentionDeps, settings: RetentionSettings, 
   let count = 0;
   /** The authors of the archived entries that were not erased when read, by sequence. */
   const unerased = new Map<number, string>();
+  /** The archived entries with personal values left, by sequence: how many of theirs were erased. */
+  const erasures = new Map<number, number>();
   async function* expired() {
     let after = anchor.sequence;
     while (count < max && after < upTo) {
@@ -416,7 +439,11 @@ async function archiveSegment(deps: RetentionDeps, settings: RetentionSettings, 
       const taken = cut < 0 ? rows : rows.slice(0, cut);
       if (taken.length === 0) return;
       await writer.write(taken.map(({ row, id, name }) => JSON.stringify({ id, name, ...chainExportFields(row) })));
-      for (const { row } of taken) if (row.authorId !== null && row.erasedDigests === null) unerased.set(row.sequence, row.authorId);
+      for (const { row } of taken) {
+        if (row.authorId !== null && row.erasedDigests === null) unerased.set(row.sequence, row.authorId);
+        const erasedCount = row.erasedDigests === null ? 0 : Object.keys(row.erasedDigests).length;
+        if (row.personalPaths.length > erasedCount) erasures.set(row.sequence, erasedCount);
+      }
       count += taken.length;
       yield taken.map((r) => r.row);
       if (taken.length < rows.length || raw.length === 0) return;
@@ -431,7 +458,7 @@ async function archiveSegment(deps: RetentionDeps, settings: RetentionSettings, 
       return null;
     }
     const end = signCheckpointSync({ tenant, sequence: verified.headSequence, hash: verified.headHash, createdAt: Date.now() }, deps.checkpointKey);
-    return { path: await writer.finish(end, count), end: { sequence: end.sequence, hash: end.hash }, unerased };
+    return { path: await writer.finish(end, count), end: { sequence: end.sequence, hash: end.hash }, unerased, erasures };
   } catch (error) {
     await writer.abandon();
     throw error;
@@ -464,6 +491,8 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
     outer: while (anchor.sequence < limit && !options.signal?.aborted) {
       let segmentEnd = limit;
       let unerased = new Map<number, string>();
+      let erasures: ReadonlyMap<number, number> | undefined;
+      let archivePath: string | undefined;
       if (settings.archiveDir) {
         const start = lastCheckpoint ?? (await anchorCheckpoint(deps.store, tenant, anchor));
         const archived = await archiveSegment(deps, settings, tenant, anchor, start, limit, before);
@@ -471,13 +500,15 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         result.archives.push(archived.path);
         segmentEnd = archived.end.sequence;
         unerased = archived.unerased;
+        erasures = archived.erasures;
+        archivePath = archived.path;
         await options.onArchived?.(archived.path);
       }
       while (anchor.sequence < segmentEnd) {
         if (options.signal?.aborted) break outer;
         const request: BatchRequest = {
           dialect: deps.store.dialect, tenant, anchor, upTo: segmentEnd, before, limit: size, budgetMs: target, msPerEntry, key: deps.checkpointKey,
-          dropCheckpointId: lastCheckpoint?.id ?? null, merging, hashesChecked: Boolean(settings.archiveDir),
+          dropCheckpointId: lastCheckpoint?.id ?? null, merging, hashesChecked: Boolean(settings.archiveDir), archivedErasures: erasures,
         };
         const started = performance.now();
         // A batch lost to a power cut is all undone (anchor, checkpoint and rows together) and simply purged
@@ -496,6 +527,12 @@ async function purgeTenant(deps: RetentionDeps, settings: RetentionSettings, ten
         result.longestStatementsMs = Math.max(result.longestStatementsMs, outcome.workMs);
         result.longestHeldMs = Math.max(result.longestHeldMs, held);
         options.onProgress?.({ tenant, purged: result.count, anchorSequence: anchor.sequence, batchEntries: outcome.count, batchMs: ms, statementsMs: outcome.workMs, heldMs: held });
+        // Entries erased further after they were archived (an erasure that missed the unfinished file): their
+        // lines in this segment's archive become what the rows are now, which hash the same.
+        if (outcome.erasedSince.length > 0) {
+          const done = await replaceArchivedEntries(settings.archiveDir!, archivePath!, outcome.erasedSince, options.onArchiveLockWait);
+          result.erasedInArchives = (result.erasedInArchives ?? 0) + done;
+        }
         // Entries erased after they were archived: erased in the archives too, as the erasure would have.
         const missed = new Map<string, { authorId: string; pseudonym: string }>();
         for (const { sequence, pseudonym } of outcome.erased) {
