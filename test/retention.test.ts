@@ -9,6 +9,7 @@ import type { PurgeResult } from '../src/services/retention.js';
 import { ARCHIVE_LOCK_FILE } from '../src/services/archive-folder-lock.js';
 import { eraseActor } from '../src/services/erasure.js';
 import { describePurge } from '../src/cli/retention.js';
+import type { TenantDraft } from '../src/audit/group-commit.js';
 import { entryRows, insertEntries } from '../src/audit/writer.js';
 import { runSync } from '../src/db/sql.js';
 import { FILTER_PERSONAL_PATHS } from '../src/services/meta-audit.js';
@@ -269,6 +270,26 @@ describe('the commands that work on an existing log, given a database that does 
   });
 });
 
+const IVY = { id: 'ivy', name: 'Ivy Auditor', type: 'user' };
+
+/** A read of the log by Ivy, recorded with its filter as the server records one. */
+const readBy = (authorIds: string[], search?: string): TenantDraft => ({
+  tenantId: 'default', resource: 'audit_log', action: 'view', author: IVY, userAgent: 'IvyBrowser/2.0',
+  meta: { operation: 'auditLogs', filter: { authorId: authorIds, ...(search ? { search } : {}) } }, personal: FILTER_PERSONAL_PATHS,
+});
+
+/** Writes entries dated 400 days back straight into the file, chained as the writer chains them. */
+function seedOld(file: string, drafts: TenantDraft[]) {
+  const rows = entryRows(drafts, { transactionId: 'seeded', createdAt: new Date(Date.now() - 400 * DAY) });
+  const db = new Database(file);
+  try {
+    db.transaction(() => runSync(db, insertEntries('sqlite', rows, { chained: true, personal: nameRuleMatcher(DEFAULT_PERSONAL_FIELDS) }, { keepTimes: true })))();
+  } finally {
+    db.close();
+  }
+  return rows;
+}
+
 describe('erasure of an author whose entries were archived by retention', () => {
   const dir = mkdtempSync(join(tmpdir(), 'auditql-archive-erasure-'));
   let app: TestApp | undefined;
@@ -330,25 +351,11 @@ describe('erasure of an author whose entries were archived by retention', () => 
     const archiveDir = join(dir, 'archives-reads');
     const reads = await startTestApp({ retention: { days: 30, archiveDir, archiveEntries: 40 } });
     try {
-      const ivy = { id: 'ivy', name: 'Ivy Auditor', type: 'user' };
-      const read = (authorIds: string[], search?: string) => ({
-        tenantId: 'default', resource: 'audit_log', action: 'view', author: ivy, userAgent: 'IvyBrowser/2.0',
-        meta: { operation: 'auditLogs', filter: { authorId: authorIds, ...(search ? { search } : {}) } }, personal: FILTER_PERSONAL_PATHS,
-      });
-      const rows = entryRows(
-        [
-          { tenantId: 'default', resource: 'invoices', action: 'update', author: { id: 'alice', name: 'Alice Liddell', type: 'user' }, data: { total: 1 } },
-          read(['alice', 'bob'], 'Alice Liddell'),
-          read(['bob']),
-        ],
-        { transactionId: 'seeded', createdAt: new Date(Date.now() - 400 * DAY) },
-      );
-      const db = new Database(reads.file);
-      try {
-        db.transaction(() => runSync(db, insertEntries('sqlite', rows, { chained: true, personal: nameRuleMatcher(DEFAULT_PERSONAL_FIELDS) }, { keepTimes: true })))();
-      } finally {
-        db.close();
-      }
+      const rows = seedOld(reads.file, [
+        { tenantId: 'default', resource: 'invoices', action: 'update', author: { id: 'alice', name: 'Alice Liddell', type: 'user' }, data: { total: 1 } },
+        readBy(['alice', 'bob'], 'Alice Liddell'),
+        readBy(['bob']),
+      ]);
       expect(rows.map((row) => row.hashVersion)).toEqual([1, 2, 2]);
       const [purged] = await reads.server.purgeExpired();
       expect(purged).toMatchObject({ count: 3 });
@@ -378,21 +385,7 @@ describe('erasure of an author whose entries were archived by retention', () => 
     const archiveDir = join(dir, 'archives-read-race');
     const racing = await startTestApp({ retention: { days: 30, archiveDir, archiveEntries: 40 } });
     try {
-      const ivy = { id: 'ivy', name: 'Ivy Auditor', type: 'user' };
-      const read = (authorIds: string[], search?: string) => ({
-        tenantId: 'default', resource: 'audit_log', action: 'view', author: ivy, userAgent: 'IvyBrowser/2.0',
-        meta: { operation: 'auditLogs', filter: { authorId: authorIds, ...(search ? { search } : {}) } }, personal: FILTER_PERSONAL_PATHS,
-      });
-      const rows = entryRows([read(['alice'], 'Alice Liddell'), read(['bob']), { tenantId: 'default', resource: 'invoices', action: 'update', author: ivy }], {
-        transactionId: 'seeded',
-        createdAt: new Date(Date.now() - 400 * DAY),
-      });
-      const db = new Database(racing.file);
-      try {
-        db.transaction(() => runSync(db, insertEntries('sqlite', rows, { chained: true, personal: nameRuleMatcher(DEFAULT_PERSONAL_FIELDS) }, { keepTimes: true })))();
-      } finally {
-        db.close();
-      }
+      seedOld(racing.file, [readBy(['alice'], 'Alice Liddell'), readBy(['bob']), { tenantId: 'default', resource: 'invoices', action: 'update', author: IVY }]);
       const bytes = (path: string) => gunzipSync(readFileSync(path)).toString('utf8');
       const [purged] = await racing.server.purgeExpired({
         onArchived: async (path) => {
