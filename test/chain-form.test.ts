@@ -1,6 +1,6 @@
 import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, entryHash, factsText, GENESIS_HASH, personalDigest, type ChainRow } from '../src/shared/chain/canonical.js';
+import { canonicalJson, entryHash, factsText, GENESIS_HASH, personalDigest, saltFor, type ChainRow } from '../src/shared/chain/canonical.js';
 import { linkEntries, type UnlinkedEntry } from '../src/shared/chain/link.js';
 import { DEFAULT_PERSONAL_FIELDS, findPersonalPaths, nameRuleMatcher } from '../src/shared/chain/personal.js';
 import { parsePointer, replaceAt, valueAt } from '../src/shared/chain/pointer.js';
@@ -34,7 +34,7 @@ function factsObject(row: ChainRow): Record<string, JsonValue> {
   };
   for (const pointer of row.personalPaths) {
     const segments = parsePointer(pointer);
-    const digest = row.erasedDigests?.[pointer] ?? personalDigest(row.salt!, pointer, valueAt(facts, segments)!);
+    const digest = row.erasedDigests?.[pointer] ?? personalDigest(saltFor(row, pointer)!, pointer, valueAt(facts, segments)!);
     replaceAt(facts, segments, digest);
   }
   return facts;

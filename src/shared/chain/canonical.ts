@@ -21,8 +21,9 @@ export const HASH_VERSION = 1;
  * Version 2: the same form, with two salts made from the entry's salt, one for the values of the one who
  * acted (the one-segment pointers: author, IP address, user agent) and one for the personal values inside
  * data, previousData and meta, which may be someone else's (the filter of a read of the log names the person
- * whose entries were read). Either group can then be erased while the other's salt is kept, and the kept
- * salt reveals nothing of the erased group's (README, "The canonical form").
+ * whose entries were read, the record's in an entry about a person's record). Either group can then be erased
+ * while the other's salt is kept, and the kept salt reveals nothing of the erased group's (README, "The
+ * canonical form"). The writer uses it for every entry with personal values inside its JSON.
  */
 export const HASH_VERSION_GROUPED = 2;
 /** What the first entry of a tenant chains to. */
@@ -157,7 +158,8 @@ export type SaltGroup = 'actor' | 'content';
 export const groupSalt = (salt: string, group: SaltGroup): string => sha256Hex(group + salt).slice(0, 32);
 
 /** A pointer of one segment names a fact of the entry (actor group); any longer one a value inside JSON. */
-const groupOfPointer = (pointer: string): SaltGroup => (pointer.indexOf('/', 1) === -1 ? 'actor' : 'content');
+export const isContentPointer = (pointer: string): boolean => pointer.indexOf('/', 1) !== -1;
+const groupOfPointer = (pointer: string): SaltGroup => (isContentPointer(pointer) ? 'content' : 'actor');
 
 /** Whether every personal value of the group has been erased (false for a group with none). */
 function groupErased(row: ChainRow, group: SaltGroup): boolean {

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { JsonValue } from '../json.js';
-import { canonicalJson, entryHash, HASH_VERSION, HASH_VERSION_GROUPED, type ChainRow } from './canonical.js';
+import { canonicalJson, entryHash, HASH_VERSION, HASH_VERSION_GROUPED, isContentPointer, type ChainRow } from './canonical.js';
 import { findPersonalPaths, findPersonalPathsDeclared, type FieldMatcher } from './personal.js';
 
 export interface ChainHead {
@@ -34,8 +34,7 @@ export interface UnlinkedEntry {
   recordedBy: string | null;
   /**
    * Pointers inside data, previousData or meta that the writer declares personal whatever their names, as
-   * values that may be someone else's (the filter of a read of the log). An entry with any is hashed with
-   * version 2, so that they can be erased without erasing its author.
+   * values that may be someone else's (the filter of a read of the log), like those the rules find there.
    */
   declaredPersonal?: readonly string[] | null;
 }
@@ -53,12 +52,13 @@ export function linkEntries(
   personal: FieldMatcher,
 ): { rows: LinkedEntry[]; heads: Map<string, ChainHead> } {
   const next = new Map(heads);
+  // Version 2 for an entry with personal values inside its JSON (a record's, a read's filter: possibly
+  // someone other than its author's), so that they can be erased apart from the author's.
   const grouped: boolean[] = [];
   const paths = entries.map((entry, i) => {
-    if (!entry.declaredPersonal?.length) return findPersonalPaths(entry, personal);
-    const found = findPersonalPathsDeclared(entry, personal, entry.declaredPersonal);
-    grouped[i] = found.declared;
-    return found.paths;
+    const found = entry.declaredPersonal?.length ? findPersonalPathsDeclared(entry, personal, entry.declaredPersonal) : findPersonalPaths(entry, personal);
+    grouped[i] = found.some(isContentPointer);
+    return found;
   });
   const salts = randomBytes(16 * paths.filter((p) => p.length > 0).length).toString('hex');
   let saltAt = 0;

@@ -124,15 +124,11 @@ function declaredPaths(entry: PersonalSource, declared: readonly string[], found
   return out;
 }
 
-/**
- * The pointers of an entry's personal values, sorted (UTF-16 code units, as JCS sorts keys), and whether
- * some were declared by the writer (`declared`, see declaredPaths): such an entry is hashed with version 2.
- */
-export function findPersonalPathsDeclared(entry: PersonalSource, matcher: FieldMatcher, declared: readonly string[]): { paths: string[]; declared: boolean } {
+/** findPersonalPaths with the pointers the writer declared (see declaredPaths), sorted the same way. */
+export function findPersonalPathsDeclared(entry: PersonalSource, matcher: FieldMatcher, declared: readonly string[]): string[] {
   const found = findPersonalPaths(entry, matcher);
-  const extra = declared.length === 0 ? [] : declaredPaths(entry, declared, found);
-  if (extra.length === 0) return { paths: found, declared: false };
-  return { paths: [...found, ...extra].sort(), declared: true };
+  const extra = declaredPaths(entry, declared, found);
+  return extra.length === 0 ? found : [...found, ...extra].sort();
 }
 
 /** The pointers of an entry's personal values, sorted (UTF-16 code units, as JCS sorts keys). */
