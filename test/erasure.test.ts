@@ -352,6 +352,79 @@ describe("erasure of others' reads of the log that named the person", () => {
   });
 });
 
+const ERASE_RECORDS = /* GraphQL */ `
+  mutation Erase($authorId: ID!, $reason: String!, $records: [AuditRecordInput!]) {
+    eraseActor(authorId: $authorId, reason: $reason, records: $records) { erasedEntries erasedRecordEntries recordEntriesLeft pseudonym }
+  }
+`;
+const CLARA = { id: 'clerk-clara-31', name: 'Clara Clerk', agent: 'ClerkBrowser/3.0' };
+
+/** A clerk changes A's user record and B's: entries about records, authored by someone else. */
+async function clerkEdits(app: TestApp): Promise<void> {
+  const token = await signToken({ sub: CLARA.id, name: CLARA.name, scope: 'audit:write' });
+  const headers = { authorization: `Bearer ${token}`, 'user-agent': CLARA.agent };
+  for (const [person, record] of [[ANN, 'u-ann'], [BOB, 'u-bob']] as const) {
+    const input = { resource: 'users', resourceId: record, action: 'update', data: { email: person.email, phone: person.phone, plan: 'pro' }, previousData: { email: `old.${person.email}`, plan: 'free' } };
+    expect((await app.gql(LOG_EVENT, { input }, headers)).errors).toBeUndefined();
+  }
+}
+
+/** A's record's values gone from the clerk's entry, the clerk's own and B's record's kept; the chain verifies. */
+async function expectRecordErased(app: TestApp) {
+  const [ann, bob] = await entriesOf(app, { resource: ['users'] });
+  expect(ann).toMatchObject({
+    resourceId: 'u-ann',
+    author: { id: CLARA.id, name: CLARA.name },
+    userAgent: CLARA.agent,
+    data: { email: '[ERASED]', phone: '[ERASED]', plan: 'pro' },
+    previousData: { email: '[ERASED]', plan: 'free' },
+  });
+  expect(bob).toMatchObject({ resourceId: 'u-bob', data: { email: BOB.email, phone: BOB.phone } });
+  const verified = await app.gql('{ verifyAuditChain { valid reason detail } }');
+  expect(verified.data!.verifyAuditChain).toMatchObject({ valid: true, reason: null });
+}
+
+describe("erasure of the values in entries others wrote about the person's records", () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startTestApp();
+    await seedPeople(app, [ANN, BOB]);
+    await clerkEdits(app);
+  });
+  afterAll(() => app?.close());
+
+  it('erases them whoever wrote them, keeps the writer, and leaves the bytes nowhere', async () => {
+    expect(shown(await entriesOf(app, { resource: ['users'] }))).toContain(ANN.phone);
+    const result = await app.gql(ERASE_RECORDS, { authorId: ANN.id, reason: 'request GDPR-2026-21', records: [{ resource: 'users', resourceId: 'u-ann' }] });
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.eraseActor).toMatchObject({ erasedEntries: 2, erasedRecordEntries: 1, recordEntriesLeft: 0 });
+    await expectRecordErased(app);
+    const bytes = Buffer.concat([readFileSync(app.file), existsSync(`${app.file}-wal`) ? readFileSync(`${app.file}-wal`) : Buffer.alloc(0)]);
+    for (const value of [...annValues, `old.${ANN.email}`]) expect(bytes.includes(value), value).toBe(false);
+    expect(bytes.includes(BOB.phone)).toBe(true);
+  });
+
+  it('refuses records it cannot take', async () => {
+    const blank = await app.gql(ERASE_RECORDS, { authorId: ANN.id, reason: 'r', records: [{ resource: 'users', resourceId: ' ' }] });
+    expect(blank.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
+    const many = await app.gql(ERASE_RECORDS, { authorId: ANN.id, reason: 'r', records: Array.from({ length: 101 }, (_, i) => ({ resource: 'users', resourceId: String(i) })) });
+    expect(many.errors![0]!.extensions!.code).toBe('BAD_USER_INPUT');
+    const cliRefused = await cli(['erase', '--author', BOB.id, '--reason', 'r', '--record', 'users'], app.file);
+    expect(cliRefused.code).toBe(2);
+    expect(cliRefused.out).toContain('--record takes resource:resourceId');
+  });
+
+  it('erases from the command line, and counts the entries an earlier version hashed with one salt, which it leaves', async () => {
+    // An entry about B's record as an earlier auditql wrote it: hashed with version 1 (simulated).
+    await app.dataSource.query(`UPDATE audit_log SET hash_version = 1 WHERE resource = 'users' AND resource_id = 'u-bob'`);
+    const erase = await cli(['erase', '--author', BOB.id, '--reason', 'ticket 90', '--record', 'users:u-bob'], app.file);
+    expect(erase.out).toMatch(/^erased 2 entries of tenant default \(1 about them left: hashed by an earlier version with one salt\); /);
+    expect(erase.code).toBe(0);
+    const [, bob] = await entriesOf(app, { resource: ['users'] });
+    expect(bob!.data.email).toBe(BOB.email);
+  });
+});
+
 /** Runs the built CLI on the SQLite file `file`; resolves with its exit code and output. */
 function cli(args: string[], file: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
@@ -385,6 +458,19 @@ describe.skipIf(!postgres)('erasure on PostgreSQL', () => {
     expect(result.errors).toBeUndefined();
     expect(result.data!.eraseActor).toMatchObject({ erasedEntries: 4, storageCleared: false });
     await expectAnnErased(app, result.data!.eraseActor);
+  });
+
+  it("erases the values in entries others wrote about the author's records", async () => {
+    const other = await startTestApp({ postgresUrl: database.url });
+    try {
+      await clerkEdits(other);
+      const result = await other.gql(ERASE_RECORDS, { authorId: ANN.id, reason: 'request GDPR-2026-21', records: [{ resource: 'users', resourceId: 'u-ann' }] });
+      expect(result.errors).toBeUndefined();
+      expect(result.data!.eraseActor).toMatchObject({ erasedRecordEntries: 1, recordEntriesLeft: 0 });
+      await expectRecordErased(other);
+    } finally {
+      await other.close();
+    }
   });
 
   it("erases the filters of others' reads that named the author", async () => {

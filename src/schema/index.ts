@@ -11,6 +11,7 @@ import './api-key.js';
 import './viewer-token.js';
 import './chain-verification.js';
 import './checkpoint.js';
+import './audit-record-input.js';
 import './erasure-result.js';
 import './retention-policy.js';
 

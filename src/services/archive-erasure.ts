@@ -13,12 +13,12 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { classifyLine, ndjsonLines } from '../shared/chain/archive.js';
-import { HASH_VERSION_GROUPED, type ChainRow } from '../shared/chain/canonical.js';
-import { eraseContent, eraseRow, type ErasedColumns } from '../shared/chain/erase.js';
+import type { ChainRow } from '../shared/chain/canonical.js';
+import { eraseRow, type ErasedColumns } from '../shared/chain/erase.js';
 import { chainRowFromExport } from '../shared/chain/export-row.js';
 import { chainExportFields } from '../shared/chain/rows.js';
 import { withArchiveFolderLock } from './archive-folder-lock.js';
-import { filterNames, filterValueNames, type MentionReplacement } from './erasure-mentions.js';
+import { concernsOthers, othersEraser, type OthersTarget } from './erasure-others.js';
 import { removeStaleTemporaries } from './retention-archive.js';
 
 export interface ArchiveErasure {
@@ -28,21 +28,21 @@ export interface ArchiveErasure {
   entries: number;
 }
 
-/** How one archived entry is erased: the author's entries whole, others' reads that named them in part. */
+/** How one archived entry is erased: the author's entries whole, others' entries that name them in part. */
 type Eraser = (row: ChainRow) => ErasedColumns | null;
 
-/** The eraser of an author: their entries (eraseRow), and with `mentions` the reads whose filter named them. */
-function eraserOf(authorId: string, pseudonym: string, mentions?: MentionReplacement): Eraser {
+/** The eraser of an author: their entries (eraseRow), and with `others` the others' entries that name them. */
+function eraserOf(authorId: string, pseudonym: string, others?: OthersTarget): Eraser {
+  const inOthers = others && othersEraser(others);
   return (row) => {
     if (row.authorId === authorId) return eraseRow(row, pseudonym);
-    if (mentions && row.hashVersion === HASH_VERSION_GROUPED && filterNames(row.meta, authorId)) return eraseContent(row, mentions);
-    return null;
+    return inOthers?.(row)?.columns ?? null;
   };
 }
 
 /** Whether the eraser has anything to do for an archived entry (without computing it). */
-function concerns(entry: Record<string, unknown>, authorId: string, mentions: MentionReplacement | undefined): boolean {
-  return entry.authorId === authorId || (mentions !== undefined && entry.hashVersion === HASH_VERSION_GROUPED && filterValueNames(entry.meta, authorId));
+function concerns(entry: Record<string, unknown>, authorId: string, others: OthersTarget | undefined): boolean {
+  return entry.authorId === authorId || (others !== undefined && concernsOthers(entry, others));
 }
 
 /** The line of an archived entry with its personal values erased, or null when it has none left. */
@@ -74,14 +74,14 @@ async function fsync(path: string): Promise<void> {
 }
 
 /** Whether the archive is one of `tenant`'s and holds an entry of the author: a read-only pass first. */
-async function holdsAuthor(path: string, tenant: string, authorId: string, mentions: MentionReplacement | undefined): Promise<boolean> {
+async function holdsAuthor(path: string, tenant: string, authorId: string, others: OthersTarget | undefined): Promise<boolean> {
   const lines = ndjsonLines(path);
   try {
     for await (const text of lines) {
       if (text.trim() === '') continue;
       const line = classifyLine(JSON.parse(text) as Record<string, unknown>);
       if (line.kind === 'header' && line.header.tenant !== tenant) return false;
-      if (line.kind === 'entry' && concerns(line.entry, authorId, mentions)) return true;
+      if (line.kind === 'entry' && concerns(line.entry, authorId, others)) return true;
     }
     return false;
   } finally {
@@ -93,10 +93,10 @@ async function holdsAuthor(path: string, tenant: string, authorId: string, menti
  * Rewrites one archive with the author's entries erased, line by line (an archive holds up to 100,000
  * entries: it is streamed, not held in memory); the number erased (0: the file is left as it was).
  */
-async function eraseInFile(path: string, tenant: string, authorId: string, pseudonym: string, mentions: MentionReplacement | undefined): Promise<number> {
-  if (!(await holdsAuthor(path, tenant, authorId, mentions))) return 0;
-  const erase = eraserOf(authorId, pseudonym, mentions);
-  return rewriteFile(path, (entry) => (concerns(entry, authorId, mentions) ? erasedLine(entry, erase) : null));
+async function eraseInFile(path: string, tenant: string, authorId: string, pseudonym: string, others: OthersTarget | undefined): Promise<number> {
+  if (!(await holdsAuthor(path, tenant, authorId, others))) return 0;
+  const erase = eraserOf(authorId, pseudonym, others);
+  return rewriteFile(path, (entry) => (concerns(entry, authorId, others) ? erasedLine(entry, erase) : null));
 }
 
 /**
@@ -158,13 +158,13 @@ export async function eraseInArchives(
   authorId: string,
   pseudonym: string,
   onWait?: () => void,
-  mentions?: MentionReplacement,
+  others?: OthersTarget,
 ): Promise<ArchiveErasure> {
   if (!existsSync(dir)) return { files: 0, entries: 0 };
-  return withArchiveFolderLock(dir, () => eraseInFolder(dir, tenant, authorId, pseudonym, mentions), onWait);
+  return withArchiveFolderLock(dir, () => eraseInFolder(dir, tenant, authorId, pseudonym, others), onWait);
 }
 
-async function eraseInFolder(dir: string, tenant: string, authorId: string, pseudonym: string, mentions: MentionReplacement | undefined): Promise<ArchiveErasure> {
+async function eraseInFolder(dir: string, tenant: string, authorId: string, pseudonym: string, others: OthersTarget | undefined): Promise<ArchiveErasure> {
   // Copies left by a purge or an erasure killed midway would keep the values this one erases.
   await removeStaleTemporaries(dir);
   let names: string[];
@@ -176,7 +176,7 @@ async function eraseInFolder(dir: string, tenant: string, authorId: string, pseu
   }
   const result: ArchiveErasure = { files: 0, entries: 0 };
   for (const name of names) {
-    const erased = await eraseInFile(join(dir, name), tenant, authorId, pseudonym, mentions);
+    const erased = await eraseInFile(join(dir, name), tenant, authorId, pseudonym, others);
     if (erased > 0) {
       result.files++;
       result.entries += erased;

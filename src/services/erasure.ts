@@ -14,12 +14,13 @@ import { CHAIN_COLUMNS, chainRowFromDb, type RawChainRow } from '../shared/chain
 import { badUserInput } from '../shared/errors.js';
 import type { ServiceDeps } from './deps.js';
 import { eraseInArchives } from './archive-erasure.js';
-import { filterNames, mentionReplacement } from './erasure-mentions.js';
+import { eraseOthersBatch, findOthers, othersEraser, type OthersKind, type OthersTarget, type RecordRef } from './erasure-others.js';
 
 /** Entries erased per transaction: each is short, so writes of others go on between them. */
 export const ERASURE_BATCH = 200;
 const MAX_AUTHOR_ID = 255;
 const MAX_REASON = 1000;
+const MAX_RECORDS = 100;
 const SECRET_NAME = 'erasure-pseudonym-hmac';
 
 export interface ErasureDeps extends Pick<ServiceDeps, 'dataSource' | 'store'> {
@@ -41,6 +42,11 @@ export interface EraseActorInput {
   by: AuditActor;
   ip?: string | null;
   userAgent?: string | null;
+  /**
+   * The person's own records (their user record): personal values inside entries about them are erased too,
+   * whoever wrote them (version-2 entries; README, "Erasure").
+   */
+  records?: readonly RecordRef[];
   /** The operation recorded in the entry's meta: `eraseActor`, `auditql erase`. */
   operation: string;
 }
@@ -53,6 +59,13 @@ export interface ErasureResult {
    * author by id, erased now: the filter's values erased, the reader's own kept.
    */
   erasedMentions: number;
+  /** Entries others wrote about the person's records (`records`), whose values inside JSON were erased now. */
+  erasedRecordEntries: number;
+  /**
+   * Entries others wrote about those records that hold personal values but were hashed with version 1 (by an
+   * earlier auditql: one salt for the author's values and the record's), left as they are.
+   */
+  recordEntriesLeft: number;
   /** What the author's id became in those entries. */
   pseudonym: string;
   /** The entry that records the erasure (resource `audit_log`, action `erase`). */
@@ -88,14 +101,26 @@ export function pseudonymOf(key: string, tenantId: string, authorId: string): st
   return `erased:${createHmac('sha256', key).update(canonicalJson([tenantId, authorId])).digest('hex').slice(0, 32)}`;
 }
 
-function validate(input: EraseActorInput): { authorId: string; reason: string } {
+function validateRecords(records: readonly RecordRef[]): RecordRef[] {
+  if (records.length > MAX_RECORDS) throw badUserInput(`records takes at most ${MAX_RECORDS} records`, 'records');
+  return records.map((record, i) => {
+    for (const field of ['resource', 'resourceId'] as const) {
+      const value = record[field];
+      if (value.trim() === '') throw badUserInput(`records[${i}].${field} must not be empty`, 'records');
+      if (value.length > MAX_AUTHOR_ID) throw badUserInput(`records[${i}].${field} takes at most ${MAX_AUTHOR_ID} characters`, 'records');
+    }
+    return { resource: record.resource, resourceId: record.resourceId };
+  });
+}
+
+function validate(input: EraseActorInput): { authorId: string; reason: string; records: RecordRef[] } {
   const authorId = input.authorId.trim();
   if (authorId === '') throw badUserInput('authorId must not be empty', 'authorId');
   if (input.authorId.length > MAX_AUTHOR_ID) throw badUserInput(`authorId takes at most ${MAX_AUTHOR_ID} characters`, 'authorId');
   const reason = input.reason.trim();
   if (reason === '') throw badUserInput('reason must not be empty: say why (a request reference, the legal ground)', 'reason');
   if (reason.length > MAX_REASON) throw badUserInput(`reason takes at most ${MAX_REASON} characters`, 'reason');
-  return { authorId: input.authorId, reason };
+  return { authorId: input.authorId, reason, records: validateRecords(input.records ?? []) };
 }
 
 /**
@@ -127,46 +152,6 @@ function* updateErased(id: number | string, erased: ErasedColumns): Work<void> {
 }
 
 /**
- * Ids of the tenant's version-2 entries of the log's own trail (reads, exports) whose filter names the
- * author, found on the read path (a scan of those entries, never inside the writer): a LIKE over the stored
- * JSON narrows them, every character that JSON might escape (or LIKE read as a wildcard) left to `%`, and the
- * parsed filter decides.
- */
-async function mentionsOf(store: ErasureDeps['store'], tenantId: string, authorId: string): Promise<number[]> {
-  const pattern = `%${authorId.replace(/[^A-Za-z0-9.@:-]+/g, '%')}%`;
-  const ids: number[] = [];
-  const rows = store.stream<{ id: number | string; meta: string | null }>(
-    statement(
-      `SELECT "id", "meta" FROM "audit_log" WHERE "tenant_id" = ? AND "resource" IN ('audit_log', 'api_key') AND "hash_version" = ? AND "meta" LIKE ? ORDER BY "id"`,
-      [tenantId, HASH_VERSION_GROUPED, pattern],
-    ),
-    1000,
-    { timeoutMs: 600_000 },
-  );
-  for await (const batch of rows) for (const row of batch) if (filterNames(row.meta, authorId)) ids.push(Number(row.id));
-  return ids;
-}
-
-/** Erases the filter values of the given entries (eraseContent); the number erased now. */
-function* eraseMentionBatch(dialect: ErasureDeps['store']['dialect'], ids: number[], authorId: string, replace: (pointer: string, value: JsonValue) => JsonValue): Work<number> {
-  const { rows } = yield* exec<RawChainRow & { id: number | string }>(
-    `SELECT "id", ${CHAIN_COLUMNS} FROM "audit_log" WHERE "id" IN (${ids.map(() => 'CAST(? AS BIGINT)').join(', ')})`,
-    ids,
-  );
-  const changed: number[] = [];
-  for (const raw of rows) {
-    // Read again inside the transaction: erased meanwhile (by another erasure) or gone (retention).
-    if (!filterNames(raw.meta, authorId)) continue;
-    const erased = eraseContent(chainRowFromDb(raw), replace);
-    if (!erased) continue;
-    yield* updateErased(raw.id, erased);
-    changed.push(Number(raw.id));
-  }
-  if (dialect === 'sqlite') yield* reindexEntries(changed);
-  return changed.length;
-}
-
-/**
  * GDPR Art. 17 erasure of one author in one tenant (README, "Erasure"). Every entry whose `author_id` is
  * theirs loses the author's name, IP address, user agent and the personal fields inside data,
  * previousData and meta (its `personalPaths`); its author id becomes a pseudonym. Each value's salted
@@ -179,7 +164,7 @@ function* eraseMentionBatch(dialect: ErasureDeps['store']['dialect'], ids: numbe
  * not touched: their personal fields are erased when their own authors are, or by retention.
  */
 export async function eraseActor(deps: ErasureDeps, input: EraseActorInput): Promise<ErasureResult> {
-  const { authorId, reason } = validate(input);
+  const { authorId, reason, records } = validate(input);
   const key = await deps.store.write(pseudonymKey);
   const pseudonym = pseudonymOf(key, input.tenantId, authorId);
   // Each batch rewrites pages all over the file (the entries, their index leaves, the search index): on a
@@ -187,40 +172,53 @@ export async function eraseActor(deps: ErasureDeps, input: EraseActorInput): Pro
   // the log's limit while holding the writer.
   const wal = deps.store.maintenance?.();
   try {
-    const pseudonymFor = (id: string) => pseudonymOf(key, input.tenantId, id);
-    const mentions = await eraseMentions(deps, input.tenantId, authorId, mentionReplacement(pseudonymFor), wal);
-    return await eraseInBatches(deps, input, { authorId, reason, pseudonym, mentions, pseudonymFor }, wal);
+    const target: OthersTarget = { authorId, records, pseudonymFor: (id) => pseudonymOf(key, input.tenantId, id) };
+    const others = await eraseOthers(deps, input.tenantId, target, wal);
+    return await eraseInBatches(deps, input, { authorId, reason, pseudonym, others, target }, wal);
   } finally {
     await wal?.end();
   }
 }
 
+/** What the erasure did to entries others wrote (erasure-others.ts). */
+interface OthersErased {
+  mentions: number;
+  records: number;
+  left: number;
+}
+
 /**
- * Others' reads of the log whose filter named the author (erasure-mentions.ts): found on the read path,
- * then erased ERASURE_BATCH at a time; the number erased.
+ * Others' entries that name the target (reads that filtered by them, entries about their records): found
+ * on the read path, then erased ERASURE_BATCH at a time.
  */
-async function eraseMentions(
-  deps: ErasureDeps,
-  tenantId: string,
-  authorId: string,
-  replace: (pointer: string, value: JsonValue) => JsonValue,
-  wal: WalMaintenance | undefined,
-): Promise<number> {
-  const ids = await mentionsOf(deps.store, tenantId, authorId);
+async function eraseOthers(deps: ErasureDeps, tenantId: string, target: OthersTarget, wal: WalMaintenance | undefined): Promise<OthersErased> {
+  const found = await findOthers(deps.store, tenantId, target);
+  const erase = othersEraser(target);
   const dialect = deps.store.dialect;
-  let erased = 0;
-  for (let start = 0; start < ids.length; start += ERASURE_BATCH) {
-    const batch = ids.slice(start, start + ERASURE_BATCH);
-    erased += await deps.store.write(() => withSecureDelete(dialect, eraseMentionBatch(dialect, batch, authorId, replace)));
+  const done: OthersErased = { mentions: 0, records: 0, left: found.left };
+  for (let start = 0; start < found.ids.length; start += ERASURE_BATCH) {
+    const ids = found.ids.slice(start, start + ERASURE_BATCH);
+    const changed = await deps.store.write(() =>
+      withSecureDelete(
+        dialect,
+        (function* (): Work<Array<{ id: number; kind: OthersKind }>> {
+          const erased = yield* eraseOthersBatch(ids, erase);
+          for (const { id, columns } of erased) yield* updateErased(id, columns);
+          if (dialect === 'sqlite') yield* reindexEntries(erased.map((e) => e.id));
+          return erased;
+        })(),
+      ),
+    );
+    for (const { kind } of changed) done[kind === 'mention' ? 'mentions' : 'records']++;
     await between(wal);
   }
-  return erased;
+  return done;
 }
 
 async function eraseInBatches(
   deps: ErasureDeps,
   input: EraseActorInput,
-  { authorId, reason, pseudonym, mentions, pseudonymFor }: { authorId: string; reason: string; pseudonym: string; mentions: number; pseudonymFor: (id: string) => string },
+  { authorId, reason, pseudonym, others, target }: { authorId: string; reason: string; pseudonym: string; others: OthersErased; target: OthersTarget },
   wal: WalMaintenance | undefined,
 ): Promise<ErasureResult> {
   const { dataSource, store } = deps;
@@ -244,7 +242,7 @@ async function eraseInBatches(
               author: input.by,
               ip: input.ip ?? null,
               userAgent: input.userAgent ?? null,
-              meta: { operation: input.operation, reason, pseudonym, erasedEntries: erasedEntries + batch.erased, erasedMentions: mentions },
+              meta: { operation: input.operation, reason, pseudonym, erasedEntries: erasedEntries + batch.erased, erasedMentions: others.mentions, erasedRecordEntries: others.records },
             }],
             { transactionId: randomUUID(), createdAt: new Date(nextTimestamp(dataSource)) },
           );
@@ -257,13 +255,23 @@ async function eraseInBatches(
     after = step.last;
     if (step.done) {
       deps.publish?.(step.entry!);
-      const storageCleared = dialect === 'sqlite' ? await clearSqliteStorage(deps, erasedEntries + mentions > 0, wal) : false;
+      const storageCleared = dialect === 'sqlite' ? await clearSqliteStorage(deps, erasedEntries + others.mentions + others.records > 0, wal) : false;
       // After the live table: an archive rewritten, then a crash, and the erasure run again finds nothing
       // left to erase there; the other way round is the same. Hashes do not change either way.
       const archived = deps.archiveDir
-        ? await eraseInArchives(deps.archiveDir, input.tenantId, authorId, pseudonym, deps.onArchiveLockWait, mentionReplacement(pseudonymFor))
+        ? await eraseInArchives(deps.archiveDir, input.tenantId, authorId, pseudonym, deps.onArchiveLockWait, target)
         : { files: 0, entries: 0 };
-      return { erasedEntries, erasedMentions: mentions, pseudonym, entry: step.entry!, storageCleared, erasedArchivedEntries: archived.entries, archiveFiles: archived.files };
+      return {
+        erasedEntries,
+        erasedMentions: others.mentions,
+        erasedRecordEntries: others.records,
+        recordEntriesLeft: others.left,
+        pseudonym,
+        entry: step.entry!,
+        storageCleared,
+        erasedArchivedEntries: archived.entries,
+        archiveFiles: archived.files,
+      };
     }
     // Other writes go on between the batches.
     await between(wal);
