@@ -355,20 +355,26 @@ describe('erasure of an author whose entries were archived by retention', () => 
         { tenantId: 'default', resource: 'invoices', action: 'update', author: { id: 'alice', name: 'Alice Liddell', type: 'user' }, data: { total: 1 } },
         readBy(['alice', 'bob'], 'Alice Liddell'),
         readBy(['bob']),
+        { tenantId: 'default', resource: 'users', resourceId: 'u-alice', action: 'update', author: IVY, data: { email: 'alice@wonder.land', plan: 'pro' } },
       ]);
-      expect(rows.map((row) => row.hashVersion)).toEqual([1, 2, 2]);
+      expect(rows.map((row) => row.hashVersion)).toEqual([1, 2, 2, 2]);
       const [purged] = await reads.server.purgeExpired();
-      expect(purged).toMatchObject({ count: 3 });
+      expect(purged).toMatchObject({ count: 4 });
       const bytes = () => readdirSync(archiveDir).filter((name) => name.endsWith('.ndjson.gz')).map((name) => gunzipSync(readFileSync(join(archiveDir, name))).toString('utf8')).join('\n');
       expect(bytes()).toContain('Alice Liddell');
 
-      const erased = await reads.gql('mutation { eraseActor(authorId: "alice", reason: "request 12") { erasedEntries erasedMentions erasedArchivedEntries archiveFiles pseudonym } }');
+      const erased = await reads.gql(
+        'mutation { eraseActor(authorId: "alice", reason: "request 12", records: [{ resource: "users", resourceId: "u-alice" }]) { erasedEntries erasedMentions erasedArchivedEntries archiveFiles pseudonym } }',
+      );
       expect(erased.errors).toBeUndefined();
-      expect(erased.data!.eraseActor).toMatchObject({ erasedEntries: 0, erasedMentions: 0, erasedArchivedEntries: 2, archiveFiles: 1 });
+      expect(erased.data!.eraseActor).toMatchObject({ erasedEntries: 0, erasedMentions: 0, erasedArchivedEntries: 3, archiveFiles: 1 });
       const after = bytes();
+      expect(after).not.toContain('alice@wonder.land');
+      expect(after).toContain('"plan":"pro"');
       expect(after).not.toContain('Alice Liddell');
       expect(after).not.toContain('"alice"');
       const lines = after.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, any>).filter((line) => line.resource === 'audit_log');
+      expect(after.split('\n').filter((line) => line.includes('u-alice')).every((line) => line.includes('Ivy Auditor'))).toBe(true);
       expect(lines.map((line) => [line.meta.filter.authorId, line.authorName, line.userAgent])).toEqual([
         [[erased.data!.eraseActor.pseudonym, expect.stringMatching(/^erased:[0-9a-f]{32}$/)], 'Ivy Auditor', 'IvyBrowser/2.0'],
         [['bob'], 'Ivy Auditor', 'IvyBrowser/2.0'],
