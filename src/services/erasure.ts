@@ -160,8 +160,8 @@ function* updateErased(id: number | string, erased: ErasedColumns): Work<void> {
  * so that once it commits no entry of the author is left unerased. Then, on SQLite, the search index is
  * rewritten and the write-ahead log truncated, so the erased bytes are gone from the files too.
  *
- * Entries that merely mention the person inside data or meta (someone else's change to their record) are
- * not touched: their personal fields are erased when their own authors are, or by retention.
+ * Before that, others' entries that name the person lose the values inside their JSON alone
+ * (erasure-others.ts): reads of the log that filtered by their id, and entries about their own records.
  */
 export async function eraseActor(deps: ErasureDeps, input: EraseActorInput): Promise<ErasureResult> {
   const { authorId, reason, records } = validate(input);
