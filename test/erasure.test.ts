@@ -342,6 +342,22 @@ describe("erasure of others' reads of the log that named the person", () => {
     expect(verify.out).toMatch(/^default: valid, \d+ entries/m);
   });
 
+  it("detects the reader's values or the kept salt changed afterwards in the file", async () => {
+    const [row] = (await app.dataSource.query(`SELECT id, sequence, author_name, salt FROM audit_log WHERE author_id = ? AND erased_digests IS NOT NULL ORDER BY id LIMIT 1`, [IVY.id])) as Array<{ id: number; sequence: number; author_name: string; salt: string }>;
+    expect(row!.salt).toMatch(/^[0-9a-f]{32}$/);
+    for (const [column, value, reason] of [['author_name', 'Mallory', 'HASH_MISMATCH'], ['salt', '0'.repeat(32), 'HASH_MISMATCH'], ['salt', null, 'MALFORMED_ENTRY']] as const) {
+      await app.dataSource.query(`UPDATE audit_log SET ${column} = ? WHERE id = ?`, [value, row!.id]);
+      try {
+        const offline = await cli(['verify', '--database', app.file], app.file);
+        expect(offline.out, column).toContain(`default: BROKEN at sequence ${row!.sequence}: ${reason}`);
+        expect(offline.code).toBe(1);
+      } finally {
+        await app.dataSource.query(`UPDATE audit_log SET author_name = ?, salt = ? WHERE id = ?`, [row!.author_name, row!.salt, row!.id]);
+      }
+    }
+    expect((await cli(['verify', '--database', app.file], app.file)).code).toBe(0);
+  });
+
   it('then erases the reader whole, and the chain still verifies', async () => {
     const result = await app.gql(ERASE_COUNTS, { authorId: IVY.id, reason: 'request GDPR-2026-20' });
     expect(result.data!.eraseActor.erasedEntries).toBeGreaterThanOrEqual(4);
