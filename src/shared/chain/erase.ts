@@ -1,10 +1,11 @@
 /**
  * Erasure of an entry's personal values (GDPR Art. 17) as a pure step over a stored row (README, "Erasure"):
  * each personal value still present is replaced by its digest, kept in `erasedDigests`, and the value and
- * the salt go. The hash does not change, since every personal value entered it only as that digest.
+ * the salt go (version 2: the salt of a group whose values are erased; the other group's is kept). The hash
+ * does not change, since every personal value entered it only as that digest.
  */
 import type { JsonValue } from '../json.js';
-import { canonicalJson, HASH_VERSION_GROUPED, personalDigest, saltFor, type ChainRow } from './canonical.js';
+import { canonicalJson, HASH_VERSION_GROUPED, isContentPointer, personalDigest, saltFor, type ChainRow } from './canonical.js';
 import { parsePointer, replaceAt, valueAt } from './pointer.js';
 
 /** What an erased value inside data, previousData or meta reads as. */
@@ -51,10 +52,10 @@ export function eraseRow(row: ChainRow, pseudonym: string): ErasedColumns | null
  */
 export function eraseContent(row: ChainRow, replace: (pointer: string, value: JsonValue) => JsonValue): ErasedColumns | null {
   if (row.hashVersion !== HASH_VERSION_GROUPED) return null;
-  const pending = row.personalPaths.filter((pointer) => pointer.indexOf('/', 1) !== -1 && row.erasedDigests?.[pointer] === undefined);
+  const pending = row.personalPaths.filter((pointer) => isContentPointer(pointer) && row.erasedDigests?.[pointer] === undefined);
   if (pending.length === 0) return null;
-  const actor = row.personalPaths.find((pointer) => pointer.indexOf('/', 1) === -1 && row.erasedDigests?.[pointer] === undefined);
-  return erase(row, pending, actor === undefined ? null : saltFor(row, actor), (pointer, value) => replace(pointer, value));
+  const actor = row.personalPaths.find((pointer) => !isContentPointer(pointer) && row.erasedDigests?.[pointer] === undefined);
+  return erase(row, pending, actor === undefined ? null : saltFor(row, actor), replace);
 }
 
 /** The columns after the values at `pending` are replaced by `replacement` and their digests kept. */
