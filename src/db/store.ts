@@ -2,7 +2,7 @@ import { readLocked, writeLocked } from './transaction.js';
 import { defaultStorage } from '../config.js';
 import type { DataSource, EntityMetadata, ObjectLiteral } from 'typeorm';
 import { ReadPool, queryTimeout, type ReadOptions } from './read-pool.js';
-import { dialectOf, numberedPlaceholders, runAsync, runSync, type Dialect, type Statement, type SyncDatabase, type Work } from './sql.js';
+import { dialectOf, numberedPlaceholders, runAsync, runSync, type Dialect, type Statement, type SyncDatabase } from './sql.js';
 import { SqliteWriter } from './sqlite-writer.js';
 import { StorageHealth } from './storage-health.js';
 import { postgresStore } from './postgres/store.js';

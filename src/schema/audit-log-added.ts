@@ -1,6 +1,5 @@
 import { GraphQLError, type GraphQLResolveInfo } from 'graphql';
 import { parseResolveInfo, simplifyParsedResolveInfoFragmentWithType, type ResolveTree } from 'graphql-parse-resolve-info';
-import type { AuditLog } from '../db/entities/audit-log.entity.js';
 import { parseAuditLogFilter } from '../services/audit-log-filter.js';
 import { CredentialsExpired, ShuttingDown, SlowConsumer, streamAuditLogs, type StreamItem } from '../services/audit-log-stream.js';
 import { LARGE_FIELDS, type LargeField } from '../services/audit-log-replay.js';
