@@ -69,6 +69,8 @@ describe("the README's canonical form", () => {
     expect(Buffer.byteLength(shown[2]!)).toBe(Number(shown[1]));
     expect(entryHash(row, row.previousHash)).toBe(example.hash);
     expect(readme).toContain(personalDigest(row.salt!, '/authorName', 'Ann Example'));
+    expect(readme).toContain(`\`groupSalt("actor")\` = \`${groupSalt(row.salt!, 'actor')}\``);
+    expect(readme).toContain(`\`groupSalt("content")\` =\n\`${groupSalt(row.salt!, 'content')}\``);
   });
 
   it("its script verifies a real export, also after erasure, and finds a changed line", async () => {
