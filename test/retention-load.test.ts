@@ -75,5 +75,5 @@ describe(`a purge of ${ROWS} entries`, () => {
     expect(answered.slice(0, 3).every((p) => !p.done)).toBe(true);
     const verified = await app.gql('{ verifyAuditChain { valid anchorSequence } }');
     expect(verified.data!.verifyAuditChain).toEqual({ valid: true, anchorSequence: ROWS });
-  }, 600_000);
+  }, 900_000);
 });
