@@ -21,6 +21,7 @@ import { corsPolicy } from './cors.js';
 import { selfHostedGraphiQL } from './graphiql.js';
 import { useSecurityHeaders } from './security-headers.js';
 import { useWellFormedInput } from './well-formed-input.js';
+import { useBodyLimit } from './body-limit.js';
 
 /** What the Node HTTP server and the WebSocket adapter hand to yoga next to the request. */
 export interface ServerContext {
@@ -111,6 +112,8 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
   ] as unknown as Plugin[];
   if (options.production) plugins.push(useNoIntrospection());
   plugins.push(...(options.plugins ?? []));
+  // Last: it wraps whichever request parser the plugins before it chose (see body-limit.ts).
+  plugins.push(useBodyLimit(deps.limits.maxBodyBytes));
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
@@ -122,9 +125,9 @@ export function createAuditYoga(deps: ServerDeps, options: YogaOptions): AuditYo
     // Uploads are not part of the API, and multipart forms are a CSRF vector.
     multipart: false,
     batching: false,
-    // yoga's own limit, so it holds wherever yoga runs (embedded in an app's server too): a declared
-    // Content-Length over it is refused before reading, and a chunked body is cut once it passes it (413).
-    maxRequestBodySize: deps.limits.maxBodyBytes,
+    // The body limit is a plugin of ours (useBodyLimit), so it holds wherever yoga runs (embedded in an
+    // app's server too) without yoga's stream per request.
+    maxRequestBodySize: false,
     maskedErrors: { maskError: createErrorMasker(logger) },
     // A graphql-ws operation arrives with its context already built (see ws.ts): nothing is added to it.
     context: (initial) => (isBuiltContext(initial) ? initial : buildContext(deps, { request: initial.request, socketAddress: initial.socketAddress ?? initial.req?.socket.remoteAddress, principal: initial.principal })),

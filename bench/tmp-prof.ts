@@ -1,0 +1,12 @@
+import { fork } from 'node:child_process';
+import autocannon from 'autocannon';
+const ENTRY = 'id resource action resourceId name data previousData meta author { id name type } createdAt transactionId';
+const INPUT = { resource: 'orders', action: 'update', resourceId: '42', data: { status: 'paid', total: '99.50' }, previousData: { status: 'open', total: '99.50' }, meta: { requestId: 'r-1' } };
+const ONE = JSON.stringify({ query: `mutation($input: LogEventInput!) { logEvent(input: $input) { ${ENTRY} } }`, variables: { input: INPUT } });
+const child = fork(new URL('./servers/ingest-server.ts', import.meta.url).pathname, ['ours', 'FULL', ''], { execArgv: ['--import', 'tsx', '--cpu-prof', '--cpu-prof-dir=/tmp/w/prof'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+const { url, key } = await new Promise<{ url: string; key: string }>((r) => child.once('message', (m) => r(m as never)));
+const run = (seconds: number) => autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: ONE, connections: 50, duration: seconds });
+await run(3);
+const r = await run(10);
+console.log('req/s', r.requests.average, 'non2xx', r.non2xx);
+await new Promise<void>((resolve) => (child.once('exit', () => resolve()), child.send('stop')));
