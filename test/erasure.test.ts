@@ -370,7 +370,7 @@ describe("erasure of others' reads of the log that named the person", () => {
 
 const ERASE_RECORDS = /* GraphQL */ `
   mutation Erase($authorId: ID!, $reason: String!, $records: [AuditRecordInput!]) {
-    eraseActor(authorId: $authorId, reason: $reason, records: $records) { erasedEntries erasedRecordEntries recordEntriesLeft pseudonym }
+    eraseActor(authorId: $authorId, reason: $reason, records: $records) { erasedEntries erasedMentions erasedRecordEntries recordEntriesLeft pseudonym }
   }
 `;
 const CLARA = { id: 'clerk-clara-31', name: 'Clara Clerk', agent: 'ClerkBrowser/3.0' };
@@ -403,9 +403,15 @@ async function expectRecordErased(app: TestApp) {
 describe("erasure of the values in entries others wrote about the person's records", () => {
   let app: TestApp;
   beforeAll(async () => {
-    app = await startTestApp();
+    app = await startTestApp({ evidence: { metaAudit: { mode: 'all', windowMs: 0 } } });
     await seedPeople(app, [ANN, BOB]);
     await clerkEdits(app);
+    // An auditor looks at the entries about A's record, and at those about B's.
+    const token = await signToken({ sub: IVY.id, name: IVY.name, scope: 'audit:read audit:write' });
+    const headers = { authorization: `Bearer ${token}`, 'user-agent': IVY.agent };
+    expect((await app.gql(ENTRIES, { filter: { resource: ['users'], resourceId: 'u-ann' } }, headers)).errors).toBeUndefined();
+    expect((await app.gql(ENTRIES, { filter: { resourceId: 'u-bob' } }, headers)).errors).toBeUndefined();
+    expect((await app.gql(LOG_EVENT, { input: { resource: 'marker', action: 'x' } }, headers)).errors).toBeUndefined();
   });
   afterAll(() => app?.close());
 
@@ -413,8 +419,14 @@ describe("erasure of the values in entries others wrote about the person's recor
     expect(shown(await entriesOf(app, { resource: ['users'] }))).toContain(ANN.phone);
     const result = await app.gql(ERASE_RECORDS, { authorId: ANN.id, reason: 'request GDPR-2026-21', records: [{ resource: 'users', resourceId: 'u-ann' }] });
     expect(result.errors).toBeUndefined();
-    expect(result.data!.eraseActor).toMatchObject({ erasedEntries: 2, erasedRecordEntries: 1, recordEntriesLeft: 0 });
+    expect(result.data!.eraseActor).toMatchObject({ erasedEntries: 2, erasedMentions: 1, erasedRecordEntries: 1, recordEntriesLeft: 0 });
     await expectRecordErased(app);
+    // The auditor's read of A's record lost the record's id from its filter; the read of B's kept it.
+    const reads = ((await app.gql(READS)).data!.auditLogs.edges as Array<{ node: Node }>).map((e) => e.node).filter((n) => n.author.id === IVY.id);
+    expect(reads.map((n) => [n.meta.filter.resourceId, n.author.name, n.userAgent])).toEqual([
+      ['[ERASED]', IVY.name, IVY.agent],
+      ['u-bob', IVY.name, IVY.agent],
+    ]);
     const bytes = Buffer.concat([readFileSync(app.file), existsSync(`${app.file}-wal`) ? readFileSync(`${app.file}-wal`) : Buffer.alloc(0)]);
     for (const value of [...annValues, `old.${ANN.email}`]) expect(bytes.includes(value), value).toBe(false);
     expect(bytes.includes(BOB.phone)).toBe(true);
@@ -434,7 +446,7 @@ describe("erasure of the values in entries others wrote about the person's recor
     // An entry about B's record as an earlier auditql wrote it: hashed with version 1 (simulated).
     await app.dataSource.query(`UPDATE audit_log SET hash_version = 1 WHERE resource = 'users' AND resource_id = 'u-bob'`);
     const erase = await cli(['erase', '--author', BOB.id, '--reason', 'ticket 90', '--record', 'users:u-bob'], app.file);
-    expect(erase.out).toMatch(/^erased 2 entries of tenant default \(1 about them left: hashed by an earlier version with one salt\); /);
+    expect(erase.out).toMatch(/^erased 2 entries of tenant default, the filter of 1 reads of the log that named them \(1 about them left: hashed by an earlier version with one salt\); /);
     expect(erase.code).toBe(0);
     const [, bob] = await entriesOf(app, { resource: ['users'] });
     expect(bob!.data.email).toBe(BOB.email);

@@ -90,7 +90,7 @@ export function eraseCommand(program: Command): void {
         const result = await eraseFromCli(options);
         process.stdout.write(
           `erased ${result.erasedEntries} entries of tenant ${options.tenant}` +
-            `${result.erasedMentions > 0 ? `, the filter of ${result.erasedMentions} reads of the log that named the author` : ''}` +
+            `${result.erasedMentions > 0 ? `, the filter of ${result.erasedMentions} reads of the log that named them` : ''}` +
             `${result.erasedRecordEntries > 0 ? `, ${result.erasedRecordEntries} entries others wrote about the records` : ''}` +
             `${result.recordEntriesLeft > 0 ? ` (${result.recordEntriesLeft} about them left: hashed by an earlier version with one salt)` : ''}` +
             `${result.archiveFiles > 0 ? ` and ${result.erasedArchivedEntries} archived ones (${result.archiveFiles} archive files rewritten)` : ''}` +

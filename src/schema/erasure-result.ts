@@ -10,7 +10,7 @@ const ErasureResultRef = builder.objectRef<ErasureResult>('ErasureResult').imple
   fields: (t) => ({
     erasedEntries: t.exposeInt('erasedEntries', { description: 'Entries whose personal values were erased now (0 when the author has none left).' }),
     erasedMentions: t.exposeInt('erasedMentions', {
-      description: "Others' reads of the log (views, streams, exports) whose recorded filter named the author by id, erased now: the filter's values erased, the reader's own kept.",
+      description: "Others' reads of the log (views, streams, exports) whose recorded filter named the person (their author id, or the id of one of the records given), erased now: the filter's values erased, the reader's own kept.",
     }),
     erasedRecordEntries: t.exposeInt('erasedRecordEntries', {
       description: "Entries others wrote about the person's records (the records argument), whose personal values inside data, previousData and meta were erased now; their authors' values stay.",

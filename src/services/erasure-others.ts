@@ -1,6 +1,6 @@
 /**
  * Erasure of a person from entries others wrote (README, "Erasure"): reads of the log whose filter named
- * them by author id, and entries about their own records (`resource` + `resourceId`, such as their user
+ * them (by author id, or by the id of one of their records), and entries about their own records (`resource` + `resourceId`, such as their user
  * record). Both are hashed with version 2, so the values inside their JSON are erased on their own and the
  * author's values stay, still verifiable. Version-1 entries (one salt for every value) are left as they are.
  */
@@ -29,13 +29,26 @@ export interface OthersTarget {
 /** Which kind of others' entry an erasure reached. */
 export type OthersKind = 'mention' | 'record';
 
+interface RecordedFilter {
+  authorId?: unknown;
+  resource?: unknown;
+  resourceId?: unknown;
+}
+
 /**
- * Whether a recorded filter (`meta.filter.authorId`, one id or a list) names the author: a read of the log
- * that looked for the person's entries. `meta` as parsed JSON.
+ * Whether a recorded filter (`meta.filter`, `meta` as parsed JSON) names the person: a read of the log that
+ * looked for their entries (`authorId`, one id or a list) or for the entries about one of their records
+ * (`resourceId`, with no `resource` or one that includes the record's).
  */
-export function filterNames(meta: unknown, authorId: string): boolean {
-  const filter = (meta as { filter?: { authorId?: unknown } } | null)?.filter?.authorId;
-  return filter === authorId || (Array.isArray(filter) && filter.includes(authorId));
+export function filterNames(meta: unknown, target: Pick<OthersTarget, 'authorId' | 'records'>): boolean {
+  const filter = (meta as { filter?: RecordedFilter } | null)?.filter;
+  if (filter === undefined || filter === null) return false;
+  const { authorId, resource, resourceId } = filter;
+  if (authorId === target.authorId || (Array.isArray(authorId) && authorId.includes(target.authorId))) return true;
+  if (typeof resourceId !== 'string') return false;
+  return target.records.some(
+    (record) => record.resourceId === resourceId && (resource === undefined || resource === null || (Array.isArray(resource) && (resource.length === 0 || resource.includes(record.resource)))),
+  );
 }
 
 const parse = (text: string | null): unknown => {
@@ -74,7 +87,7 @@ export function othersEraser(target: OthersTarget): OthersEraser {
       const columns = eraseContent(row, () => ERASED_MARKER);
       return columns && { kind: 'record', columns };
     }
-    if (filterNames(parse(row.meta), target.authorId)) {
+    if (filterNames(parse(row.meta), target)) {
       const columns = eraseContent(row, replaceFilter);
       return columns && { kind: 'mention', columns };
     }
@@ -85,7 +98,7 @@ export function othersEraser(target: OthersTarget): OthersEraser {
 /** Whether an export line (an archived entry) is one the eraser may change, without computing it. */
 export function concernsOthers(entry: Record<string, unknown>, target: OthersTarget): boolean {
   if (entry.hashVersion !== HASH_VERSION_GROUPED) return false;
-  return target.records.some((record) => record.resource === entry.resource && record.resourceId === entry.resourceId) || filterNames(entry.meta, target.authorId);
+  return target.records.some((record) => record.resource === entry.resource && record.resourceId === entry.resourceId) || filterNames(entry.meta, target);
 }
 
 /** The ids to look at, and the version-1 entries about the records that cannot be erased apart from their authors. */
@@ -96,24 +109,27 @@ export interface OthersFound {
 
 /**
  * The tenant's entries others wrote that may name the target, found on the read path (scans that never
- * hold the writer): reads of the log whose stored filter holds the author id (a LIKE narrows them, every
- * character that JSON might escape or LIKE read as a wildcard left to `%`; the parsed filter decides), and
+ * hold the writer): reads of the log whose stored filter holds the author id or a record's id (a LIKE narrows
+ * them, every character that JSON might escape or LIKE read as a wildcard left to `%`; the parsed filter
+ * decides), and
  * entries about the records (their index). Entries the target authored are left to the author's pass.
  */
 export async function findOthers(store: AuditStore, tenantId: string, target: OthersTarget): Promise<OthersFound> {
   const ids = new Set<number>();
   let left = 0;
-  const pattern = `%${target.authorId.replace(/[^A-Za-z0-9.@:-]+/g, '%')}%`;
-  const reads = store.stream<{ id: number | string; author_id: string | null; meta: string | null }>(
-    statement(
-      `SELECT "id", "author_id", "meta" FROM "audit_log" WHERE "tenant_id" = ? AND "resource" IN ('audit_log', 'api_key') AND "hash_version" = ? AND "meta" LIKE ? ORDER BY "id"`,
-      [tenantId, HASH_VERSION_GROUPED, pattern],
-    ),
-    1000,
-    { timeoutMs: 600_000 },
-  );
-  for await (const batch of reads) {
-    for (const row of batch) if (row.author_id !== target.authorId && filterNames(parse(row.meta), target.authorId)) ids.add(Number(row.id));
+  // One scan per id the filter may hold: the author's, and each record's.
+  for (const needle of new Set([target.authorId, ...target.records.map((record) => record.resourceId)])) {
+    const reads = store.stream<{ id: number | string; author_id: string | null; meta: string | null }>(
+      statement(
+        `SELECT "id", "author_id", "meta" FROM "audit_log" WHERE "tenant_id" = ? AND "resource" IN ('audit_log', 'api_key') AND "hash_version" = ? AND "meta" LIKE ? ORDER BY "id"`,
+        [tenantId, HASH_VERSION_GROUPED, `%${needle.replace(/[^A-Za-z0-9.@:-]+/g, '%')}%`],
+      ),
+      1000,
+      { timeoutMs: 600_000 },
+    );
+    for await (const batch of reads) {
+      for (const row of batch) if (row.author_id !== target.authorId && filterNames(parse(row.meta), target)) ids.add(Number(row.id));
+    }
   }
   for (const record of target.records) {
     const about = store.stream<{ id: number | string; hash_version: number | string | null; author_id: string | null; personal_paths: string | null }>(

@@ -54,8 +54,8 @@ export interface ErasureResult {
   /** Entries whose personal values were erased now. */
   erasedEntries: number;
   /**
-   * Others' reads of the log (views, streams, exports, verifications) whose recorded filter named the
-   * author by id, erased now: the filter's values erased, the reader's own kept.
+   * Others' reads of the log (views, streams, exports) whose recorded filter named the person (their author
+   * id, or the id of one of their records), erased now: the filter's values erased, the reader's own kept.
    */
   erasedMentions: number;
   /** Entries others wrote about the person's records (`records`), whose values inside JSON were erased now. */
